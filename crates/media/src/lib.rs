@@ -20,6 +20,7 @@
 //! assert_eq!(name.as_str(), "main");
 //! ```
 
+mod bits;
 mod name;
 mod time;
 

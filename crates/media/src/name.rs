@@ -75,8 +75,17 @@ mod tests {
         assert!("main".parse::<StreamName>().is_ok());
         assert!("a-b_C9".parse::<StreamName>().is_ok());
         assert_eq!("".parse::<StreamName>(), Err(StreamNameError::Empty));
-        assert!(matches!("../etc".parse::<StreamName>(), Err(StreamNameError::BadChar(_))));
-        assert!(matches!("a b".parse::<StreamName>(), Err(StreamNameError::BadChar(_))));
-        assert_eq!("x".repeat(65).parse::<StreamName>(), Err(StreamNameError::TooLong));
+        assert!(matches!(
+            "../etc".parse::<StreamName>(),
+            Err(StreamNameError::BadChar(_))
+        ));
+        assert!(matches!(
+            "a b".parse::<StreamName>(),
+            Err(StreamNameError::BadChar(_))
+        ));
+        assert_eq!(
+            "x".repeat(65).parse::<StreamName>(),
+            Err(StreamNameError::TooLong)
+        );
     }
 }

@@ -71,6 +71,9 @@ mod tests {
         assert_eq!(MediaTime::from_millis(1).as_nanos(), 1_000_000);
         assert_eq!(MediaTime::from_90khz(90_000).as_nanos(), 1_000_000_000);
         assert_eq!(MediaTime::from_90khz(3003).as_millis(), 33);
-        assert_eq!((MediaTime::from_millis(5) - MediaTime::from_millis(7)).as_millis(), -2);
+        assert_eq!(
+            (MediaTime::from_millis(5) - MediaTime::from_millis(7)).as_millis(),
+            -2
+        );
     }
 }
