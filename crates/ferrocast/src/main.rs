@@ -73,10 +73,11 @@ impl Opts {
         });
         let file = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(&p).map_err(|source| config::ConfigError::Read {
-                    path: p.display().to_string(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(&p).map_err(|source| config::ConfigError::Read {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
                 Some((p.display().to_string(), text))
             }
             None => None,
@@ -125,7 +126,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { ref file }) => {
-            match cli.opts.sources(Some(file)).and_then(|s| Ok(Config::load(s)?)) {
+            match cli
+                .opts
+                .sources(Some(file))
+                .and_then(|s| Ok(Config::load(s)?))
+            {
                 Ok(c) => {
                     println!(
                         "{}: ok ({} stream(s) configured)",
@@ -178,7 +183,11 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
     }
     Ok(())
 }
@@ -233,9 +242,15 @@ fn print_banner(app: &server::App, streams: &[StreamConfig], generated: bool, pu
     println!("         Server: rtmp://{rtmp_host}:{}/live", rtmp.port());
     for s in streams {
         if generated {
-            println!("         Stream Key: {}   (generated at start; configure [[streams]] to keep one)", s.key);
+            println!(
+                "         Stream Key: {}   (generated at start; configure [[streams]] to keep one)",
+                s.key
+            );
         } else {
-            println!("         Stream Key for {:?}: as configured", s.name.as_str());
+            println!(
+                "         Stream Key for {:?}: as configured",
+                s.name.as_str()
+            );
         }
         println!(
             "Stream {:?} plays at http://{http_host}:{}/live/{}/index.m3u8",

@@ -274,10 +274,12 @@ impl Config {
                 origin: origin.clone(),
                 message: e.to_string().trim_end().to_owned(),
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-                origin: origin.clone(),
-                message: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
         }
 
         let known = known_keys();
@@ -349,8 +351,8 @@ impl Config {
         } else {
             "configuration (after environment and flag overrides)".into()
         };
-        let config = Config::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Parse {
+        let config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
                 origin,
                 message: e.to_string().trim_end().to_owned(),
             })?;
@@ -381,11 +383,15 @@ impl Config {
             }
         }
         if self.shutdown_grace.is_zero() {
-            return Err(ConfigError::Invalid("shutdown_grace must be above 0".into()));
+            return Err(ConfigError::Invalid(
+                "shutdown_grace must be above 0".into(),
+            ));
         }
         let r = &self.rtmp;
         if r.max_connections == 0 {
-            return Err(ConfigError::Invalid("rtmp.max_connections must be above 0".into()));
+            return Err(ConfigError::Invalid(
+                "rtmp.max_connections must be above 0".into(),
+            ));
         }
         if !(128..=16 * 1024 * 1024).contains(&r.max_chunk_size) {
             return Err(ConfigError::Invalid(
@@ -407,7 +413,9 @@ impl Config {
             }
         }
         if self.http.max_connections == 0 {
-            return Err(ConfigError::Invalid("http.max_connections must be above 0".into()));
+            return Err(ConfigError::Invalid(
+                "http.max_connections must be above 0".into(),
+            ));
         }
         Ok(())
     }
@@ -445,8 +453,8 @@ fn validate_key(key: &str) -> Result<(), &'static str> {
 
 /// A fresh 24-character alphanumeric key (about 142 bits).
 pub fn random_key() -> String {
-    use rand::Rng;
     use rand::distributions::Alphanumeric;
+    use rand::Rng;
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(24)
@@ -564,15 +572,19 @@ pub mod duration {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}: expected e.g. \"500ms\", \"10s\", \"2m\""))?;
+        let n: f64 = num.parse().map_err(|_| {
+            format!("invalid duration {s:?}: expected e.g. \"500ms\", \"10s\", \"2m\"")
+        })?;
         let secs = match unit.trim() {
             "ms" => n / 1000.0,
             "" | "s" => n,
             "m" | "min" => n * 60.0,
             "h" => n * 3600.0,
-            u => return Err(format!("invalid duration unit {u:?} in {s:?}: use ms, s, m or h")),
+            u => {
+                return Err(format!(
+                    "invalid duration unit {u:?} in {s:?}: use ms, s, m or h"
+                ))
+            }
         };
         if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(format!("duration {s:?} out of range"));
@@ -583,7 +595,7 @@ pub mod duration {
     /// Formats as the shortest exact unit.
     pub fn format(d: Duration) -> String {
         let ms = d.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{ms}ms")
@@ -629,7 +641,8 @@ mod tests {
     /// One table of cases: file text, environment, expectation.
     #[test]
     fn config_cases() {
-        let cases: Vec<(&str, &str, Vec<(String, String)>, Expect)> = vec![
+        type Case = (&'static str, &'static str, Vec<(String, String)>, Expect);
+        let cases: Vec<Case> = vec![
             ("empty file is all defaults", "", vec![], Expect::Ok(|c| {
                 assert_eq!(*c, Config::default());
             })),
@@ -730,10 +743,15 @@ key = "k-2"
                 (Expect::Ok(check), Ok(c)) => check(&c),
                 (Expect::Err(needle), Err(e)) => {
                     let msg = e.to_string();
-                    assert!(msg.contains(needle), "{name}: error {msg:?} lacks {needle:?}");
+                    assert!(
+                        msg.contains(needle),
+                        "{name}: error {msg:?} lacks {needle:?}"
+                    );
                 }
                 (Expect::Ok(_), Err(e)) => panic!("{name}: unexpected error: {e}"),
-                (Expect::Err(needle), Ok(_)) => panic!("{name}: accepted, expected error with {needle:?}"),
+                (Expect::Err(needle), Ok(_)) => {
+                    panic!("{name}: accepted, expected error with {needle:?}")
+                }
             }
         }
     }
@@ -742,7 +760,10 @@ key = "k-2"
     fn flags_override_environment() {
         let c = Config::load(Sources {
             file: None,
-            env: env(&[("FERROCAST_LOG_LEVEL", "debug"), ("FERROCAST_STREAMS", "e=ke")]),
+            env: env(&[
+                ("FERROCAST_LOG_LEVEL", "debug"),
+                ("FERROCAST_STREAMS", "e=ke"),
+            ]),
             flags: vec![Override {
                 origin: "--log-level".into(),
                 key: "log.level".into(),
@@ -789,8 +810,14 @@ key = "k-2"
 
     #[test]
     fn durations() {
-        assert_eq!(duration::parse("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(duration::parse("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            duration::parse("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            duration::parse("1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(duration::parse("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(duration::parse("7").unwrap(), Duration::from_secs(7));
         assert!(duration::parse("-1s").is_err());

@@ -25,7 +25,8 @@ use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::registry::StreamRegistry;
 
 /// Content type of `/metrics`.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
@@ -307,7 +308,11 @@ mod tests {
         let (status, _, body) = get(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body, "draining\n");
-        assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK, "liveness is not readiness");
+        assert_eq!(
+            get(&app, "/healthz").await.0,
+            StatusCode::OK,
+            "liveness is not readiness"
+        );
     }
 
     #[tokio::test]
@@ -327,13 +332,25 @@ mod tests {
         assert!(body.contains(
             "ferrocast_http_requests_total{route=\"/api/v1/streams/{name}\",method=\"GET\",status=\"404\"} 1"
         ), "{body}");
-        assert!(body.contains("route=\"unmatched\",method=\"GET\",status=\"404\"} 1"), "{body}");
-        assert!(!body.contains("/no/such/path"), "raw paths never become labels");
+        assert!(
+            body.contains("route=\"unmatched\",method=\"GET\",status=\"404\"} 1"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("/no/such/path"),
+            "raw paths never become labels"
+        );
         assert!(!body.contains("route=\"/api/v1/streams/main\""));
         assert!(body.contains("process_resident_memory_bytes "), "{body}");
         assert!(body.contains("process_cpu_seconds_total "), "{body}");
-        assert!(body.contains("ferrocast_stream_live{stream=\"main\"} 0"), "{body}");
-        assert!(body.contains("ferrocast_active_publishers{protocol=\"rtmp\"} 0"), "{body}");
+        assert!(
+            body.contains("ferrocast_stream_live{stream=\"main\"} 0"),
+            "{body}"
+        );
+        assert!(
+            body.contains("ferrocast_active_publishers{protocol=\"rtmp\"} 0"),
+            "{body}"
+        );
     }
 
     #[tokio::test]

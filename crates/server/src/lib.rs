@@ -23,6 +23,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod rtmp;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +58,10 @@ impl App {
             StreamRegistry::new(streams, config.ingest.publisher_timeout, metrics.clone());
         let cors_allow_origin = match config.http.cors_allow_origin.as_str() {
             "" => None,
-            o => Some(HeaderValue::from_str(o).context("http.cors_allow_origin is not a valid header value")?),
+            o => Some(
+                HeaderValue::from_str(o)
+                    .context("http.cors_allow_origin is not a valid header value")?,
+            ),
         };
         let state = AppState {
             registry,
@@ -81,12 +85,16 @@ impl App {
 
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().expect("bound listener has an address")
+        self.http
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// The bound RTMP address.
     pub fn rtmp_addr(&self) -> SocketAddr {
-        self.rtmp.local_addr().expect("bound listener has an address")
+        self.rtmp
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Handler state (for tests).
@@ -107,7 +115,13 @@ impl App {
         let ingest_stop = CancellationToken::new();
         let http_stop = CancellationToken::new();
 
-        let rtmp_task = tokio::spawn(ingest_placeholder(rtmp, ingest_stop.clone()));
+        let rtmp_ingest = rtmp::RtmpIngest::new(
+            config.rtmp.clone(),
+            state.registry.clone(),
+            state.metrics.clone(),
+        );
+        let rtmp_task =
+            tokio::spawn(rtmp_ingest.serve(rtmp, ingest_stop.clone(), ingest_tasks.clone()));
 
         let router = http::router(state.clone());
         let listener = LimitedListener::new(http, config.http.max_connections);
@@ -127,7 +141,10 @@ impl App {
         }
 
         let deadline = Instant::now() + grace;
-        tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining");
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: draining"
+        );
         state.ready.store(false, Ordering::SeqCst);
         state.registry.drain();
         ingest_stop.cancel();
@@ -144,16 +161,12 @@ impl App {
         }
         http_stop.cancel();
         match tokio::time::timeout_at(deadline.into(), http_task).await {
-            Ok(res) => res.context("HTTP server task panicked")?.context("HTTP server failed")?,
+            Ok(res) => res
+                .context("HTTP server task panicked")?
+                .context("HTTP server failed")?,
             Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period"),
         }
         tracing::info!("shutdown complete");
         Ok(())
     }
-}
-
-/// Holds the RTMP listener until the ingest driver lands.
-async fn ingest_placeholder(listener: TcpListener, stop: CancellationToken) {
-    stop.cancelled().await;
-    drop(listener);
 }

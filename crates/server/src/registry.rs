@@ -384,7 +384,8 @@ impl PublishHandle {
             let secs = elapsed_ns as f64 / 1e9;
             stats.bitrate_bps = (stats.window_bytes as f64 * 8.0 / secs) as u64;
             if stats.window_video_frames > 0 {
-                stats.measured_fps = Some((stats.window_video_frames as f64 / secs * 100.0).round() / 100.0);
+                stats.measured_fps =
+                    Some((stats.window_video_frames as f64 / secs * 100.0).round() / 100.0);
             }
             stats.window_start_ns = now_ns;
             stats.window_bytes = 0;
@@ -455,14 +456,20 @@ mod tests {
     #[test]
     fn key_maps_to_name_and_drop_unpublishes() {
         let r = registry(Duration::from_secs(5));
-        assert_eq!(r.publish("nope", "rtmp", addr()).unwrap_err(), PublishError::BadKey);
+        assert_eq!(
+            r.publish("nope", "rtmp", addr()).unwrap_err(),
+            PublishError::BadKey
+        );
         let h = r.publish("key-b", "rtmp", addr()).unwrap();
         assert_eq!(h.name().as_str(), "b");
         assert_eq!(r.live_count(), 1);
         let snap = r.snapshot();
         assert!(!snap[0].live && snap[1].live);
         let json = serde_json::to_string(&snap).unwrap();
-        assert!(!json.contains("key-b"), "keys never leave the registry: {json}");
+        assert!(
+            !json.contains("key-b"),
+            "keys never leave the registry: {json}"
+        );
         drop(h);
         assert_eq!(r.live_count(), 0);
     }
@@ -498,7 +505,10 @@ mod tests {
         let h = r.publish("key-a", "rtmp", addr()).unwrap();
         r.drain();
         assert!(h.is_cancelled());
-        assert_eq!(r.publish("key-b", "rtmp", addr()).unwrap_err(), PublishError::Draining);
+        assert_eq!(
+            r.publish("key-b", "rtmp", addr()).unwrap_err(),
+            PublishError::Draining
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The RTMP ingest driver: a thin tokio loop around [`rtmp::ServerSession`].
+//!
+//! Each connection reads into a fixed buffer, feeds the sans-IO session, writes what it returns
+//! and acts on its events: a `publish` is authorised by the [`StreamRegistry`], media goes through
+//! the `flv` demuxer into typed frames. Every limit is enforced here or in the session: the
+//! connection count, the time to an accepted publish, the idle time, and the write time.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtmp::{Event, ServerConfig, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config;
+use crate::metrics::Metrics;
+use crate::registry::{PublishError, PublishHandle, StreamRegistry};
+
+const PROTOCOL: &str = "rtmp";
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What every RTMP connection shares.
+#[derive(Debug)]
+pub struct RtmpIngest {
+    config: config::Rtmp,
+    registry: Arc<StreamRegistry>,
+    metrics: Arc<Metrics>,
+    connections: AtomicUsize,
+}
+
+impl RtmpIngest {
+    /// Ingest with these limits, publishing into `registry`.
+    pub fn new(
+        config: config::Rtmp,
+        registry: Arc<StreamRegistry>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(RtmpIngest {
+            config,
+            registry,
+            metrics,
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    /// Accepts connections until `stop` fires. Connection tasks are spawned on `tracker` so the
+    /// caller can wait for them to finish.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        loop {
+            let (stream, remote) = tokio::select! {
+                _ = stop.cancelled() => break,
+                res = listener.accept() => match res {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rtmp accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let open = self.connections.fetch_add(1, Ordering::SeqCst);
+            if open >= self.config.max_connections {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(%remote, limit = self.config.max_connections, "rtmp connection refused: too many connections");
+                self.metrics.reject(PROTOCOL, "over_limit");
+                self.metrics.connection(PROTOCOL, "over_limit");
+                drop(stream);
+                continue;
+            }
+            let this = self.clone();
+            let stop = stop.clone();
+            let span = tracing::info_span!("rtmp", %remote, stream = tracing::field::Empty);
+            tracker.spawn(
+                async move {
+                    let result = this.connection(stream, remote, stop).await;
+                    this.connections.fetch_sub(1, Ordering::SeqCst);
+                    this.metrics.connection(PROTOCOL, result);
+                }
+                .instrument(span),
+            );
+        }
+        tracing::debug!("rtmp listener closed");
+    }
+
+    /// Runs one connection; returns how it ended, for the connections metric.
+    async fn connection(
+        &self,
+        mut socket: TcpStream,
+        remote: SocketAddr,
+        stop: CancellationToken,
+    ) -> &'static str {
+        let _ = socket.set_nodelay(true);
+        let session_config = ServerConfig {
+            max_chunk_size: self.config.max_chunk_size,
+            max_message_size: self.config.max_message_size,
+            ..ServerConfig::default()
+        };
+        let mut conn = Connection {
+            session: ServerSession::new(session_config, rand::random()),
+            demuxer: flv::Demuxer::new(),
+            publish: None,
+            result: "closed",
+        };
+        let mut buf = vec![0u8; READ_BUFFER];
+        // Until a publish is accepted, the whole exchange must fit in the handshake timeout.
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        loop {
+            let deadline = match conn.publish {
+                Some(_) => Instant::now() + self.config.idle_timeout,
+                None => handshake_deadline.min(Instant::now() + self.config.idle_timeout),
+            };
+            let cancelled = async {
+                match &conn.publish {
+                    Some(p) => p.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let n = tokio::select! {
+                res = tokio::time::timeout_at(deadline, socket.read(&mut buf)) => match res {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "rtmp read failed");
+                        break;
+                    }
+                    Err(_) => {
+                        let phase = if conn.publish.is_some() { "idle" } else { "handshake" };
+                        tracing::warn!(phase, "rtmp connection timed out");
+                        self.metrics.reject(PROTOCOL, "timeout");
+                        conn.result = "timeout";
+                        break;
+                    }
+                },
+                _ = cancelled => {
+                    tracing::info!("publish ended by the server (taken over or shutting down)");
+                    conn.session.send_status_error("NetStream.Publish.Idle", "Stream ended by the server.");
+                    let _ = self.flush(&mut socket, &mut conn.session).await;
+                    break;
+                }
+                _ = stop.cancelled(), if conn.publish.is_none() => break,
+            };
+            if let Err(e) = conn.session.handle_input(&buf[..n]) {
+                tracing::warn!(error = %e, "rtmp protocol error; closing connection");
+                self.metrics.reject(PROTOCOL, "protocol_error");
+                conn.result = "error";
+                let _ = self.flush(&mut socket, &mut conn.session).await;
+                break;
+            }
+            while let Some(event) = conn.session.poll_event() {
+                self.on_event(&mut conn, event, remote);
+            }
+            if self.flush(&mut socket, &mut conn.session).await.is_err() {
+                break;
+            }
+            if conn.session.is_closed() {
+                break;
+            }
+        }
+        if conn.publish.take().is_some() {
+            tracing::info!("unpublished");
+        }
+        conn.result
+    }
+
+    fn on_event(&self, conn: &mut Connection, event: Event, remote: SocketAddr) {
+        match event {
+            Event::Connect { app, flash_ver, .. } => {
+                tracing::debug!(%app, flash_ver = flash_ver.as_deref().unwrap_or(""), "rtmp connect");
+            }
+            Event::Publish { name: key, app, .. } => {
+                if conn.publish.is_some() {
+                    return;
+                }
+                match self.registry.publish(&key, PROTOCOL, remote) {
+                    Ok(handle) => {
+                        tracing::Span::current().record("stream", handle.name().as_str());
+                        tracing::info!(%app, "publish started");
+                        conn.session.accept_publish();
+                        conn.publish = Some(handle);
+                        conn.result = "published";
+                    }
+                    Err(e) => {
+                        // The key is a secret: the log says why, never what was sent.
+                        tracing::warn!(reason = e.reason(), "publish refused: {e}");
+                        let code = match e {
+                            PublishError::BadKey | PublishError::AlreadyLive(_) => {
+                                "NetStream.Publish.BadName"
+                            }
+                            _ => "NetStream.Publish.Failed",
+                        };
+                        conn.session.reject_publish(code, &e.to_string());
+                        conn.result = "rejected";
+                    }
+                }
+            }
+            Event::Metadata { values, .. } => {
+                let pairs = values
+                    .as_properties()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| v.as_number().map(|n| (k.as_str(), n)));
+                conn.demuxer
+                    .set_metadata(flv::MetadataHints::from_pairs(pairs));
+            }
+            Event::Video { timestamp, data } => {
+                let outcome = conn.demuxer.push_video(timestamp, data);
+                self.on_media(conn, outcome);
+            }
+            Event::Audio { timestamp, data } => {
+                let outcome = conn.demuxer.push_audio(timestamp, data);
+                self.on_media(conn, outcome);
+            }
+            Event::Unpublish { .. } if conn.publish.take().is_some() => {
+                tracing::info!("unpublished by the client");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_media(&self, conn: &mut Connection, outcome: Result<flv::Outcome, flv::Error>) {
+        let Some(handle) = &conn.publish else {
+            return;
+        };
+        match outcome {
+            Ok(flv::Outcome::Frame(frame)) => handle.push(&frame),
+            Ok(flv::Outcome::Unsupported(what)) => {
+                tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 video and AAC audio");
+                self.metrics.reject(PROTOCOL, "unsupported_codec");
+                conn.session.reject_publish(
+                    "NetStream.Publish.Failed",
+                    &format!(
+                        "Unsupported codec: {what}. Ferrocast accepts H.264 video and AAC audio."
+                    ),
+                );
+                conn.publish = None;
+                conn.result = "rejected";
+            }
+            Ok(_) => {}
+            // One bad tag is dropped; the demuxer keeps its state for the next one.
+            Err(e) => tracing::debug!(error = %e, "dropping malformed media tag"),
+        }
+    }
+
+    /// Writes everything the session has queued, bounded by the idle timeout.
+    async fn flush(
+        &self,
+        socket: &mut TcpStream,
+        session: &mut ServerSession,
+    ) -> std::io::Result<()> {
+        while let Some(bytes) = session.poll_transmit() {
+            match tokio::time::timeout(self.config.idle_timeout, socket.write_all(&bytes)).await {
+                Ok(res) => res?,
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Connection {
+    session: ServerSession,
+    demuxer: flv::Demuxer,
+    publish: Option<PublishHandle>,
+    result: &'static str,
+}
