@@ -25,6 +25,7 @@ mod name;
 mod time;
 
 pub mod aac;
+pub mod cmaf;
 pub mod h264;
 
 pub use name::{StreamName, StreamNameError};
