@@ -38,6 +38,10 @@ pub struct Config {
     pub rtmp: Rtmp,
     /// HTTP serving.
     pub http: Http,
+    /// The transcoding ladder.
+    pub transcode: Transcode,
+    /// HLS packaging.
+    pub hls: Hls,
     /// Publishable streams. Empty means: one stream named `main` with a random key.
     pub streams: Vec<StreamConfig>,
 }
@@ -115,6 +119,52 @@ pub struct Http {
     pub max_connections: usize,
 }
 
+/// The transcoding ladder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transcode {
+    /// x264 speed preset (`ultrafast` … `veryslow`): faster presets cost less CPU per rung.
+    pub preset: String,
+    /// Frames queued towards the pipeline before ingest starts dropping (to the next keyframe).
+    pub max_queued_frames: usize,
+    /// The rungs. Rungs taller than the source are skipped.
+    pub renditions: Vec<Rendition>,
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rendition {
+    /// Name used in URLs (`720p`).
+    pub name: StreamName,
+    /// Output height; width follows the aspect ratio, rounded to even. Ignored for passthrough.
+    #[serde(default)]
+    pub height: u32,
+    /// Video bitrate in kb/s (CBR). Ignored for passthrough.
+    #[serde(default)]
+    pub video_kbps: u32,
+    /// Frame-rate cap; frames above it are dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    /// Repackage the source video without re-encoding.
+    #[serde(default)]
+    pub passthrough: bool,
+}
+
+/// HLS packaging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hls {
+    /// Target segment duration; keyframes are forced on this cadence.
+    #[serde(with = "duration")]
+    pub segment_duration: Duration,
+    /// Segments listed in each media playlist.
+    pub window: usize,
+    /// How long an ended stream's playlists (with ENDLIST) stay served.
+    #[serde(with = "duration")]
+    pub keep_ended: Duration,
+}
+
 /// One publishable stream.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +193,8 @@ impl Default for Config {
             ingest: Ingest::default(),
             rtmp: Rtmp::default(),
             http: Http::default(),
+            transcode: Transcode::default(),
+            hls: Hls::default(),
             streams: Vec::new(),
         }
     }
@@ -187,6 +239,60 @@ impl Default for Rtmp {
         }
     }
 }
+
+impl Default for Transcode {
+    fn default() -> Self {
+        let rung = |name: &str, height, video_kbps| Rendition {
+            name: name.parse().expect("valid literal"),
+            height,
+            video_kbps,
+            fps: Some(30),
+            passthrough: false,
+        };
+        Transcode {
+            preset: "veryfast".into(),
+            max_queued_frames: 90,
+            // Suits a 1080p30 OBS stream on a small machine: the source is repackaged, and three
+            // lower rungs are encoded from one decode.
+            renditions: vec![
+                Rendition {
+                    name: "source".parse().expect("valid literal"),
+                    height: 0,
+                    video_kbps: 0,
+                    fps: None,
+                    passthrough: true,
+                },
+                rung("720p", 720, 2800),
+                rung("480p", 480, 1200),
+                rung("360p", 360, 700),
+            ],
+        }
+    }
+}
+
+impl Default for Hls {
+    fn default() -> Self {
+        Hls {
+            segment_duration: Duration::from_secs(2),
+            window: 6,
+            keep_ended: Duration::from_secs(60),
+        }
+    }
+}
+
+/// x264's speed presets.
+pub const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
 
 impl Default for Http {
     fn default() -> Self {
@@ -412,9 +518,74 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{k} must be above 0")));
             }
         }
+        self.validate_ladder()?;
         if self.http.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "http.max_connections must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_ladder(&self) -> Result<(), ConfigError> {
+        let t = &self.transcode;
+        if !X264_PRESETS.contains(&t.preset.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "transcode.preset {:?} is not an x264 preset; use one of {}",
+                t.preset,
+                X264_PRESETS.join(", ")
+            )));
+        }
+        if t.renditions.is_empty() {
+            return Err(ConfigError::Invalid(
+                "transcode.renditions is empty: configure at least one rung".into(),
+            ));
+        }
+        if t.max_queued_frames == 0 {
+            return Err(ConfigError::Invalid(
+                "transcode.max_queued_frames must be above 0".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for r in &t.renditions {
+            if !names.insert(&r.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "duplicate rendition name {:?}",
+                    r.name.as_str()
+                )));
+            }
+            if !r.passthrough {
+                if !(64..=4320).contains(&r.height) {
+                    return Err(ConfigError::Invalid(format!(
+                        "rendition {:?}: height must be between 64 and 4320",
+                        r.name.as_str()
+                    )));
+                }
+                if !(50..=100_000).contains(&r.video_kbps) {
+                    return Err(ConfigError::Invalid(format!(
+                        "rendition {:?}: video_kbps must be between 50 and 100000",
+                        r.name.as_str()
+                    )));
+                }
+            }
+            if r.fps == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "rendition {:?}: fps must be above 0",
+                    r.name.as_str()
+                )));
+            }
+        }
+        let h = &self.hls;
+        if h.segment_duration < Duration::from_millis(500)
+            || h.segment_duration > Duration::from_secs(20)
+        {
+            return Err(ConfigError::Invalid(
+                "hls.segment_duration must be between 500ms and 20s".into(),
+            ));
+        }
+        if !(2..=100).contains(&h.window) {
+            return Err(ConfigError::Invalid(
+                "hls.window must be between 2 and 100 segments".into(),
             ));
         }
         Ok(())
@@ -731,6 +902,27 @@ key = "k-2"
             ("unknown environment variable", "", env(&[("FERROCAST_LISTEN_HTPP", "x")]), Expect::Err("FERROCAST_LISTEN_HTPP")),
             ("environment value of wrong type", "", env(&[("FERROCAST_RTMP_MAX_CONNECTIONS", "many")]), Expect::Err("expected an integer")),
             ("environment bad address", "", env(&[("FERROCAST_LISTEN_RTMP", "nope")]), Expect::Err("invalid socket address")),
+            (
+                "custom ladder",
+                "[transcode]\npreset = \"ultrafast\"\n[[transcode.renditions]]\nname = \"src\"\npassthrough = true\n[[transcode.renditions]]\nname = \"low\"\nheight = 240\nvideo_kbps = 400\nfps = 15\n",
+                vec![],
+                Expect::Ok(|c| {
+                    assert_eq!(c.transcode.renditions.len(), 2);
+                    assert_eq!(c.transcode.renditions[1].fps, Some(15));
+                }),
+            ),
+            ("bad preset", "[transcode]\npreset = \"warp\"\n", vec![], Expect::Err("not an x264 preset")),
+            (
+                "duplicate rendition",
+                "[[transcode.renditions]]\nname = \"a\"\npassthrough = true\n[[transcode.renditions]]\nname = \"a\"\npassthrough = true\n",
+                vec![],
+                Expect::Err("duplicate rendition name"),
+            ),
+            ("rendition without height", "[[transcode.renditions]]\nname = \"a\"\nvideo_kbps = 500\n", vec![], Expect::Err("height must be")),
+            ("environment overrides hls", "", env(&[("FERROCAST_HLS_SEGMENT_DURATION", "4s"), ("FERROCAST_TRANSCODE_PRESET", "ultrafast")]), Expect::Ok(|c| {
+                assert_eq!(c.hls.segment_duration, Duration::from_secs(4));
+                assert_eq!(c.transcode.preset, "ultrafast");
+            })),
             ("zero limit refused", "[rtmp]\nmax_connections = 0\n", vec![], Expect::Err("rtmp.max_connections")),
         ];
         for (name, text, env, expect) in cases {

@@ -45,8 +45,19 @@ impl PublishError {
     }
 }
 
+/// Receives a publish's media frames. The transcoder implements it; the registry does not know
+/// what is behind it. Dropping it ends the stream's output.
+pub trait MediaConsumer: Send + Sync {
+    /// One frame, in arrival order. Must not block.
+    fn push(&mut self, frame: &MediaFrame);
+}
+
+/// Makes the consumer for a new publish. `ended` fires when the consumer wants the publish to stop
+/// (its pipeline failed).
+pub type ConsumerFactory =
+    Arc<dyn Fn(&StreamName, CancellationToken) -> Box<dyn MediaConsumer> + Send + Sync>;
+
 /// All streams and their publishers.
-#[derive(Debug)]
 pub struct StreamRegistry {
     streams: Vec<StreamConfig>,
     live: Mutex<BTreeMap<StreamName, Arc<LiveStream>>>,
@@ -54,6 +65,16 @@ pub struct StreamRegistry {
     publisher_timeout: Duration,
     draining: AtomicBool,
     next_id: AtomicU64,
+    consumers: std::sync::OnceLock<ConsumerFactory>,
+}
+
+impl std::fmt::Debug for StreamRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRegistry")
+            .field("streams", &self.streams.len())
+            .field("live", &self.live_count())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One live publish session.
@@ -141,10 +162,10 @@ pub struct PublisherSnapshot {
 }
 
 /// Proof of being a stream's publisher. Dropping it unpublishes.
-#[derive(Debug)]
 pub struct PublishHandle {
     registry: Arc<StreamRegistry>,
     stream: Arc<LiveStream>,
+    consumer: Option<Box<dyn MediaConsumer>>,
     video_bytes: Counter,
     video_frames: Counter,
     audio_bytes: Counter,
@@ -165,9 +186,15 @@ impl StreamRegistry {
             publisher_timeout,
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            consumers: std::sync::OnceLock::new(),
         });
         metrics.watch_streams(&registry);
         registry
+    }
+
+    /// Sets what receives every future publish's media. Only the first call takes effect.
+    pub fn set_consumer_factory(&self, factory: ConsumerFactory) {
+        let _ = self.consumers.set(factory);
     }
 
     /// The configured stream for a key. Compares every key in constant time, so response timing
@@ -251,8 +278,13 @@ impl StreamRegistry {
         let audio_bytes = m.ingest_bytes.get_or_create(&track("audio")).clone();
         let video_frames = m.ingest_frames.get_or_create(&track("video")).clone();
         let audio_frames = m.ingest_frames.get_or_create(&track("audio")).clone();
+        let consumer = self
+            .consumers
+            .get()
+            .map(|make| make(&name, stream.cancel.clone()));
         Ok(PublishHandle {
             registry: self.clone(),
+            consumer,
             video_bytes,
             video_frames,
             audio_bytes,
@@ -341,8 +373,15 @@ impl PublishHandle {
         self.stream.cancel.is_cancelled()
     }
 
-    /// Records a frame from the publisher.
-    pub fn push(&self, frame: &MediaFrame) {
+    /// Records a frame from the publisher and hands it to the consumer.
+    pub fn push(&mut self, frame: &MediaFrame) {
+        self.record(frame);
+        if let Some(c) = &mut self.consumer {
+            c.push(frame);
+        }
+    }
+
+    fn record(&self, frame: &MediaFrame) {
         let now_ns = self.stream.started.elapsed().as_nanos() as u64;
         self.stream
             .last_activity_ns
@@ -394,8 +433,19 @@ impl PublishHandle {
     }
 }
 
+impl std::fmt::Debug for PublishHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishHandle")
+            .field("stream", &self.stream.name)
+            .field("id", &self.stream.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for PublishHandle {
     fn drop(&mut self) {
+        // The consumer goes first, so its output is ended before the name is free again.
+        self.consumer = None;
         self.registry.unpublish(&self.stream);
     }
 }
@@ -509,6 +559,41 @@ mod tests {
             r.publish("key-b", "rtmp", addr()).unwrap_err(),
             PublishError::Draining
         );
+    }
+
+    #[test]
+    fn consumer_gets_frames_and_is_dropped_on_unpublish() {
+        use std::sync::atomic::AtomicUsize;
+        struct Counting(Arc<AtomicUsize>, Arc<AtomicBool>);
+        impl MediaConsumer for Counting {
+            fn push(&mut self, _frame: &MediaFrame) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        impl Drop for Counting {
+            fn drop(&mut self) {
+                self.1.store(true, Ordering::SeqCst);
+            }
+        }
+        let frames = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let r = registry(Duration::from_secs(5));
+        let (f, d) = (frames.clone(), dropped.clone());
+        r.set_consumer_factory(Arc::new(move |name, _ended| {
+            assert_eq!(name.as_str(), "a");
+            Box::new(Counting(f.clone(), d.clone()))
+        }));
+        let mut h = r.publish("key-a", "rtmp", addr()).unwrap();
+        let frame = MediaFrame::Audio(media::AudioFrame {
+            pts: media::MediaTime::ZERO,
+            data: bytes::Bytes::from_static(&[1, 2, 3]),
+        });
+        h.push(&frame);
+        h.push(&frame);
+        assert_eq!(frames.load(Ordering::SeqCst), 2);
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(h);
+        assert!(dropped.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl RtmpIngest {
     }
 
     fn on_media(&self, conn: &mut Connection, outcome: Result<flv::Outcome, flv::Error>) {
-        let Some(handle) = &conn.publish else {
+        let Some(handle) = &mut conn.publish else {
             return;
         };
         match outcome {

@@ -1,0 +1,67 @@
+// The watch page: plays /live/NAME/index.m3u8 with hls.js where MSE is available, natively
+// otherwise. `?engine=native` or `?engine=hlsjs` forces one. Exposes `window.ferrocast` for tests.
+(function () {
+  const name = decodeURIComponent(location.pathname.split('/').pop());
+  const params = new URLSearchParams(location.search);
+  const src = '/live/' + encodeURIComponent(name) + '/index.m3u8';
+  const video = document.getElementById('video');
+  const $ = (id) => document.getElementById(id);
+  $('name').textContent = name;
+
+  const state = (window.ferrocast = { engine: null, errors: [], hls: null, src: src });
+  const wanted = params.get('engine');
+  const hlsjsOk = typeof Hls !== 'undefined' && Hls.isSupported();
+  const nativeOk = video.canPlayType('application/vnd.apple.mpegurl') !== '';
+  const engine = wanted === 'native' ? 'native' : wanted === 'hlsjs' ? 'hlsjs' : hlsjsOk ? 'hlsjs' : 'native';
+
+  function fail(msg) {
+    state.errors.push(msg);
+    $('state').textContent = 'error: ' + msg;
+  }
+
+  if (engine === 'hlsjs') {
+    if (!hlsjsOk) {
+      fail('hls.js is unavailable in this browser');
+      return;
+    }
+    const hls = new Hls({ lowLatencyMode: params.get('lowLatency') !== '0', backBufferLength: 30 });
+    state.hls = hls;
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      if (data.fatal) fail(`${data.type}: ${data.details}`);
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+      const level = hls.levels[data.level];
+      if (level) $('rung').textContent = `${level.name || level.height + 'p'} (${level.width}×${level.height})`;
+    });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+  } else {
+    if (!nativeOk) fail('this browser has no native HLS');
+    video.src = src;
+  }
+  state.engine = engine;
+  $('engine').textContent = engine;
+
+  video.addEventListener('error', () => {
+    const e = video.error;
+    fail('media error ' + (e ? e.code + ' ' + e.message : ''));
+  });
+  video.addEventListener('playing', () => ($('state').textContent = 'playing'));
+  video.addEventListener('waiting', () => ($('state').textContent = 'buffering'));
+  video.play().catch(() => {});
+
+  setInterval(() => {
+    const b = video.buffered;
+    const ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
+    $('buffer').textContent = ahead.toFixed(1) + ' s';
+    const hls = state.hls;
+    if (hls && hls.currentLevel >= 0 && hls.levels[hls.currentLevel]) {
+      $('bitrate').textContent = (hls.levels[hls.currentLevel].bitrate / 1000).toFixed(0) + ' kb/s';
+    }
+    if (hls && hls.playingDate) {
+      const latency = (Date.now() - hls.playingDate.getTime()) / 1000;
+      state.latency = latency;
+      $('latency').textContent = latency.toFixed(2) + ' s';
+    }
+  }, 500);
+})();
