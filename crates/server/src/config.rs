@@ -117,6 +117,8 @@ pub struct Http {
     pub cors_allow_origin: String,
     /// Most concurrent HTTP connections.
     pub max_connections: usize,
+    /// Folder holding `hls.min.js` for the player page (installed from npm at build time).
+    pub assets_dir: String,
 }
 
 /// The transcoding ladder.
@@ -299,6 +301,7 @@ impl Default for Http {
         Http {
             cors_allow_origin: "*".into(),
             max_connections: 10_000,
+            assets_dir: "player/node_modules/hls.js/dist".into(),
         }
     }
 }

@@ -39,7 +39,41 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// `Access-Control-Allow-Origin` value, if CORS is on.
     pub cors_allow_origin: Option<HeaderValue>,
+    /// Player assets.
+    pub assets: Arc<Assets>,
 }
+
+/// The player page's files. Pages, script and style are compiled in; hls.js is read once at
+/// start from `http.assets_dir`, where npm put it.
+#[derive(Debug, Default)]
+pub struct Assets {
+    hls_js: Option<bytes::Bytes>,
+}
+
+impl Assets {
+    /// Loads hls.js from `dir`; without it the page falls back to native HLS.
+    pub fn load(dir: &str) -> Assets {
+        let path = std::path::Path::new(dir).join("hls.min.js");
+        match std::fs::read(&path) {
+            Ok(b) => Assets {
+                hls_js: Some(b.into()),
+            },
+            Err(e) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "hls.js not found: the player page can only use native HLS; run `npm ci --prefix player` or set http.assets_dir"
+                );
+                Assets::default()
+            }
+        }
+    }
+}
+
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const WATCH_HTML: &str = include_str!("../assets/watch.html");
+const WATCH_JS: &str = include_str!("../assets/watch.js");
+const PLAYER_CSS: &str = include_str!("../assets/player.css");
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
@@ -49,6 +83,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/streams", get(list_streams))
         .route("/api/v1/streams/{name}", get(get_stream))
+        .route("/", get(index_page))
+        .route("/watch/{name}", get(watch_page))
+        .route("/assets/{file}", get(asset))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
@@ -89,6 +126,54 @@ async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> 
         Some(s) => Json(s).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such stream"),
     }
+}
+
+async fn index_page() -> Response {
+    page(INDEX_HTML)
+}
+
+async fn watch_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    if state.registry.has_stream(&name) {
+        page(WATCH_HTML)
+    } else {
+        error(StatusCode::NOT_FOUND, "no such stream")
+    }
+}
+
+fn page(html: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let (content_type, body): (&str, bytes::Bytes) = match file.as_str() {
+        "watch.js" => ("text/javascript; charset=utf-8", WATCH_JS.into()),
+        "player.css" => ("text/css; charset=utf-8", PLAYER_CSS.into()),
+        "hls.min.js" => match &state.assets.hls_js {
+            Some(b) => ("text/javascript; charset=utf-8", b.clone()),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "hls.js is not installed on this server",
+                )
+            }
+        },
+        _ => return error(StatusCode::NOT_FOUND, "not found"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn not_found(State(state): State<AppState>, method: Method) -> Response {
@@ -283,6 +368,9 @@ mod tests {
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
             cors_allow_origin: Some(HeaderValue::from_static("*")),
+            assets: Arc::new(Assets {
+                hls_js: Some(bytes::Bytes::from_static(b"/* hls */")),
+            }),
         }
     }
 
@@ -364,6 +452,38 @@ mod tests {
         assert_eq!(v["streams"][0]["name"], "main");
         assert_eq!(v["streams"][0]["live"], false);
         assert!(!body.contains("secret-key"));
+    }
+
+    #[tokio::test]
+    async fn player_pages_and_assets() {
+        let app = router(state());
+        let (status, headers, body) = get(&app, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(body.contains("/api/v1/streams"));
+        let (status, _, body) = get(&app, "/watch/main").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("/assets/hls.min.js") && body.contains("/assets/watch.js"));
+        assert_eq!(get(&app, "/watch/nope").await.0, StatusCode::NOT_FOUND);
+        let (status, headers, body) = get(&app, "/assets/hls.min.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(body, "/* hls */");
+        assert_eq!(get(&app, "/assets/watch.js").await.0, StatusCode::OK);
+        assert_eq!(
+            get(&app, "/assets/..%2Fsrc%2Fhttp.rs").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&app, "/assets/index.html").await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]

@@ -68,6 +68,7 @@ impl App {
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
             cors_allow_origin,
+            assets: Arc::new(http::Assets::load(&config.http.assets_dir)),
         };
         let http = TcpListener::bind(config.listen.http)
             .await
