@@ -1,0 +1,677 @@
+//! The per-stream packager: CMAF chunks in, playlists and stored segments out.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use media::cmaf::{ChunkKind, CmafChunk};
+use media::MediaTime;
+
+use crate::playlist::{
+    LowLatency, MasterPlaylist, MediaPlaylist, Part, RenderOptions, RenditionReport, Segment,
+    VariantStream, VERSION, VERSION_LOW_LATENCY,
+};
+use crate::resource::{is_valid_rung_name, Resource};
+use crate::store::{MemoryStore, SegmentStore};
+use crate::Error;
+
+/// Assumed audio bitrate (bits/s) added to nominal video bitrates before bitrates are measured.
+pub const NOMINAL_AUDIO_BITRATE: u64 = 128_000;
+
+/// Segments shorter than this do not count towards the measured peak bitrate: a stub segment
+/// (the last one of a stream, one cut short by a discontinuity) says little about the peak and
+/// its ratio of bytes to time is noisy.
+const MIN_PEAK_SEGMENT: MediaTime = MediaTime::from_millis(500);
+
+/// One rung of the ladder, as the master playlist describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Rung name: the URL path segment (`720p`, `source`). 1 to 64 ASCII letters, digits, `_`
+    /// or `-`.
+    pub name: String,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// Frames per second, when known.
+    pub frame_rate: Option<f64>,
+    /// RFC 6381 video codec string, e.g. `avc1.64001f`.
+    pub video_codec: String,
+    /// RFC 6381 audio codec string, e.g. `mp4a.40.2`, when the rung carries audio.
+    pub audio_codec: Option<String>,
+    /// Nominal video bitrate in kbit/s (the encoder's target); `None` for passthrough.
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// Packager settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagerConfig {
+    /// Complete segments listed in each media playlist.
+    pub window: usize,
+    /// Segments kept in the store after they leave the playlist, for players that fetch a
+    /// just-evicted segment.
+    pub grace: usize,
+    /// Configured segment duration (the pipeline's keyframe cadence). `EXT-X-TARGETDURATION`
+    /// starts at its ceiling, so it only changes if a segment runs longer.
+    pub segment_duration: Duration,
+    /// Render LL-HLS tags (parts, preload hints, server control, rendition reports).
+    pub low_latency: bool,
+    /// Configured part (chunk) duration; `PART-TARGET` starts here.
+    pub part_target: Duration,
+    /// LL-HLS: list parts for this many of the newest segments, the open one included.
+    pub part_segments: usize,
+}
+
+impl Default for PackagerConfig {
+    fn default() -> Self {
+        PackagerConfig {
+            window: 6,
+            grace: 2,
+            segment_duration: Duration::from_secs(2),
+            low_latency: false,
+            part_target: Duration::from_millis(500),
+            part_segments: 3,
+        }
+    }
+}
+
+/// Counters for one rung, as plain numbers for the server's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RungStats {
+    /// Complete segments produced.
+    pub segments: u64,
+    /// Parts (CMAF chunks) received.
+    pub parts: u64,
+    /// Media bytes received (init segments included).
+    pub bytes: u64,
+    /// Duration of the newest complete segment.
+    pub last_segment_duration: Option<MediaTime>,
+    /// Sum of complete segments' durations.
+    pub media_duration: MediaTime,
+    /// Sum of complete segments' sizes.
+    pub segment_bytes: u64,
+    /// Highest bitrate (bits/s) of a complete segment of at least 500 ms.
+    pub peak_bitrate: Option<u64>,
+}
+
+impl RungStats {
+    /// Average bitrate (bits/s) over all complete segments, once there is one.
+    pub fn average_bitrate(&self) -> Option<u64> {
+        bitrate(self.segment_bytes, self.media_duration)
+    }
+}
+
+fn bitrate(bytes: u64, duration: MediaTime) -> Option<u64> {
+    let ns = u128::try_from(duration.as_nanos())
+        .ok()
+        .filter(|ns| *ns > 0)?;
+    let bps = u128::from(bytes) * 8 * 1_000_000_000 / ns;
+    Some(u64::try_from(bps).unwrap_or(u64::MAX))
+}
+
+/// Where a rung is: its newest part, for blocking playlist reloads (`_HLS_msn`/`_HLS_part`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Newest segment with media: the open one, or the last complete one.
+    pub msn: u64,
+    /// Index of the newest part of that segment.
+    pub part: u32,
+    /// Newest complete segment.
+    pub last_complete: Option<u64>,
+}
+
+/// Answer to a blocking playlist request (`_HLS_msn=M[&_HLS_part=P]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// The playlist already has what was asked for (or the stream has ended): serve it now.
+    Ready,
+    /// Wait for more chunks (under the server's timeout), then ask again.
+    Wait,
+    /// More than two segments ahead of the newest: answer 400 Bad Request.
+    TooFarAhead,
+}
+
+/// Whether a resource can be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceStatus {
+    /// Serve it now.
+    Available,
+    /// It may still appear (a hinted or upcoming part or segment): block until it does or it
+    /// turns [`ResourceStatus::Gone`].
+    Pending,
+    /// Evicted, or never going to exist (a hinted part whose segment closed early, anything after
+    /// the stream ended): 404.
+    Gone,
+    /// More than two segments ahead of the newest: 400.
+    TooFarAhead,
+}
+
+/// The HLS state of one stream: per rung, the init segment, the segment/part window and the
+/// playlist model. Sans-IO: no clock (wall-clock times are arguments), no tasks, no sockets.
+#[derive(Debug)]
+pub struct Packager<S = MemoryStore> {
+    config: PackagerConfig,
+    rungs: Vec<Rung>,
+    store: S,
+    ended_at: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+struct Rung {
+    variant: Variant,
+    playlist: MediaPlaylist,
+    has_init: bool,
+    init: Option<Bytes>,
+    /// Presentation time of the open segment's first chunk, and its chunks' bytes (clones of what
+    /// the store holds; the open segment's metadata is `playlist.partial`).
+    open: Option<(MediaTime, Vec<Bytes>)>,
+    next_msn: u64,
+    pending_discontinuity: bool,
+    /// Complete segments still in the store (msn, part count), oldest first.
+    retained: VecDeque<(u64, u32)>,
+    stats: RungStats,
+}
+
+impl Packager<MemoryStore> {
+    /// A packager writing to a fresh [`MemoryStore`].
+    pub fn in_memory(config: PackagerConfig, variants: Vec<Variant>) -> Result<Self, Error> {
+        Packager::new(config, variants, MemoryStore::new())
+    }
+}
+
+impl<S: SegmentStore> Packager<S> {
+    /// A packager for one stream with these rungs, writing through `store`.
+    pub fn new(config: PackagerConfig, variants: Vec<Variant>, store: S) -> Result<Self, Error> {
+        if variants.is_empty() {
+            return Err(Error::NoVariants);
+        }
+        let mut rungs: Vec<Rung> = Vec::with_capacity(variants.len());
+        for variant in variants {
+            if !is_valid_rung_name(&variant.name) {
+                return Err(Error::InvalidRungName(variant.name));
+            }
+            if rungs.iter().any(|r| r.variant.name == variant.name) {
+                return Err(Error::DuplicateRung(variant.name));
+            }
+            let low_latency = config.low_latency.then(|| LowLatency {
+                part_target: duration_to_media(config.part_target),
+                part_segments: config.part_segments.max(1),
+            });
+            rungs.push(Rung {
+                variant,
+                playlist: MediaPlaylist::new(config.window, config.segment_duration, low_latency),
+                has_init: false,
+                init: None,
+                open: None,
+                next_msn: 0,
+                pending_discontinuity: false,
+                retained: VecDeque::new(),
+                stats: RungStats::default(),
+            });
+        }
+        let mut packager = Packager {
+            config,
+            rungs,
+            store,
+            ended_at: None,
+        };
+        for r in 0..packager.rungs.len() {
+            packager.update_hint(r);
+        }
+        Ok(packager)
+    }
+
+    /// Takes one CMAF chunk of `rung`. `program_date_time` is the wall-clock time of the chunk's
+    /// first sample; it becomes the segment's `EXT-X-PROGRAM-DATE-TIME` when the chunk starts one.
+    pub fn push(
+        &mut self,
+        rung: &str,
+        chunk: CmafChunk,
+        program_date_time: SystemTime,
+    ) -> Result<(), Error> {
+        if self.ended_at.is_some() {
+            return Err(Error::Ended);
+        }
+        let r = self.index(rung)?;
+        let len = chunk.data.len() as u64;
+        match chunk.kind {
+            ChunkKind::Init => {
+                let rung = &mut self.rungs[r];
+                let changed = rung.init.as_ref().is_some_and(|old| *old != chunk.data);
+                if changed {
+                    // Players must re-read the init segment: tell them with a discontinuity.
+                    rung.pending_discontinuity = true;
+                }
+                rung.has_init = true;
+                rung.init = Some(chunk.data.clone());
+                rung.stats.bytes += len;
+                self.store.put_init(&rung.variant.name, chunk.data);
+            }
+            ChunkKind::SegmentStart => {
+                if !self.rungs[r].has_init {
+                    return Err(Error::MissingInit(rung.to_owned()));
+                }
+                self.close_open(r, Some(chunk.pts));
+                let rung = &mut self.rungs[r];
+                let msn = rung.next_msn;
+                rung.next_msn += 1;
+                let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
+                rung.playlist.observe_part(chunk.duration);
+                rung.playlist.partial = Some(Segment {
+                    msn,
+                    duration: chunk.duration,
+                    program_date_time,
+                    discontinuity,
+                    parts: vec![Part {
+                        duration: chunk.duration,
+                        independent: true,
+                        size: len,
+                    }],
+                    size: len,
+                });
+                rung.open = Some((chunk.pts, vec![chunk.data.clone()]));
+                rung.stats.parts += 1;
+                rung.stats.bytes += len;
+                self.store.put_part(&rung.variant.name, msn, 0, chunk.data);
+            }
+            ChunkKind::Continuation => {
+                let rung = &mut self.rungs[r];
+                if !rung.has_init {
+                    return Err(Error::MissingInit(rung.variant.name.clone()));
+                }
+                let (Some(seg), Some((_, chunks))) =
+                    (rung.playlist.partial.as_mut(), rung.open.as_mut())
+                else {
+                    return Err(Error::NoOpenSegment(rung.variant.name.clone()));
+                };
+                let index = u32::try_from(seg.parts.len()).unwrap_or(u32::MAX);
+                seg.parts.push(Part {
+                    duration: chunk.duration,
+                    independent: chunk.independent,
+                    size: len,
+                });
+                seg.duration = seg.duration + chunk.duration;
+                seg.size += len;
+                let msn = seg.msn;
+                chunks.push(chunk.data.clone());
+                rung.playlist.observe_part(chunk.duration);
+                rung.stats.parts += 1;
+                rung.stats.bytes += len;
+                self.store
+                    .put_part(&rung.variant.name, msn, index, chunk.data);
+            }
+        }
+        self.update_hint(r);
+        Ok(())
+    }
+
+    /// Marks the next segment of `rung` with `EXT-X-DISCONTINUITY` (a timestamp jump, an encoder
+    /// change). The open segment's duration is then the sum of its chunks, not a PTS difference.
+    pub fn discontinuity(&mut self, rung: &str) -> Result<(), Error> {
+        let r = self.index(rung)?;
+        self.rungs[r].pending_discontinuity = true;
+        Ok(())
+    }
+
+    /// The publish is over: closes every open segment and renders `EXT-X-ENDLIST` from now on.
+    /// Idempotent; the first `now` is kept as [`Packager::ended_at`].
+    pub fn end(&mut self, now: SystemTime) {
+        if self.ended_at.is_some() {
+            return;
+        }
+        for r in 0..self.rungs.len() {
+            self.close_open(r, None);
+            let rung = &mut self.rungs[r];
+            rung.playlist.ended = true;
+            rung.playlist.preload_hint = None;
+        }
+        self.ended_at = Some(now);
+    }
+
+    /// When [`Packager::end`] was called, if it was. The caller drops the packager a configured
+    /// time after this.
+    pub fn ended_at(&self) -> Option<SystemTime> {
+        self.ended_at
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PackagerConfig {
+        &self.config
+    }
+
+    /// The rungs, in the order given to [`Packager::new`].
+    pub fn variants(&self) -> impl Iterator<Item = &Variant> {
+        self.rungs.iter().map(|r| &r.variant)
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Drops everything this stream put in the store (call before dropping an ended packager
+    /// whose store outlives it).
+    pub fn clear_store(&mut self) {
+        for r in &mut self.rungs {
+            self.store.clear(&r.variant.name);
+            r.retained.clear();
+        }
+    }
+
+    /// A rung's counters.
+    pub fn stats(&self, rung: &str) -> Result<&RungStats, Error> {
+        Ok(&self.rungs[self.index(rung)?].stats)
+    }
+
+    /// A rung's playlist model.
+    pub fn media(&self, rung: &str) -> Result<&MediaPlaylist, Error> {
+        Ok(&self.rungs[self.index(rung)?].playlist)
+    }
+
+    /// True once `rung` lists a complete segment (before that its playlist is empty, and the
+    /// server may prefer to wait or answer 404).
+    pub fn is_ready(&self, rung: &str) -> Result<bool, Error> {
+        Ok(!self.rungs[self.index(rung)?].playlist.segments.is_empty())
+    }
+
+    /// Renders `rung`'s media playlist; `skip` asks for a delta update (`_HLS_skip=YES`).
+    pub fn media_playlist(&self, rung: &str, skip: bool) -> Result<String, Error> {
+        let r = self.index(rung)?;
+        let rendition_reports = if self.config.low_latency {
+            self.rungs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != r)
+                .filter_map(|(i, other)| {
+                    let c = self.cursor_of(i)?;
+                    Some(RenditionReport {
+                        rung: other.variant.name.clone(),
+                        last_msn: c.msn,
+                        last_part: Some(c.part),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(self.rungs[r].playlist.render(&RenderOptions {
+            skip,
+            rendition_reports,
+        }))
+    }
+
+    /// The master playlist model: one variant per rung, ordered by `BANDWIDTH` ascending (so
+    /// players that start on the first entry start low and climb).
+    pub fn master(&self) -> MasterPlaylist {
+        let mut variants: Vec<VariantStream> = self.rungs.iter().map(variant_stream).collect();
+        variants.sort_by_key(|v| v.bandwidth);
+        MasterPlaylist {
+            version: if self.config.low_latency {
+                VERSION_LOW_LATENCY
+            } else {
+                VERSION
+            },
+            variants,
+        }
+    }
+
+    /// Renders the master playlist.
+    pub fn master_playlist(&self) -> String {
+        self.master().render()
+    }
+
+    /// A rung's newest part; `None` before its first segment starts.
+    pub fn cursor(&self, rung: &str) -> Result<Option<Cursor>, Error> {
+        Ok(self.cursor_of(self.index(rung)?))
+    }
+
+    /// Decides a blocking playlist request `_HLS_msn=msn[&_HLS_part=part]` (RFC 8216bis 6.2.5.2).
+    /// Without `part`, it waits for segment `msn` to be complete; with it, for part `part` of
+    /// segment `msn` or any later part.
+    pub fn playlist_request(
+        &self,
+        rung: &str,
+        msn: u64,
+        part: Option<u32>,
+    ) -> Result<Blocking, Error> {
+        let r = self.index(rung)?;
+        let cursor = self.cursor_of(r);
+        if msn > cursor.map_or(0, |c| c.msn).saturating_add(2) {
+            return Ok(Blocking::TooFarAhead);
+        }
+        if self.ended_at.is_some() {
+            return Ok(Blocking::Ready);
+        }
+        let ready = match (cursor, part) {
+            (None, _) => false,
+            (Some(c), None) => c.last_complete.is_some_and(|m| m >= msn),
+            (Some(c), Some(p)) => (c.msn, c.part) >= (msn, p),
+        };
+        Ok(if ready {
+            Blocking::Ready
+        } else {
+            Blocking::Wait
+        })
+    }
+
+    /// Whether `resource` can be served now, later, or never.
+    pub fn resource_status(&self, resource: &Resource) -> Result<ResourceStatus, Error> {
+        let Some(name) = resource.rung() else {
+            return Ok(ResourceStatus::Available);
+        };
+        let r = self.index(name)?;
+        let rung = &self.rungs[r];
+        let ended = self.ended_at.is_some();
+        let head = self.cursor_of(r).map_or(0, |c| c.msn);
+        let future = |msn: u64| {
+            if ended {
+                ResourceStatus::Gone
+            } else if msn > head.saturating_add(2) {
+                ResourceStatus::TooFarAhead
+            } else {
+                ResourceStatus::Pending
+            }
+        };
+        let retained = |msn: u64| rung.retained.iter().find(|(m, _)| *m == msn).copied();
+        let open = rung.playlist.partial.as_ref();
+        let status = match resource {
+            Resource::Master | Resource::Media(_) => ResourceStatus::Available,
+            Resource::Init(_) if rung.has_init => ResourceStatus::Available,
+            Resource::Init(_) => future(0),
+            Resource::Segment(_, msn) => {
+                if retained(*msn).is_some() {
+                    ResourceStatus::Available
+                } else if *msn < rung.next_msn && open.is_none_or(|o| o.msn != *msn) {
+                    ResourceStatus::Gone
+                } else {
+                    future(*msn)
+                }
+            }
+            Resource::Part(_, msn, i) => {
+                if let Some((_, parts)) = retained(*msn) {
+                    if *i < parts {
+                        ResourceStatus::Available
+                    } else {
+                        ResourceStatus::Gone
+                    }
+                } else if let Some(o) = open.filter(|o| o.msn == *msn) {
+                    if (*i as usize) < o.parts.len() {
+                        ResourceStatus::Available
+                    } else {
+                        future(*msn)
+                    }
+                } else if *msn < rung.next_msn {
+                    ResourceStatus::Gone
+                } else {
+                    future(*msn)
+                }
+            }
+        };
+        Ok(status)
+    }
+
+    /// The bytes of an init segment, segment or part, if stored; `None` for playlists.
+    pub fn fetch(&self, resource: &Resource) -> Option<Bytes> {
+        match resource {
+            Resource::Master | Resource::Media(_) => None,
+            Resource::Init(r) => self.store.init(r),
+            Resource::Segment(r, msn) => self.store.segment(r, *msn),
+            Resource::Part(r, msn, i) => self.store.part(r, *msn, *i),
+        }
+    }
+
+    fn index(&self, rung: &str) -> Result<usize, Error> {
+        self.rungs
+            .iter()
+            .position(|r| r.variant.name == rung)
+            .ok_or_else(|| Error::UnknownRung(rung.to_owned()))
+    }
+
+    fn cursor_of(&self, r: usize) -> Option<Cursor> {
+        let rung = &self.rungs[r];
+        let last_complete = rung.playlist.segments.back();
+        let newest = rung
+            .playlist
+            .partial
+            .as_ref()
+            .filter(|p| !p.parts.is_empty())
+            .or(last_complete)?;
+        Some(Cursor {
+            msn: newest.msn,
+            part: u32::try_from(newest.parts.len().saturating_sub(1)).unwrap_or(u32::MAX),
+            last_complete: last_complete.map(|s| s.msn),
+        })
+    }
+
+    /// Closes the open segment of rung `r`. `next_start` is the PTS of the segment that follows,
+    /// if one does.
+    fn close_open(&mut self, r: usize, next_start: Option<MediaTime>) {
+        let rung = &mut self.rungs[r];
+        let (Some(mut seg), Some((start, chunks))) =
+            (rung.playlist.partial.take(), rung.open.take())
+        else {
+            return;
+        };
+        // A PTS difference is exact where summed chunk durations accumulate rounding, but across
+        // a discontinuity, or when the two disagree wildly, the timeline is not to be trusted.
+        let summed = seg.duration;
+        if let Some(next) = next_start.filter(|_| !rung.pending_discontinuity) {
+            let diff = next - start;
+            let plausible = if summed > MediaTime::ZERO {
+                diff.as_nanos() >= summed.as_nanos() / 2
+                    && diff.as_nanos() <= summed.as_nanos().saturating_mul(2)
+            } else {
+                diff > MediaTime::ZERO && diff < MediaTime::from_millis(60_000)
+            };
+            if plausible {
+                seg.duration = diff;
+            }
+        }
+        let mut data = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for c in &chunks {
+            data.extend_from_slice(c);
+        }
+        self.store
+            .put_segment(&rung.variant.name, seg.msn, data.freeze());
+
+        let stats = &mut rung.stats;
+        stats.segments += 1;
+        stats.last_segment_duration = Some(seg.duration);
+        stats.media_duration = stats.media_duration + seg.duration;
+        stats.segment_bytes += seg.size;
+        if seg.duration >= MIN_PEAK_SEGMENT {
+            let b = bitrate(seg.size, seg.duration);
+            stats.peak_bitrate = stats.peak_bitrate.max(b);
+        }
+
+        let parts = u32::try_from(seg.parts.len()).unwrap_or(u32::MAX);
+        rung.retained.push_back((seg.msn, parts));
+        rung.playlist.push_segment(seg);
+        let keep = self.config.window.max(1) + self.config.grace;
+        while rung.retained.len() > keep {
+            if let Some((msn, _)) = rung.retained.pop_front() {
+                self.store.evict(&rung.variant.name, msn);
+            }
+        }
+    }
+
+    /// Predicts the next part for `EXT-X-PRELOAD-HINT`. A new segment is predicted once the open
+    /// one is within half its last part of the last complete segment's duration (of the configured
+    /// segment duration before there is one): the pipeline cuts segments on a fixed keyframe
+    /// cadence, so segment lengths repeat. A wrong guess costs one
+    /// blocked request answered 404 (the hinted part turns [`ResourceStatus::Gone`]).
+    fn update_hint(&mut self, r: usize) {
+        let rung = &mut self.rungs[r];
+        let pl = &rung.playlist;
+        let Some(ll) = pl.low_latency.filter(|_| !pl.ended) else {
+            return;
+        };
+        let hint = match &pl.partial {
+            None => (rung.next_msn, 0),
+            Some(open) => {
+                let last_part = open.parts.last().map_or(ll.part_target, |p| p.duration);
+                let half_part = MediaTime::from_nanos(last_part.as_nanos() / 2);
+                let expected = pl
+                    .segments
+                    .back()
+                    .map_or(duration_to_media(self.config.segment_duration), |last| {
+                        last.duration
+                    });
+                let new_segment = open.duration + half_part >= expected;
+                if new_segment {
+                    (open.msn + 1, 0)
+                } else {
+                    (
+                        open.msn,
+                        u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
+                    )
+                }
+            }
+        };
+        rung.playlist.preload_hint = Some(hint);
+    }
+}
+
+fn variant_stream(rung: &Rung) -> VariantStream {
+    let v = &rung.variant;
+    let audio = if v.audio_codec.is_some() {
+        NOMINAL_AUDIO_BITRATE
+    } else {
+        0
+    };
+    let nominal = v.bitrate_kbps.map(|k| u64::from(k) * 1000);
+    // Without a nominal bitrate (passthrough) and before anything is measured, guess from the
+    // picture: 0.1 bit per pixel per frame is a typical H.264 live encode.
+    let guess = || {
+        let fps = v
+            .frame_rate
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .unwrap_or(30.0);
+        (f64::from(v.width) * f64::from(v.height) * fps * 0.1) as u64
+    };
+    let peak = rung
+        .stats
+        .peak_bitrate
+        .unwrap_or_else(|| nominal.map_or_else(guess, |n| n * 6 / 5) + audio);
+    let average = rung
+        .stats
+        .average_bitrate()
+        .unwrap_or_else(|| nominal.unwrap_or_else(guess) + audio);
+    let codecs = match &v.audio_codec {
+        Some(a) => format!("{},{a}", v.video_codec),
+        None => v.video_codec.clone(),
+    };
+    VariantStream {
+        uri: Resource::Media(v.name.clone()).to_string(),
+        bandwidth: peak.max(average).max(1),
+        average_bandwidth: average.max(1),
+        width: v.width,
+        height: v.height,
+        frame_rate: v.frame_rate,
+        codecs,
+    }
+}
+
+fn duration_to_media(d: Duration) -> MediaTime {
+    MediaTime::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
