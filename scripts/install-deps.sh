@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what building and testing Ferrocast needs on Debian or Ubuntu: the C toolchain, the
+# GStreamer development files and plugins, and the real clients the end-to-end tests drive
+# (ffmpeg, gst-launch-1.0, srt-tools, Chromium), plus Python's prometheus_client for the
+# OpenMetrics check.
+#
+# Idempotent and quiet when everything is there: it asks dpkg-query first and runs
+# `apt-get update` and `apt-get install` only for what is missing. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config libssl-dev
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+    ffmpeg srt-tools chromium python3
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: not root and no sudo; install as root: ${packages[*]}" >&2; exit 1; }
+    sudo_cmd=(sudo)
+fi
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${packages[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -q
+    # Ubuntu ships Chromium as chromium-browser; take whichever name this release has.
+    to_install=()
+    for p in "${missing[@]}"; do
+        if [ "$p" = chromium ] && ! apt-cache show chromium >/dev/null 2>&1; then
+            p=chromium-browser
+        fi
+        to_install+=("$p")
+    done
+    "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${to_install[@]}"
+fi
+
+# The OpenMetrics check in tests/foundation.rs uses the reference parser from prometheus_client,
+# imported by whatever `python3` is first on PATH (the tests run that one).
+if ! python3 -c 'import prometheus_client.openmetrics.parser' >/dev/null 2>&1; then
+    echo "install-deps: installing the Python package prometheus-client"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        "${sudo_cmd[@]}" apt-get update -q
+        "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends python3-pip
+    fi
+    # Debian's own python3 refuses pip installs outside a venv (PEP 668); pyenv and venvs do not.
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages prometheus-client
+    python3 -c 'import prometheus_client.openmetrics.parser'
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+    echo "install-deps: cargo not found. Install a Rust toolchain (1.85 or newer) with rustup:" >&2
+    echo "  https://rustup.rs, with the rustfmt and clippy components" >&2
+    exit 1
+fi

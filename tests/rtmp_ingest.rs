@@ -1,0 +1,434 @@
+//! End-to-end RTMP ingest: real publishers (ffmpeg, GStreamer's rtmp2sink and librtmp's
+//! rtmpsink) against the real binary, wrong keys, publisher takeover, and hostile connections
+//! next to a live stream.
+//!
+//! The tools are required: a missing ffmpeg or gst-launch-1.0 fails the test with a message
+//! (CI installs them with `scripts/install-deps.sh`).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{ffmpeg_publish, gst_has, require_tool, wait_until, ChildGuard, Server, TempDir};
+
+const LIVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn video_frames(server: &Server, stream: &str) -> f64 {
+    server.metrics().value(
+        "ferrocast_ingest_frames_total",
+        &[("stream", stream), ("kind", "video")],
+    )
+}
+
+fn rejections(server: &Server, reason: &str) -> f64 {
+    server.metrics().value(
+        "ferrocast_ingest_rejections_total",
+        &[("protocol", "rtmp"), ("reason", reason)],
+    )
+}
+
+fn has_video(p: &Value, width: u64, height: u64) -> bool {
+    p["video"]["width"] == width && p["video"]["height"] == height
+}
+
+#[test]
+fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
+    let server = Server::start(&["--stream", "main=e2e-key-main"]);
+    let mut ffmpeg = ffmpeg_publish(
+        &server.dir,
+        "main",
+        &server.rtmp_url("e2e-key-main"),
+        "1280x720",
+        8,
+    );
+
+    let p = server.wait_live("main", LIVE_TIMEOUT, |p| {
+        has_video(p, 1280, 720)
+            && p["audio"]["sample_rate"] == 48000
+            && p["bitrate_bps"].as_f64().unwrap_or(0.0) > 0.0
+    });
+    assert_eq!(p["protocol"], "rtmp", "{p}");
+    assert!(
+        p["remote_addr"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("127.0.0.1:"),
+        "{p}"
+    );
+    assert!(
+        p["started_at"].as_str().is_some_and(|s| s.contains('T')),
+        "{p}"
+    );
+    let v = &p["video"];
+    assert_eq!(v["codec"], "h264", "{p}");
+    assert!(
+        v["codec_string"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("avc1."),
+        "{p}"
+    );
+    let fps = v["frame_rate"].as_f64().unwrap_or(0.0);
+    assert!((29.0..=31.0).contains(&fps), "frame_rate {fps}: {p}");
+    let a = &p["audio"];
+    assert_eq!(a["codec"], "aac", "{p}");
+    assert_eq!(a["codec_string"], "mp4a.40.2", "{p}");
+    // lavfi's sine source is mono.
+    assert_eq!(a["channels"], 1, "{p}");
+    assert!(!server.get("/api/v1/streams").body.contains("e2e-key-main"));
+
+    let m = server.metrics();
+    assert_eq!(m.value("ferrocast_stream_live", &[("stream", "main")]), 1.0);
+    assert_eq!(
+        m.value("ferrocast_active_publishers", &[("protocol", "rtmp")]),
+        1.0
+    );
+
+    let status = ffmpeg.expect_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "ffmpeg failed: {status:?}\n{}",
+        ffmpeg.stderr()
+    );
+    server.wait_not_live("main", Duration::from_secs(10));
+
+    let m = server.metrics();
+    let frames = m.value(
+        "ferrocast_ingest_frames_total",
+        &[("stream", "main"), ("kind", "video")],
+    );
+    assert!(
+        frames > 100.0,
+        "only {frames} video frames counted\n{}",
+        m.text
+    );
+    assert!(
+        m.value(
+            "ferrocast_ingest_frames_total",
+            &[("stream", "main"), ("kind", "audio")]
+        ) > 100.0
+    );
+    assert!(
+        m.value(
+            "ferrocast_ingest_bytes_total",
+            &[("stream", "main"), ("kind", "video")]
+        ) > 10_000.0
+    );
+    assert_eq!(m.value("ferrocast_stream_live", &[("stream", "main")]), 0.0);
+    assert_eq!(
+        m.value("ferrocast_active_publishers", &[("protocol", "rtmp")]),
+        0.0
+    );
+    assert!(
+        m.value(
+            "ferrocast_ingest_connections_total",
+            &[("protocol", "rtmp")]
+        ) >= 1.0,
+        "{}",
+        m.text
+    );
+}
+
+/// The AAC encoder this machine's GStreamer has.
+fn gst_aac_encoder() -> &'static str {
+    ["avenc_aac", "voaacenc", "fdkaacenc"]
+        .into_iter()
+        .find(|e| gst_has(e))
+        .expect("no GStreamer AAC encoder (avenc_aac, voaacenc or fdkaacenc); install gstreamer1.0-libav with `make deps`")
+}
+
+/// Publishes 5 s of 640x360 test video and AAC audio through `sink` (gst-launch arguments: the
+/// element, then its properties, one argument each, so a value may hold spaces).
+fn gst_publish(dir: &TempDir, tag: &str, sink: &[String]) -> ChildGuard {
+    require_tool("gst-launch-1.0", "--version");
+    for el in [
+        "videotestsrc",
+        "x264enc",
+        "h264parse",
+        "flvmux",
+        "audiotestsrc",
+        "aacparse",
+        &sink[0],
+    ] {
+        assert!(
+            gst_has(el),
+            "GStreamer element {el} is missing; install the plugins with `make deps`"
+        );
+    }
+    let aac = gst_aac_encoder();
+    let video = "videotestsrc num-buffers=150 is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
+                 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 ! h264parse ! flvmux name=m streamable=true !";
+    let audio =
+        format!("audiotestsrc is-live=true num-buffers=250 ! audioconvert ! {aac} ! aacparse ! m.");
+    let stderr = dir.file(&format!("gst-{tag}.stderr"));
+    let mut cmd = Command::new("gst-launch-1.0");
+    // gst-launch escapes the spaces inside each argument, so every token is its own argument.
+    cmd.arg("-e")
+        .args(video.split_whitespace())
+        .args(sink)
+        .args(audio.split_whitespace())
+        .stdin(Stdio::null())
+        .stdout(File::create(dir.file(&format!("gst-{tag}.stdout"))).unwrap())
+        .stderr(File::create(&stderr).unwrap());
+    ChildGuard::spawn(&format!("gst-launch-1.0 ({tag})"), &mut cmd, Some(stderr))
+}
+
+fn gstreamer_publish_goes_live(tag: &str, sink_for: impl Fn(&str) -> Vec<String>) {
+    let server = Server::start(&["--stream", "cam=e2e-key-cam"]);
+    let sink = sink_for(&server.rtmp_url("e2e-key-cam"));
+    let mut gst = gst_publish(&server.dir, tag, &sink);
+    let p = server.wait_live("cam", LIVE_TIMEOUT, |p| {
+        has_video(p, 640, 360) && p["audio"]["codec"] == "aac"
+    });
+    assert_eq!(p["video"]["codec"], "h264", "{p}");
+    let status = gst.expect_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{tag} publish failed: {status:?}\n{}",
+        gst.stderr()
+    );
+    server.wait_not_live("cam", Duration::from_secs(10));
+    assert!(
+        video_frames(&server, "cam") >= 100.0,
+        "{}",
+        server.metrics().text
+    );
+}
+
+#[test]
+fn gstreamer_rtmp2sink_publish_goes_live() {
+    gstreamer_publish_goes_live("rtmp2sink", |url| {
+        vec!["rtmp2sink".into(), format!("location={url}")]
+    });
+}
+
+#[test]
+fn gstreamer_librtmp_rtmpsink_publish_goes_live() {
+    // librtmp takes its options after the URL, separated by spaces, in the same string.
+    gstreamer_publish_goes_live("rtmpsink", |url| {
+        vec!["rtmpsink".into(), format!("location={url} live=1")]
+    });
+}
+
+#[test]
+fn wrong_key_is_refused_and_counted() {
+    let server = Server::start(&["--stream", "main=e2e-right-key"]);
+    let mut ffmpeg = ffmpeg_publish(
+        &server.dir,
+        "wrong",
+        &server.rtmp_url("e2e-wrong-key"),
+        "320x240",
+        5,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        assert_eq!(
+            server.stream("main")["live"],
+            false,
+            "a wrong key went live"
+        );
+        if let Some(s) = ffmpeg.try_wait() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ffmpeg with a wrong key still running after 15 s\n{}\nserver log:\n{}",
+            ffmpeg.stderr(),
+            server.logs()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "ffmpeg with a wrong key exited 0");
+    assert_eq!(server.stream("main")["live"], false);
+    assert!(
+        rejections(&server, "bad_key") >= 1.0,
+        "{}",
+        server.metrics().text
+    );
+    assert!(
+        !server.logs().contains("e2e-wrong-key"),
+        "keys must never be logged"
+    );
+}
+
+#[test]
+fn second_publisher_is_refused_then_takes_over_a_silent_one() {
+    let server = Server::start(&[
+        "--stream",
+        "main=e2e-key-takeover",
+        "--set",
+        "ingest.publisher_timeout=1s",
+    ]);
+    let url = server.rtmp_url("e2e-key-takeover");
+    let mut a = ffmpeg_publish(&server.dir, "a", &url, "320x240", 60);
+    let pa = server.wait_live("main", LIVE_TIMEOUT, |p| p["video"]["width"] == 320);
+    let addr_a = pa["remote_addr"].as_str().unwrap().to_owned();
+
+    // While A is sending, B is refused.
+    let mut b = ffmpeg_publish(&server.dir, "b", &url, "320x240", 5);
+    let status = b.expect_exit(Duration::from_secs(15));
+    assert!(
+        !status.success(),
+        "a second publisher was accepted while the first was sending"
+    );
+    assert!(
+        rejections(&server, "already_live") >= 1.0,
+        "{}",
+        server.metrics().text
+    );
+    assert_eq!(
+        server.stream("main")["publisher"]["remote_addr"],
+        addr_a.as_str()
+    );
+
+    // A goes silent; after the 1 s publisher timeout, C takes over.
+    a.signal("STOP");
+    thread::sleep(Duration::from_secs(2));
+    let _c = ffmpeg_publish(&server.dir, "c", &url, "320x240", 8);
+    let pc = server.wait_live("main", LIVE_TIMEOUT, |p| {
+        p["remote_addr"].as_str().is_some_and(|r| r != addr_a) && p["video"]["width"] == 320
+    });
+    assert!(pc["remote_addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    a.signal("CONT");
+    // The replaced publisher's connection is closed, so A fails on its next write.
+    let status = a.expect_exit(Duration::from_secs(10));
+    assert!(!status.success(), "the replaced publisher kept publishing");
+    // C keeps the stream.
+    let f0 = video_frames(&server, "main");
+    wait_until(Duration::from_secs(5), "C's frames to be counted", || {
+        (video_frames(&server, "main") > f0).then_some(())
+    });
+    assert_eq!(
+        server.stream("main")["publisher"]["remote_addr"],
+        pc["remote_addr"]
+    );
+}
+
+/// Reads until the server closes the connection (EOF or reset), bounded.
+fn expect_closed(mut s: TcpStream, what: &str, timeout: Duration) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return, // reset by the server: closed too
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not close the {what} connection within {timeout:?}"
+        );
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to rtmp");
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// C0 + a simple-handshake C1: time, zero version, then filler.
+fn c0c1() -> Vec<u8> {
+    let mut v = vec![3u8];
+    v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend((0..1528u32).map(|i| (i * 7 + 1) as u8));
+    v
+}
+
+#[test]
+fn hostile_connections_are_closed_without_disturbing_a_live_stream() {
+    let server = Server::start(&["--stream", "main=e2e-key-live"]);
+    let _ffmpeg = ffmpeg_publish(
+        &server.dir,
+        "live",
+        &server.rtmp_url("e2e-key-live"),
+        "320x240",
+        20,
+    );
+    server.wait_live("main", LIVE_TIMEOUT, |p| p["video"]["width"] == 320);
+    let f0 = video_frames(&server, "main");
+    let close_timeout = Duration::from_secs(5);
+
+    // (a) Garbage from the first byte (version 0xFF is not RTMP).
+    let mut s = connect(server.rtmp);
+    let _ = s.write_all(&[0xFFu8; 4096]);
+    expect_closed(s, "garbage", close_timeout);
+
+    // (b) A handshake cut short, then a half-close.
+    let mut s = connect(server.rtmp);
+    let _ = s.write_all(&c0c1()[..200]);
+    let _ = s.shutdown(Shutdown::Write);
+    expect_closed(s, "truncated handshake", close_timeout);
+
+    // (c) A good handshake, then a chunk header announcing a 16 MiB - 1 byte command message.
+    let mut s = connect(server.rtmp);
+    s.write_all(&c0c1()).unwrap();
+    s.set_read_timeout(Some(close_timeout)).unwrap();
+    let mut s0s1s2 = vec![0u8; 1 + 1536 + 1536];
+    s.read_exact(&mut s0s1s2).expect("S0 S1 S2 from the server");
+    assert_eq!(s0s1s2[0], 3, "S0 version");
+    s.write_all(&s0s1s2[1..1537]).unwrap(); // C2 echoes S1
+    let mut header = vec![0x03]; // fmt 0, chunk stream 3
+    header.extend_from_slice(&[0, 0, 0]); // timestamp
+    header.extend_from_slice(&[0xFF, 0xFF, 0xFF]); // message length: 16 MiB - 1
+    header.push(20); // AMF0 command
+    header.extend_from_slice(&[0, 0, 0, 0]); // message stream id
+    header.extend_from_slice(&[0x02; 128]); // a first chunk of payload
+    let _ = s.write_all(&header);
+    expect_closed(s, "oversized message", close_timeout);
+
+    // The live stream did not notice.
+    assert_eq!(
+        server.stream("main")["live"],
+        true,
+        "the live stream dropped"
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the live stream's frame counter to grow",
+        || (video_frames(&server, "main") > f0).then_some(()),
+    );
+    let p = server.stream("main")["publisher"].clone();
+    assert_eq!(p["protocol"], "rtmp", "{p}");
+}
+
+#[test]
+fn sigterm_with_a_live_publisher_drains_and_exits_cleanly() {
+    let mut server = Server::start(&["--stream", "main=e2e-key-drain", "--shutdown-grace", "3s"]);
+    let mut ffmpeg = ffmpeg_publish(
+        &server.dir,
+        "drain",
+        &server.rtmp_url("e2e-key-drain"),
+        "320x240",
+        30,
+    );
+    server.wait_live("main", LIVE_TIMEOUT, |p| p["video"]["width"] == 320);
+    let t0 = Instant::now();
+    server.process.signal("TERM");
+    let status = server.process.expect_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit after SIGTERM with a live publisher: {status:?}\nlog:\n{}",
+        server.logs()
+    );
+    assert!(t0.elapsed() <= Duration::from_secs(5));
+    // The publisher is told and disconnected, so ffmpeg stops long before its 30 s.
+    let status = ffmpeg.expect_exit(Duration::from_secs(10));
+    assert!(
+        !status.success(),
+        "ffmpeg kept running after the server drained"
+    );
+}

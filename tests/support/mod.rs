@@ -1,0 +1,570 @@
+//! Shared helpers for the end-to-end tests: start the real `ferrocast` binary on port 0, talk to
+//! it over HTTP, read its metrics, and run real clients (ffmpeg, GStreamer) against it.
+//!
+//! Every wait is bounded, every child process is killed by its own PID when its guard drops, and
+//! every test gets its own temporary directory. Traffic goes to 127.0.0.1 only.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test, built by cargo for this test target.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ferrocast");
+
+/// How long the server may take to print its listening addresses.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub(crate) fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "ferrocast-e2e-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (by its own PID) and reaped when dropped.
+#[derive(Debug)]
+pub(crate) struct ChildGuard {
+    pub(crate) name: String,
+    child: Child,
+    /// Where its stderr goes, for failure messages.
+    pub(crate) stderr_path: Option<PathBuf>,
+}
+
+impl ChildGuard {
+    pub(crate) fn spawn(name: &str, cmd: &mut Command, stderr_path: Option<PathBuf>) -> ChildGuard {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        ChildGuard {
+            name: name.to_owned(),
+            child,
+            stderr_path,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `STOP`, `CONT`, ...) to this child only.
+    pub(crate) fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// The exit status if the process has ended.
+    pub(crate) fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Waits at most `timeout` for the process to end.
+    pub(crate) fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Like [`wait_timeout`](Self::wait_timeout) but panics, with the child's stderr, on timeout.
+    pub(crate) fn expect_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_timeout(timeout) {
+            Some(s) => s,
+            None => panic!(
+                "{} (pid {}) still running after {timeout:?}; stderr:\n{}",
+                self.name,
+                self.pid(),
+                self.stderr()
+            ),
+        }
+    }
+
+    /// What the child wrote to stderr so far (when it was sent to a file).
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // A stopped process still dies of SIGKILL.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `Command` for the binary with a clean environment: no `FERROCAST_*` variable of the
+/// caller's leaks in (an unknown one makes the binary refuse to start).
+pub(crate) fn ferrocast_command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FERROCAST_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Output of a finished command.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs the binary to completion (for `check-config`, `--version`, refused starts), bounded.
+pub(crate) fn run_ferrocast(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Finished {
+    let dir = TempDir::new("run");
+    let out = dir.file("stdout");
+    let err = dir.file("stderr");
+    let mut cmd = ferrocast_command();
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdout(File::create(&out).expect("stdout file"))
+        .stderr(File::create(&err).expect("stderr file"));
+    let mut child = ChildGuard::spawn("ferrocast", &mut cmd, Some(err.clone()));
+    let status = child.expect_exit(timeout);
+    Finished {
+        status,
+        stdout: std::fs::read_to_string(out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(err).unwrap_or_default(),
+    }
+}
+
+/// A running server on ephemeral ports.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// Declared before `dir` so the process dies before its directory goes.
+    pub(crate) process: ChildGuard,
+    pub(crate) http: SocketAddr,
+    pub(crate) rtmp: SocketAddr,
+    /// Every stdout line read so far (the banner).
+    pub(crate) banner: Vec<String>,
+    pub(crate) dir: TempDir,
+}
+
+impl Server {
+    /// Starts `ferrocast serve` on 127.0.0.1 port 0 for every listener, plus `args`.
+    pub(crate) fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables for the child only.
+    pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("server");
+        let stderr_path = dir.file("server.stderr");
+        let mut cmd = ferrocast_command();
+        cmd.arg("serve")
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--srt",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&stderr_path).expect("stderr file"));
+        let mut process = ChildGuard::spawn("ferrocast serve", &mut cmd, Some(stderr_path));
+        let stdout = process.child.stdout.take().expect("piped stdout");
+
+        // A reader thread keeps draining stdout so the server can never block on a full pipe.
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut banner = Vec::new();
+        let (mut http, mut rtmp) = (None, None);
+        while http.is_none() || rtmp.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("http listening on ") {
+                        http = Some(a.trim().parse().expect("http address in banner"));
+                    }
+                    if let Some(a) = line.strip_prefix("rtmp listening on ") {
+                        rtmp = Some(a.trim().parse().expect("rtmp address in banner"));
+                    }
+                    banner.push(line);
+                }
+                Err(_) => {
+                    let exited = process.try_wait();
+                    panic!(
+                        "server did not print its addresses within {START_TIMEOUT:?} (exit: {exited:?})\nstdout:\n{}\nstderr:\n{}",
+                        banner.join("\n"),
+                        process.stderr()
+                    );
+                }
+            }
+        }
+        // The rest of the banner (OBS settings, one playback line per stream) follows at once.
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            banner.push(line);
+        }
+        // Keep draining in the background after we stop looking.
+        thread::spawn(move || while rx.recv().is_ok() {});
+
+        Server {
+            process,
+            http: http.expect("http address"),
+            rtmp: rtmp.expect("rtmp address"),
+            banner,
+            dir,
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> HttpResponse {
+        http_get(self.http, path)
+    }
+
+    /// `GET path` parsed as JSON, asserting 200.
+    pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", r.body))
+    }
+
+    /// `/api/v1/streams/{name}`.
+    pub(crate) fn stream(&self, name: &str) -> serde_json::Value {
+        self.get_json(&format!("/api/v1/streams/{name}"))
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
+        Metrics::parse(&r.body)
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/KEY`.
+    pub(crate) fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp.port())
+    }
+
+    /// The server's stderr (its logs) so far.
+    pub(crate) fn logs(&self) -> String {
+        self.process.stderr()
+    }
+
+    /// Waits until `name` is live and `check` accepts its publisher object; panics with the
+    /// last answer and the server log otherwise.
+    pub(crate) fn wait_live(
+        &self,
+        name: &str,
+        timeout: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.stream(name);
+            if s["live"] == true && check(&s["publisher"]) {
+                return s["publisher"].clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "stream {name:?} not live as expected within {timeout:?}; last answer: {s}\nserver log:\n{}",
+                    self.logs()
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `name` is not live.
+    pub(crate) fn wait_not_live(&self, name: &str, timeout: Duration) {
+        wait_until(timeout, &format!("stream {name:?} to go off air"), || {
+            (self.stream(name)["live"] == false).then_some(())
+        });
+    }
+}
+
+/// A minimal HTTP response.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    /// Header names lower-cased.
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
+}
+
+impl HttpResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// A plain HTTP/1.1 GET with `Connection: close`, bounded by 10 s. Kept in-tree so the tests need
+/// no HTTP client crate.
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    let timeout = Duration::from_secs(10);
+    let mut s = TcpStream::connect_timeout(&addr, timeout)
+        .unwrap_or_else(|e| panic!("connect to {addr} for GET {path}: {e}"));
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: ferrocast-e2e\r\n\r\n"
+    )
+    .unwrap_or_else(|e| panic!("send GET {path}: {e}"));
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("read response to GET {path}: {e}"));
+    parse_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "GET {path}: malformed response: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        body = dechunk(&body)?;
+    }
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8(body).ok()?,
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_str = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// One sample of an OpenMetrics exposition.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) value: f64,
+}
+
+/// Samples of one scrape, for assertions on single values (the exposition format itself is
+/// checked by Python's reference parser in `foundation.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    pub(crate) text: String,
+    pub(crate) samples: Vec<Sample>,
+}
+
+impl Metrics {
+    pub(crate) fn parse(text: &str) -> Metrics {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(parse_sample)
+            .collect();
+        Metrics {
+            text: text.to_owned(),
+            samples,
+        }
+    }
+
+    /// The sum of the samples named `name` whose labels include all of `labels` (0 when none).
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name)
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+            .sum()
+    }
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let (name, rest) = match line.find('{') {
+        Some(i) => (&line[..i], &line[i..]),
+        None => line.split_once(' ')?,
+    };
+    let mut labels = BTreeMap::new();
+    let rest = if let Some(body) = rest.strip_prefix('{') {
+        let end = body.find('}')?;
+        // Label values here never contain `,` `"` or `}` (names and fixed words), so a plain
+        // split is enough.
+        for pair in body[..end].split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=')?;
+            labels.insert(k.to_owned(), v.trim_matches('"').to_owned());
+        }
+        &body[end + 1..]
+    } else {
+        rest
+    };
+    let value = rest.split_whitespace().next()?.parse().ok()?;
+    Some(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// Panics with an actionable message when an external tool the test drives is missing. CI
+/// installs them (`scripts/install-deps.sh`), so a missing tool is a failure, never a skip.
+pub(crate) fn require_tool(tool: &str, version_arg: &str) {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{tool}` is required by this test but was not found or does not run; install it with `make deps` (scripts/install-deps.sh)"
+    );
+}
+
+/// True when `gst-inspect-1.0` knows `element`.
+pub(crate) fn gst_has(element: &str) -> bool {
+    Command::new("gst-inspect-1.0")
+        .arg(element)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Test video and audio for ffmpeg: `size` like `1280x720`, for `seconds`.
+pub(crate) fn ffmpeg_publish(
+    dir: &TempDir,
+    tag: &str,
+    url: &str,
+    size: &str,
+    seconds: u32,
+) -> ChildGuard {
+    require_tool("ffmpeg", "-version");
+    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "60", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "128k"])
+        .args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
+    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
+}
