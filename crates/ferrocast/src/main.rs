@@ -164,12 +164,14 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Handlers first: a SIGTERM that arrives right after the banner must drain, not kill.
+        let shutdown = CancellationToken::new();
+        let handlers = Signals::install()?;
+        tokio::spawn(handlers.wait(shutdown.clone()));
         let (streams, generated) = config.streams_or_default();
         let public_host = config.listen.public_host.clone();
         let app = server::App::bind(config, streams.clone()).await?;
         print_banner(&app, &streams, generated, &public_host);
-        let shutdown = CancellationToken::new();
-        tokio::spawn(signals(shutdown.clone()));
         app.run(shutdown).await
     })
 }
@@ -192,27 +194,35 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// First SIGTERM or SIGINT starts the drain; a second one exits at once.
-async fn signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
-        _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+/// SIGTERM and SIGINT streams, registered before anything is bound.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
     }
-    shutdown.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+
+    /// First SIGTERM or SIGINT starts the drain; a second one exits at once.
+    async fn wait(mut self, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+            _ = self.int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+        }
+        shutdown.cancel();
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        tracing::warn!("second signal: exiting without waiting for the drain");
+        std::process::exit(130);
     }
-    tracing::warn!("second signal: exiting without waiting for the drain");
-    std::process::exit(130);
 }
 
 fn url_host(addr: SocketAddr, public_host: &str) -> String {
