@@ -1,0 +1,27 @@
+#!/bin/sh
+# Container entry point: runs `ferrocast` with the stream keys read from a file, so that keys never
+# sit in the container's environment or command line (Kubernetes mounts them from a Secret).
+#
+# When /etc/ferrocast/streams/streams.toml exists (override with STREAMS_FILE), it holds
+# `[[streams]]` tables (name, key). They are appended to the configuration file named by
+# FERROCAST_CONFIG (if any) into a private copy under $TMPDIR, and FERROCAST_CONFIG points at that
+# copy. Give the base file through FERROCAST_CONFIG, not --config: the flag would win over the
+# merged copy. Without the streams file this script only execs ferrocast.
+set -eu
+
+streams="${STREAMS_FILE:-/etc/ferrocast/streams/streams.toml}"
+if [ -f "$streams" ]; then
+    umask 077
+    merged="${TMPDIR:-/tmp}/ferrocast-config.toml"
+    {
+        if [ -n "${FERROCAST_CONFIG:-}" ]; then
+            cat "$FERROCAST_CONFIG"
+            printf '\n'
+        fi
+        cat "$streams"
+    } >"$merged"
+    FERROCAST_CONFIG="$merged"
+    export FERROCAST_CONFIG
+fi
+unset STREAMS_FILE
+exec /usr/local/bin/ferrocast "$@"
