@@ -60,6 +60,10 @@ pub struct PackagerConfig {
     pub part_target: Duration,
     /// LL-HLS: list parts for this many of the newest segments, the open one included.
     pub part_segments: usize,
+    /// Media sequence number of the first segment. A stream that is published again continues
+    /// after its previous publish's last segment, so a segment URI never names two different
+    /// contents (segments are served as immutable).
+    pub first_msn: u64,
 }
 
 impl Default for PackagerConfig {
@@ -71,6 +75,7 @@ impl Default for PackagerConfig {
             low_latency: false,
             part_target: Duration::from_millis(500),
             part_segments: 3,
+            first_msn: 0,
         }
     }
 }
@@ -199,11 +204,16 @@ impl<S: SegmentStore> Packager<S> {
             });
             rungs.push(Rung {
                 variant,
-                playlist: MediaPlaylist::new(config.window, config.segment_duration, low_latency),
+                playlist: {
+                    let mut p =
+                        MediaPlaylist::new(config.window, config.segment_duration, low_latency);
+                    p.media_sequence = config.first_msn;
+                    p
+                },
                 has_init: false,
                 init: None,
                 open: None,
-                next_msn: 0,
+                next_msn: config.first_msn,
                 pending_discontinuity: false,
                 retained: VecDeque::new(),
                 stats: RungStats::default(),
@@ -420,6 +430,16 @@ impl<S: SegmentStore> Packager<S> {
         self.master().render()
     }
 
+    /// The media sequence number the next segment of any rung will get: where a following
+    /// publish of the same stream should start ([`PackagerConfig::first_msn`]).
+    pub fn next_msn(&self) -> u64 {
+        self.rungs
+            .iter()
+            .map(|r| r.next_msn)
+            .max()
+            .unwrap_or(self.config.first_msn)
+    }
+
     /// A rung's newest part; `None` before its first segment starts.
     pub fn cursor(&self, rung: &str) -> Result<Option<Cursor>, Error> {
         Ok(self.cursor_of(self.index(rung)?))
@@ -436,7 +456,8 @@ impl<S: SegmentStore> Packager<S> {
     ) -> Result<Blocking, Error> {
         let r = self.index(rung)?;
         let cursor = self.cursor_of(r);
-        if msn > cursor.map_or(0, |c| c.msn).saturating_add(2) {
+        let head = cursor.map_or(self.rungs[r].next_msn, |c| c.msn);
+        if msn > head.saturating_add(2) {
             return Ok(Blocking::TooFarAhead);
         }
         if self.ended_at.is_some() {
@@ -462,7 +483,7 @@ impl<S: SegmentStore> Packager<S> {
         let r = self.index(name)?;
         let rung = &self.rungs[r];
         let ended = self.ended_at.is_some();
-        let head = self.cursor_of(r).map_or(0, |c| c.msn);
+        let head = self.cursor_of(r).map_or(rung.next_msn, |c| c.msn);
         let future = |msn: u64| {
             if ended {
                 ResourceStatus::Gone

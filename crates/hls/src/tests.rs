@@ -1052,3 +1052,26 @@ fn writes_go_through_the_injected_store() {
         ]
     );
 }
+
+#[test]
+fn first_msn_continues_numbering_for_a_new_publish() {
+    let config = PackagerConfig {
+        first_msn: 100,
+        ..PackagerConfig::default()
+    };
+    let mut p = Packager::in_memory(config, vec![variant("a", None)]).unwrap();
+    assert_eq!(p.next_msn(), 100);
+    // Nothing yet: the first segment is pending, not "too far ahead".
+    assert_eq!(p.playlist_request("a", 100, None).unwrap(), Blocking::Wait);
+    assert_eq!(p.playlist_request("a", 103, None).unwrap(), Blocking::TooFarAhead);
+    let mut f = Feed::new(&mut p, "a");
+    for _ in 0..3 {
+        f.segment(&mut p, &[2000], 10);
+    }
+    let text = p.media_playlist("a", false).unwrap();
+    let pl = parse(&text);
+    assert_eq!(pl.media_sequence, Some(100));
+    assert!(text.contains("seg-100.m4s"), "{text}");
+    assert!(!text.contains("seg-0.m4s"), "{text}");
+    assert_eq!(p.next_msn(), 103);
+}
