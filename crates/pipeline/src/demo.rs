@@ -47,6 +47,11 @@ impl Default for DemoSettings {
 
 /// The pipeline description. The clock overlay needs the pango plugin; without it the ball
 /// pattern still moves, so the demo works on a minimal install.
+///
+/// The sources are not live: `rtmp2sink` syncs to the clock, which paces them in real time, and
+/// flvmux then interleaves strictly by timestamp. With live sources flvmux sent audio up to
+/// ~350 ms ahead of video ("Got backwards dts"), and that skew made isofmp4mux in chunked (LL-HLS)
+/// mode fail on our side with "Require timestamped buffers" (see the pipeline's known issues).
 fn description(url: &str, s: &DemoSettings, with_clock: bool) -> String {
     let overlay = if with_clock {
         "clockoverlay halignment=center valignment=center font-desc=\"Sans Bold 64\" \
@@ -57,13 +62,13 @@ fn description(url: &str, s: &DemoSettings, with_clock: bool) -> String {
     };
     let pattern = if with_clock { "smpte" } else { "ball" };
     format!(
-        "videotestsrc is-live=true pattern={pattern} ! \
+        "videotestsrc is-live=false pattern={pattern} ! \
          video/x-raw,width={w},height={h},framerate={fps}/1 ! {overlay}videoconvert ! \
          video/x-raw,format=I420 ! \
          x264enc tune=zerolatency speed-preset=ultrafast bitrate={kbps} key-int-max={gop} ! \
          video/x-h264,profile=main ! h264parse ! flvmux name=mux streamable=true ! \
          rtmp2sink location=\"{url}\" async-connect=false \
-         audiotestsrc is-live=true wave=ticks freq=880 volume=0.4 ! audioconvert ! audioresample ! \
+         audiotestsrc is-live=false wave=ticks freq=880 volume=0.4 ! audioconvert ! audioresample ! \
          audio/x-raw,rate=48000,channels=2 ! {aac} ! aacparse ! mux.",
         w = s.width,
         h = s.height,
