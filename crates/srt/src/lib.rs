@@ -70,9 +70,9 @@ pub mod reject {
     pub const BAD_MODE: u16 = 1405;
     /// `SRT_REJX_UNACCEPTABLE`: the requested parameters cannot be satisfied.
     pub const UNACCEPTABLE: u16 = 1406;
-    /// `SRT_REJX_CONFLICT`: the resource is already locked for modification (someone else is
+    /// `SRT_REJX_CONFLICT` (1409, as HTTP 409): the resource is already locked for modification (someone else is
     /// publishing it).
-    pub const CONFLICT: u16 = 1407;
+    pub const CONFLICT: u16 = 1409;
     /// `SRT_REJX_NOTSUP_MEDIA`: the media type is not supported.
     pub const NOTSUP_MEDIA: u16 = 1415;
     /// `SRT_REJX_ISE`: an internal server error.
