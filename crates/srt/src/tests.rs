@@ -72,7 +72,7 @@ fn reject_codes() {
     assert_eq!(code(&"k".repeat(513)), reject::BAD_REQUEST);
     assert_eq!(
         (reject::FORBIDDEN, reject::NOT_FOUND, reject::CONFLICT),
-        (1403, 1404, 1407)
+        (1403, 1404, 1409)
     );
 }
 
