@@ -7,24 +7,44 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # An external CARGO_TARGET_DIR (CI keeps one outside the clone) is respected.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/release/ferrocast
+# npm installs from the committed lock files: hls.js, which the player page serves from
+# http.assets_dir, and playwright-core, which drives Debian's Chromium in the browser tests (it
+# never downloads a browser). npm keeps the packages' old file times, so each marker is touched:
+# `npm ci` runs again only when the marker is missing or the lock file is newer.
+PLAYER_JS := player/node_modules/hls.js/dist/hls.min.js
+PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 
-.PHONY: deps build run test lint fuzz-build
+.PHONY: deps build run test lint fuzz-build node-deps
 
 ## deps: install the Debian packages and tools the build and the tests need (no-op when present)
 deps:
 	scripts/install-deps.sh
 
-## build: release build of the ferrocast binary
-build:
+## node-deps: hls.js for the player page and playwright-core for the browser tests (npm ci, when needed)
+node-deps: $(PLAYER_JS) $(PLAYWRIGHT)
+
+$(PLAYER_JS): player/package-lock.json
+	npm ci --prefix player --no-audit --no-fund
+	touch $@
+
+$(PLAYWRIGHT): tests/browser/package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+	touch $@
+
+## build: release build of the ferrocast binary, and the player's hls.js
+build: $(PLAYER_JS)
 	$(CARGO) build --release --locked -p ferrocast
 
-## run: install, build and serve on the default ports (HTTP 8080, RTMP 1935)
+## run: install, build and serve on the default ports (HTTP 8080, RTMP 1935, SRT 9000) with the demo stream
 run: deps
+	$(MAKE) --no-print-directory $(PLAYER_JS)
 	$(CARGO) build --release --locked -p ferrocast
-	$(BIN) serve
+	$(BIN) serve --demo
 
-## test: the whole suite: unit, property and end-to-end tests, plus the fuzz targets' build
+## test: the whole suite: unit, property and end-to-end tests (browser ones included), plus the
+## fuzz targets' build
 test: deps
+	$(MAKE) --no-print-directory node-deps
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory fuzz-build
 
