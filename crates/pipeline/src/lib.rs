@@ -21,6 +21,11 @@
 //! makes an IDR on exactly that frame) and asks every muxer to split there
 //! (`split-at-running-time`). The passthrough rung cuts on the same source keyframe.
 //!
+//! Hardware: [`accel`] probes which elements exist and open, and selects per stage (NVDEC,
+//! CUDA scale, NVENC, VA-API, or software); [`StreamPipeline::start_with`] builds that chain,
+//! admits hardware-encoded rungs against a session budget, and reports a failing hardware
+//! element through [`ChunkSink::on_failure`] so the owner can rebuild the stream in software.
+//!
 //! The drive loop: start, push frames as they arrive (never blocks), finish.
 //!
 //! ```no_run
@@ -53,6 +58,7 @@ extern crate gstreamer as gst;
 extern crate gstreamer_app as gst_app;
 extern crate gstreamer_video as gst_video;
 
+pub mod accel;
 mod chunk;
 mod config;
 #[doc(hidden)]
@@ -64,7 +70,9 @@ pub mod testing;
 use std::sync::OnceLock;
 
 pub use config::{default_ladder, plan, LadderConfig, Rendition, RungPlan, X264_PRESETS};
-pub use stream::{PipelineStats, PushResult, RungStats, StreamPipeline};
+pub use stream::{
+    PipelineStats, PushResult, RungBackend, RungStats, StartOptions, StreamBackends, StreamPipeline,
+};
 
 /// Why a pipeline could not be built or run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +101,10 @@ pub enum Error {
     /// Building or starting the pipeline failed.
     #[error("GStreamer pipeline failed: {0}")]
     Pipeline(String),
+    /// Hardware the accelerator policy promised is not available (no device, no free encoder
+    /// session) and `on_accelerator_failure = "fail"` forbids going on in software.
+    #[error("accelerator unavailable: {0}")]
+    Accelerator(String),
 }
 
 impl From<gst::glib::BoolError> for Error {
@@ -148,8 +160,35 @@ pub trait ChunkSink: Send + Sync + 'static {
     fn on_rung_ready(&self, info: RungInfo);
     /// One complete muxer output of rung `rung`.
     fn on_chunk(&self, rung: usize, chunk: media::cmaf::CmafChunk);
-    /// The pipeline failed; the stream should end. Called at most once.
+    /// The pipeline failed; the stream should end. Called at most once (by the default
+    /// [`ChunkSink::on_failure`]).
     fn on_error(&self, message: String);
+    /// The pipeline failed. `failure.accelerator` says whether a hardware element failed (the
+    /// owner may then rebuild the stream in software: [`StreamPipeline::input_offset`] continues
+    /// the timeline). Called at most once; the default hands the message to `on_error`.
+    fn on_failure(&self, failure: Failure) {
+        self.on_error(failure.message);
+    }
     /// Every rung has flushed its last chunk after [`StreamPipeline::finish`].
     fn on_eos(&self) {}
+}
+
+/// Why a running pipeline stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// GStreamer's error, with the element path and debug text.
+    pub message: String,
+    /// Set when the failing element is a hardware one (or inside one).
+    pub accelerator: Option<AcceleratorFault>,
+}
+
+/// The hardware element that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceleratorFault {
+    /// The stage it served.
+    pub stage: accel::Stage,
+    /// Its backend.
+    pub backend: accel::Backend,
+    /// Its element name in the pipeline (e.g. `r1-enc`, `decoder`).
+    pub element: String,
 }

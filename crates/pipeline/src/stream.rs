@@ -10,9 +10,13 @@ use gst::prelude::*;
 use media::cmaf::ChunkKind;
 use media::{AudioCodec, AudioConfig, MediaFrame, VideoCodec, VideoConfig};
 
+use crate::accel::{
+    apply_properties, encoder_properties, set_cuda_device, Backend, DecoderChoice, EncoderChoice,
+    EncoderKind, EncoderSettings, FailurePolicy, Selection, SessionBudget, SessionLease, Stage,
+};
 use crate::chunk::{Assembler, OutBuffer};
 use crate::config::{plan, LadderConfig, RungPlan};
-use crate::{init, ChunkSink, Error, RungInfo};
+use crate::{init, AcceleratorFault, ChunkSink, Error, Failure, RungInfo};
 
 /// How long `finish` waits for the last segments to flush.
 const EOS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,6 +75,45 @@ pub struct PipelineStats {
     pub rungs: Vec<RungStats>,
 }
 
+/// How a pipeline is built beyond its ladder: the element chain and hardware admission.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The chain (from [`crate::accel::select`]); the default is all software.
+    pub selection: Option<Selection>,
+    /// Hardware encoder sessions, taken per hardware-encoded rung for the pipeline's life.
+    pub sessions: Option<Arc<SessionBudget>>,
+    /// When the session budget is spent: encode the rung with x264 (`Fallback`) or refuse the
+    /// stream with [`Error::Accelerator`] (`Fail`).
+    pub on_failure: FailurePolicy,
+    /// Input timestamp that becomes media time zero: pass a failed pipeline's
+    /// [`StreamPipeline::input_offset`] so that its replacement continues its timeline.
+    pub input_offset: Option<i64>,
+}
+
+/// What one rung's encoder turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RungBackend {
+    /// The rendition's name.
+    pub name: String,
+    /// Encoder factory; `None` for passthrough.
+    pub encoder: Option<String>,
+    /// Who encodes; `Software` for passthrough (nothing is encoded).
+    pub backend: Backend,
+    /// Why the rung is in software although the stream's selection had hardware.
+    pub fallback: Option<String>,
+}
+
+/// The chain a pipeline was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamBackends {
+    /// The decoder (also when no rung transcodes, as selected).
+    pub decoder: DecoderChoice,
+    /// Scale and convert.
+    pub scale: Backend,
+    /// Per rung, in rung order.
+    pub rungs: Vec<RungBackend>,
+}
+
 #[derive(Default)]
 struct RungCounters {
     frames: AtomicU64,
@@ -122,6 +165,9 @@ pub struct StreamPipeline {
     bus_thread: Option<JoinHandle<()>>,
     eos_rx: Mutex<mpsc::Receiver<()>>,
     torn_down: bool,
+    backends: StreamBackends,
+    /// Hardware encoder sessions held until the pipeline is gone.
+    _leases: Vec<SessionLease>,
 }
 
 fn make(factory: &str, name: &str) -> Result<gst::Element, Error> {
@@ -430,6 +476,27 @@ impl StreamPipeline {
         ladder: &LadderConfig,
         sink: Arc<dyn ChunkSink>,
     ) -> Result<StreamPipeline, Error> {
+        Self::start_with(
+            stream_name,
+            video,
+            audio,
+            ladder,
+            sink,
+            &StartOptions::default(),
+        )
+    }
+
+    /// [`StreamPipeline::start`] with an element chain, encoder-session admission and a
+    /// continued timeline. A failure of a hardware element is reported through
+    /// [`ChunkSink::on_failure`] with [`Failure::accelerator`] set.
+    pub fn start_with(
+        stream_name: &str,
+        video: &VideoConfig,
+        audio: Option<&AudioConfig>,
+        ladder: &LadderConfig,
+        sink: Arc<dyn ChunkSink>,
+        options: &StartOptions,
+    ) -> Result<StreamPipeline, Error> {
         init()?;
         ladder.validate()?;
         if video.codec != VideoCodec::H264 {
@@ -471,8 +538,37 @@ impl StreamPipeline {
             cuts: Mutex::new(VecDeque::new()),
         });
 
+        let selection = options
+            .selection
+            .clone()
+            .unwrap_or_else(Selection::software);
+        let (encoders, leases) = admit_encoders(&selection, &plan, options)?;
+        let backends = StreamBackends {
+            decoder: selection.decoder.clone(),
+            scale: selection.scale,
+            rungs: plan
+                .iter()
+                .zip(&encoders)
+                .map(|(r, e)| RungBackend {
+                    name: r.name.clone(),
+                    encoder: e.as_ref().map(|(c, _)| c.factory.clone()),
+                    backend: e
+                        .as_ref()
+                        .map(|(c, _)| c.kind.backend())
+                        .unwrap_or(Backend::Software),
+                    fallback: e.as_ref().and_then(|(_, why)| why.clone()),
+                })
+                .collect(),
+        };
+        let chain = Chain {
+            selection: &selection,
+            encoders: &encoders,
+        };
+        let hardware = Arc::new(Mutex::new(Vec::new()));
         let pipeline = gst::Pipeline::with_name(&format!("stream-{stream_name}"));
-        let built = build(&pipeline, video, audio, ladder, &plan, &shared, &sink);
+        let built = build(
+            &pipeline, video, audio, ladder, &plan, &shared, &sink, &chain, &hardware,
+        );
         let (video_src, audio_src, muxers) = match built {
             Ok(b) => b,
             Err(e) => {
@@ -493,7 +589,7 @@ impl StreamPipeline {
             let weak = pipeline.downgrade();
             std::thread::Builder::new()
                 .name(format!("gst-bus-{stream_name}"))
-                .spawn(move || watch_bus(bus, weak, stop, shared, sink, eos_tx))
+                .spawn(move || watch_bus(bus, weak, stop, shared, sink, eos_tx, hardware))
                 .map_err(|e| Error::Pipeline(format!("spawning the bus thread: {e}")))?
         };
 
@@ -506,7 +602,7 @@ impl StreamPipeline {
             plan,
             shared,
             input: Mutex::new(InputState {
-                offset: None,
+                offset: options.input_offset,
                 last_video_dts: 0,
                 last_audio_pts: 0,
                 video_wait_keyframe: true,
@@ -523,6 +619,8 @@ impl StreamPipeline {
             bus_thread: Some(thread),
             eos_rx: Mutex::new(eos_rx),
             torn_down: false,
+            backends,
+            _leases: leases,
         };
         if let Err(e) = me.pipeline.set_state(gst::State::Playing) {
             me.teardown(false);
@@ -541,6 +639,18 @@ impl StreamPipeline {
     /// The stream's name, as given to [`StreamPipeline::start`].
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The element chain: decoder, scaler, and each rung's encoder with its backend.
+    pub fn backends(&self) -> &StreamBackends {
+        &self.backends
+    }
+
+    /// The input timestamp (ns) that is media time zero, once the first frame has arrived.
+    /// Hand it to a replacement pipeline ([`StartOptions::input_offset`]) to continue the
+    /// timeline.
+    pub fn input_offset(&self) -> Option<i64> {
+        self.input.lock().ok().and_then(|st| st.offset)
     }
 
     /// Counters, read without locking the pipeline.
@@ -773,6 +883,7 @@ fn watch_bus(
     shared: Arc<Shared>,
     sink: Arc<dyn ChunkSink>,
     eos_tx: mpsc::Sender<()>,
+    hardware: HardwareElements,
 ) {
     while !stop.load(Ordering::SeqCst) {
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
@@ -793,8 +904,14 @@ fn watch_bus(
                     Some(d) => format!("{source}: {} ({d})", e.error()),
                     None => format!("{source}: {}", e.error()),
                 };
+                let accelerator = e.src().and_then(|src| hardware_fault(src, &hardware));
+                // The sink hears of the failure before `push` reports `Closed`, so an owner that
+                // rebuilds on accelerator failures has decided by then.
+                sink.on_failure(Failure {
+                    message,
+                    accelerator,
+                });
                 shared.failed.store(true, Ordering::SeqCst);
-                sink.on_error(message);
                 // Stop burning CPU on a broken stream; the owner still calls finish or drops.
                 if let Some(p) = pipeline.upgrade() {
                     let _ = p.set_state(gst::State::Null);
@@ -817,6 +934,121 @@ fn watch_bus(
 
 type Built = (gst_app::AppSrc, Option<gst_app::AppSrc>, Vec<gst::Element>);
 
+/// Names of the pipeline's hardware elements, with the stage and backend each serves: an error
+/// posted by one of them (or by anything inside it) is an accelerator failure.
+type HardwareElements = Arc<Mutex<Vec<(String, Stage, Backend)>>>;
+
+/// The hardware element `src` is, or is inside, if any.
+fn hardware_fault(src: &gst::Object, hardware: &HardwareElements) -> Option<AcceleratorFault> {
+    let list = hardware.lock().ok()?;
+    let mut current = Some(src.clone());
+    while let Some(obj) = current {
+        let name = obj.name();
+        if let Some((element, stage, backend)) = list.iter().find(|(n, ..)| *n == name.as_str()) {
+            return Some(AcceleratorFault {
+                stage: *stage,
+                backend: *backend,
+                element: element.clone(),
+            });
+        }
+        current = obj.parent();
+    }
+    None
+}
+
+/// Each transcoded rung's encoder (with the reason it fell back, if it did); `None` for
+/// passthrough rungs.
+type RungEncoders = Vec<Option<(EncoderChoice, Option<String>)>>;
+
+/// Admits hardware-encoded rungs against the session budget, one session per rung.
+fn admit_encoders(
+    selection: &Selection,
+    plan: &[RungPlan],
+    options: &StartOptions,
+) -> Result<(RungEncoders, Vec<SessionLease>), Error> {
+    let mut leases = Vec::new();
+    let mut encoders = Vec::with_capacity(plan.len());
+    for rung in plan {
+        if rung.passthrough {
+            encoders.push(None);
+            continue;
+        }
+        let choice = &selection.encoder;
+        if choice.kind.backend() != Backend::Nvidia {
+            encoders.push(Some((choice.clone(), None)));
+            continue;
+        }
+        match options
+            .sessions
+            .as_ref()
+            .map(|b| (b.try_acquire(), b.limit()))
+        {
+            None => encoders.push(Some((choice.clone(), None))),
+            Some((Some(lease), _)) => {
+                leases.push(lease);
+                encoders.push(Some((choice.clone(), None)));
+            }
+            Some((None, limit)) => {
+                let why = format!(
+                    "all {} hardware encoder sessions are in use (nvidia.max_encode_sessions)",
+                    limit.unwrap_or_default()
+                );
+                if options.on_failure == FailurePolicy::Fail {
+                    return Err(Error::Accelerator(format!(
+                        "rung {:?} cannot be encoded on the GPU: {why}; raise the limit, or set \
+                         transcode.on_accelerator_failure = \"fallback\" to encode it with x264",
+                        rung.name
+                    )));
+                }
+                encoders.push(Some((EncoderChoice::x264(), Some(why))));
+            }
+        }
+    }
+    Ok((encoders, leases))
+}
+
+/// What [`build`] needs to know about the element chain.
+struct Chain<'a> {
+    selection: &'a Selection,
+    encoders: &'a RungEncoders,
+}
+
+/// The encoder element of a rung: a plain factory, or the test-only failing bin.
+fn make_encoder(choice: &EncoderChoice, name: &str) -> Result<gst::Element, Error> {
+    match choice.kind {
+        EncoderKind::Fault { error_after } => {
+            let bin = gst::Bin::with_name(name);
+            let fault = make("identity", &format!("{name}-fault"))?;
+            fault.set_property("error-after", error_after as i32);
+            fault.set_property("silent", true);
+            let x264 = make("x264enc", &format!("{name}-x264"))?;
+            bin.add_many([&fault, &x264])?;
+            link(&fault, &x264)?;
+            let sink = gst::GhostPad::with_target(&static_pad(&fault, "sink")?)?;
+            let src = gst::GhostPad::with_target(&static_pad(&x264, "src")?)?;
+            bin.add_pad(&sink)?;
+            bin.add_pad(&src)?;
+            Ok(bin.upcast())
+        }
+        _ => make(&choice.factory, name),
+    }
+}
+
+/// The element to set encoder properties on (inside the fault bin: its x264enc).
+fn encoder_core(enc: &gst::Element, choice: &EncoderChoice) -> gst::Element {
+    if let EncoderKind::Fault { .. } = choice.kind {
+        if let Some(inner) = enc
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name(&format!("{}-x264", enc.name())))
+        {
+            return inner;
+        }
+    }
+    enc.clone()
+}
+
+// One call site; the arguments are the pipeline's whole description.
+#[allow(clippy::too_many_arguments)]
 fn build(
     pipeline: &gst::Pipeline,
     video: &VideoConfig,
@@ -825,7 +1057,19 @@ fn build(
     plan: &[RungPlan],
     shared: &Arc<Shared>,
     sink: &Arc<dyn ChunkSink>,
+    chain: &Chain<'_>,
+    hardware: &HardwareElements,
 ) -> Result<Built, Error> {
+    let selection = chain.selection;
+    let cuda_scale = selection.scale == Backend::Nvidia;
+    let device = selection.device;
+    let mark = |e: &gst::Element, stage: Stage, backend: Backend| {
+        if backend.is_hardware() {
+            if let Ok(mut h) = hardware.lock() {
+                h.push((e.name().to_string(), stage, backend));
+            }
+        }
+    };
     let add = |e: &gst::Element| {
         pipeline
             .add(e)
@@ -849,12 +1093,35 @@ fn build(
     }
     link_chain(&[&video_src_el, &vparse, &vtee])?;
 
-    // Decoder, once, only when some rung transcodes.
+    // Decoder, once, only when some rung transcodes. Its output is in CUDA memory when the
+    // rungs scale on the GPU: straight from NVDEC, or uploaded once here for every rung.
     let decoded_tee = if plan.iter().any(|r| !r.passthrough) {
         let q = new_queue("decode-queue", 0, gst::ClockTime::from_seconds(1))?;
-        let dec = make("avdec_h264", "decoder")?;
+        let dec = make(&selection.decoder.factory, "decoder")?;
+        mark(&dec, Stage::Decode, selection.decoder.backend);
         let tee = make("tee", "decoded-tee")?;
-        for e in [&q, &dec, &tee] {
+        let mut elements = vec![q.clone(), dec.clone()];
+        if selection.decoder.backend == Backend::Nvidia {
+            let caps = make("capsfilter", "decoded-caps")?;
+            caps.set_property(
+                "caps",
+                if cuda_scale {
+                    gst::Caps::builder("video/x-raw")
+                        .features(["memory:CUDAMemory"])
+                        .build()
+                } else {
+                    gst::Caps::builder("video/x-raw").build()
+                },
+            );
+            elements.push(caps);
+        } else if cuda_scale {
+            let up = make("cudaupload", "upload")?;
+            set_cuda_device(&up, device);
+            mark(&up, Stage::Scale, Backend::Nvidia);
+            elements.push(up);
+        }
+        elements.push(tee.clone());
+        for e in &elements {
             add(e)?;
         }
         link_pads(
@@ -862,7 +1129,8 @@ fn build(
             &q.static_pad("sink")
                 .ok_or_else(|| Error::Pipeline("queue without sink pad".into()))?,
         )?;
-        link_chain(&[&q, &dec, &tee])?;
+        let refs: Vec<&gst::Element> = elements.iter().collect();
+        link_chain(&refs)?;
         Some(tee)
     } else {
         None
@@ -932,17 +1200,55 @@ fn build(
                 RUNG_QUEUE_BUFFERS,
                 gst::ClockTime::ZERO,
             )?;
-            let scale = make("videoscale", &format!("r{i}-scale"))?;
-            let convert = make("videoconvert", &format!("r{i}-convert"))?;
+            let (choice, _) = chain
+                .encoders
+                .get(i)
+                .and_then(|e| e.as_ref())
+                .ok_or_else(|| Error::Pipeline(format!("no encoder chosen for rung {i}")))?;
+            let format = choice.kind.input_format();
+            let sized = |b: gst::caps::Builder<gst::caps::NoFeature>| {
+                b.field("format", format)
+                    .field("width", rung.width as i32)
+                    .field("height", rung.height as i32)
+                    .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            };
             let caps = make("capsfilter", &format!("r{i}-caps"))?;
-            let caps_b = gst::Caps::builder("video/x-raw")
-                .field("format", "I420")
-                .field("width", rung.width as i32)
-                .field("height", rung.height as i32)
-                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
-            let enc = make("x264enc", &format!("r{i}-enc"))?;
+            let mut elements = vec![q.clone()];
+            // The last element before the encoder: where cuts become force-key-unit events.
+            let mut feed = caps.clone();
+            if cuda_scale {
+                let scale = make("cudascale", &format!("r{i}-scale"))?;
+                let convert = make("cudaconvert", &format!("r{i}-convert"))?;
+                for e in [&scale, &convert] {
+                    set_cuda_device(e, device);
+                    mark(e, Stage::Scale, Backend::Nvidia);
+                }
+                caps.set_property(
+                    "caps",
+                    sized(gst::Caps::builder("video/x-raw"))
+                        .features(["memory:CUDAMemory"])
+                        .build(),
+                );
+                elements.extend([scale, convert, caps.clone()]);
+                if !choice.kind.takes_cuda_memory() {
+                    let down = make("cudadownload", &format!("r{i}-download"))?;
+                    set_cuda_device(&down, device);
+                    mark(&down, Stage::Scale, Backend::Nvidia);
+                    let sys = make("capsfilter", &format!("r{i}-syscaps"))?;
+                    sys.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
+                    elements.extend([down, sys.clone()]);
+                    feed = sys;
+                }
+            } else {
+                let scale = make("videoscale", &format!("r{i}-scale"))?;
+                let convert = make("videoconvert", &format!("r{i}-convert"))?;
+                caps.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
+                elements.extend([scale, convert, caps.clone()]);
+            }
+            let enc = make_encoder(choice, &format!("r{i}-enc"))?;
+            mark(&enc, Stage::Encode, choice.kind.backend());
             let parse = make("h264parse", &format!("r{i}-parse"))?;
-            let mut chain = vec![q.clone(), scale, convert, caps.clone()];
+            let mut chain = elements;
             let fps = match (rung.fps_cap, source_fps) {
                 (Some(cap), Some(src)) if src > f64::from(cap) + 0.5 => {
                     // Not videorate: it may drop the very frame a segment must start on. Our
@@ -956,26 +1262,32 @@ fn build(
                             .field("framerate", gst::Fraction::new(cap as i32, 1))
                             .build(),
                     );
-                    chain.push(setter);
+                    chain.push(setter.clone());
+                    feed = setter;
                     f64::from(cap)
                 }
                 (_, Some(src)) => src,
                 (Some(cap), None) => f64::from(cap),
                 (None, None) => 30.0,
             };
-            caps.set_property("caps", caps_b.build());
-            let kbps = rung.video_kbps.unwrap_or(1000);
-            enc.set_property("bitrate", kbps);
-            enc.set_property_from_str("speed-preset", &ladder.preset);
-            enc.set_property_from_str("tune", "zerolatency");
-            // IDRs only where the cadence forces them: x264's own keyframes would only come
-            // after ten segments' worth of frames, and never at scene cuts.
+            // IDRs only where the cadence forces them: the encoder's own keyframes would only
+            // come after ten segments' worth of frames.
             let seg_frames = fps * ladder.segment_duration.as_secs_f64();
-            enc.set_property("key-int-max", ((seg_frames * 10.0).ceil() as u32).max(60));
-            enc.set_property("bframes", 0u32);
-            enc.set_property("option-string", "scenecut=0");
-            // VBV of one second at the target bitrate keeps the stream CBR-ish.
-            enc.set_property("vbv-buf-capacity", 1000u32);
+            let settings = EncoderSettings {
+                kbps: rung.video_kbps.unwrap_or(1000),
+                key_int_max: ((seg_frames * 10.0).ceil() as u32).max(60),
+                preset: ladder.preset.clone(),
+                // Always: cuts must land on the forced IDR of exactly the cut frame, and LL-HLS
+                // parts must not wait for reordered frames.
+                low_latency: true,
+            };
+            let skipped = apply_properties(
+                &encoder_core(&enc, choice),
+                &encoder_properties(choice.kind, &settings),
+            )?;
+            if !skipped.is_empty() {
+                tracing::warn!(encoder = %choice.factory, ?skipped, "encoder lacks properties; left at their defaults");
+            }
             chain.push(enc.clone());
             chain.push(parse);
             for e in &chain {
@@ -984,7 +1296,7 @@ fn build(
             link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
             let refs: Vec<&gst::Element> = chain.iter().collect();
             link_chain(&refs)?;
-            force_key_units_at_cuts(&static_pad(&caps, "src")?, shared);
+            force_key_units_at_cuts(&static_pad(&feed, "src")?, shared);
             count_buffers(&static_pad(&enc, "src")?, shared, i);
             chain
                 .last()

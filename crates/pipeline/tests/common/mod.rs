@@ -5,7 +5,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use media::cmaf::{ChunkKind, CmafChunk};
-use pipeline::{ChunkSink, RungInfo};
+use pipeline::{ChunkSink, Failure, RungInfo};
 
 /// Everything a pipeline reported.
 #[derive(Default)]
@@ -14,6 +14,8 @@ pub struct Recorded {
     /// (rung, chunk), in arrival order.
     pub chunks: Vec<(usize, CmafChunk)>,
     pub errors: Vec<String>,
+    /// Failures as reported, with their accelerator classification.
+    pub failures: Vec<Failure>,
     pub eos: bool,
     /// Order of events per rung: "ready" before the first chunk.
     pub ready_before_chunk: Vec<(usize, bool)>,
@@ -81,6 +83,13 @@ impl ChunkSink for RecordingSink {
 
     fn on_error(&self, message: String) {
         self.rec.lock().unwrap().errors.push(message);
+        self.cond.notify_all();
+    }
+
+    fn on_failure(&self, failure: Failure) {
+        let mut r = self.rec.lock().unwrap();
+        r.errors.push(failure.message.clone());
+        r.failures.push(failure);
         self.cond.notify_all();
     }
 
