@@ -58,6 +58,10 @@ struct Opts {
     /// Drain timeout on SIGTERM, e.g. `10s` (shutdown_grace).
     #[arg(long, global = true, value_name = "DURATION")]
     shutdown_grace: Option<String>,
+    /// Publish a built-in test pattern (clock and tone) as the stream `demo`, through the RTMP
+    /// ingest, so there is something to watch at once.
+    #[arg(long, global = true)]
+    demo: bool,
     /// Any key as KEY=VALUE with a dotted key, e.g. `rtmp.idle_timeout=60s`; repeatable.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -168,10 +172,20 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let handlers = Signals::install()?;
         tokio::spawn(handlers.wait(shutdown.clone()));
-        let (streams, generated) = config.streams_or_default();
+        let (mut streams, generated) = config.streams_or_default();
+        let demo_key = opts.demo.then(|| demo_stream(&mut streams));
         let public_host = config.listen.public_host.clone();
-        let app = server::App::bind(config, streams.clone()).await?;
+        let mut app = server::App::bind(config, streams.clone()).await?;
         print_banner(&app, &streams, generated, &public_host);
+        if let Some(key) = demo_key {
+            let http = app.http_addr();
+            println!(
+                "Demo:    the stream \"demo\" is publishing a test pattern; watch it at http://{}:{}/watch/demo",
+                url_host(http, &public_host),
+                http.port()
+            );
+            app.enable_demo(key);
+        }
         app.run(shutdown).await
     })
 }
@@ -225,6 +239,20 @@ impl Signals {
     }
 }
 
+/// The `demo` stream's key: its configured one, or a fresh stream with a random key.
+fn demo_stream(streams: &mut Vec<StreamConfig>) -> String {
+    if let Some(s) = streams.iter().find(|s| s.name.as_str() == "demo") {
+        return s.key.clone();
+    }
+    let key = config::random_key();
+    streams.push(StreamConfig {
+        name: "demo".parse().expect("valid literal"),
+        key: key.clone(),
+        passphrase: String::new(),
+    });
+    key
+}
+
 fn url_host(addr: SocketAddr, public_host: &str) -> String {
     if !public_host.is_empty() {
         return public_host.to_owned();
@@ -243,14 +271,24 @@ fn print_banner(app: &server::App, streams: &[StreamConfig], generated: bool, pu
     let rtmp = app.rtmp_addr();
     let http_host = url_host(http, public_host);
     let rtmp_host = url_host(rtmp, public_host);
+    let srt = app.srt_addr();
+    let srt_host = url_host(srt, public_host);
     println!("ferrocast {} ready", env!("CARGO_PKG_VERSION"));
     println!("http listening on {http}");
     println!("rtmp listening on {rtmp}");
+    println!("srt listening on {srt}");
     println!();
     println!("Player:  http://{http_host}:{}/", http.port());
     println!("OBS:     Settings → Stream → Service \"Custom...\"");
     println!("         Server: rtmp://{rtmp_host}:{}/live", rtmp.port());
-    for s in streams {
+    println!(
+        "         or SRT: Server srt://{srt_host}:{}?streamid=#!::r=live/KEY,m=publish&latency=200000 (Stream Key empty)",
+        srt.port()
+    );
+    for s in streams
+        .iter()
+        .filter(|s| s.name.as_str() != "demo" || !generated)
+    {
         if generated {
             println!(
                 "         Stream Key: {}   (generated at start; configure [[streams]] to keep one)",

@@ -1063,7 +1063,10 @@ fn first_msn_continues_numbering_for_a_new_publish() {
     assert_eq!(p.next_msn(), 100);
     // Nothing yet: the first segment is pending, not "too far ahead".
     assert_eq!(p.playlist_request("a", 100, None).unwrap(), Blocking::Wait);
-    assert_eq!(p.playlist_request("a", 103, None).unwrap(), Blocking::TooFarAhead);
+    assert_eq!(
+        p.playlist_request("a", 103, None).unwrap(),
+        Blocking::TooFarAhead
+    );
     let mut f = Feed::new(&mut p, "a");
     for _ in 0..3 {
         f.segment(&mut p, &[2000], 10);

@@ -36,10 +36,14 @@ pub struct Config {
     pub ingest: Ingest,
     /// RTMP ingest limits.
     pub rtmp: Rtmp,
+    /// SRT ingest: latency, limits and the listener-wide passphrase.
+    pub srt: Srt,
     /// HTTP serving.
     pub http: Http,
     /// The transcoding ladder.
     pub transcode: Transcode,
+    /// NVIDIA GPUs: which device, how many encoder sessions.
+    pub nvidia: Nvidia,
     /// HLS packaging.
     pub hls: Hls,
     /// Publishable streams. Empty means: one stream named `main` with a random key.
@@ -109,6 +113,53 @@ pub struct Rtmp {
     pub max_message_size: u32,
 }
 
+/// SRT ingest. All limits are always on.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Srt {
+    /// Receive latency (TSBPD): how long SRT may spend recovering lost packets. The link uses the
+    /// larger of this and the caller's own latency.
+    #[serde(with = "duration")]
+    pub latency: Duration,
+    /// Most concurrent SRT callers; more are rejected at the handshake (overloaded).
+    pub max_connections: usize,
+    /// Time allowed from a caller's connection request to its first media frame (handshake,
+    /// then the transport stream's tables and codec configuration).
+    #[serde(with = "duration")]
+    pub handshake_timeout: Duration,
+    /// A publisher that delivers no media for this long is closed.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// AES passphrase every SRT caller must use (10 to 79 characters); empty means none. A
+    /// stream's own `passphrase` replaces it for that stream. A secret: never logged or shown.
+    pub passphrase: String,
+}
+
+impl fmt::Debug for Srt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Srt")
+            .field("latency", &self.latency)
+            .field("max_connections", &self.max_connections)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("passphrase", &Redacted(&self.passphrase))
+            .finish()
+    }
+}
+
+/// Stands in for a secret in `Debug` output: says whether one is set, never what it is.
+struct Redacted<'a>(&'a str);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<none>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
 /// HTTP serving.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -131,6 +182,61 @@ pub struct Transcode {
     pub max_queued_frames: usize,
     /// The rungs. Rungs taller than the source are skipped.
     pub renditions: Vec<Rendition>,
+    /// `auto` (NVIDIA, then VA-API, then CPU, per stage), `nvidia` (promised: GPU decode and
+    /// scale, NVENC where the GPU has one) or `software`.
+    pub accelerator: Accelerator,
+    /// When promised hardware is missing, out of encoder sessions, or fails mid-stream:
+    /// `fallback` (go on with the CPU) or `fail` (refuse the publish, end the stream).
+    pub on_accelerator_failure: OnAcceleratorFailure,
+    /// Testing knob, never for production: `identity-fail` (or `identity-fail:N`) makes every
+    /// rung's encoder a stand-in "hardware" encoder that fails after N frames (default 60).
+    /// Honoured only when the environment variable `TESTING_FERROCAST_FAULTS=1` is set too.
+    pub test_fault_encoder: String,
+}
+
+/// `transcode.accelerator`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Accelerator {
+    /// Best usable element per stage.
+    Auto,
+    /// NVIDIA promised.
+    Nvidia,
+    /// CPU only.
+    Software,
+}
+
+/// `transcode.on_accelerator_failure`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAcceleratorFailure {
+    /// Go on in software, with a log line and a metric.
+    Fallback,
+    /// Refuse the publish (or end the stream) with the reason.
+    Fail,
+}
+
+/// NVIDIA GPUs. The defaults: no session limit, device 0.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nvidia {
+    /// Most NVENC sessions at once, counted per rung (every hardware-encoded rung is one
+    /// session); 0 means no limit. Consumer GPUs cap sessions in the driver.
+    pub max_encode_sessions: usize,
+    /// CUDA device index on multi-GPU machines (nvcodec's per-device elements, e.g.
+    /// `nvh264device1enc`, and the CUDA filters' `cuda-device-id`).
+    pub device: u32,
+}
+
+impl Transcode {
+    /// Frames after which the test-only fault encoder fails, when `test_fault_encoder` is set.
+    pub fn fault_encoder_after(&self) -> Option<u32> {
+        match self.test_fault_encoder.split_once(':') {
+            None if self.test_fault_encoder == "identity-fail" => Some(60),
+            Some(("identity-fail", n)) => n.parse().ok().filter(|n| *n > 0),
+            _ => None,
+        }
+    }
 }
 
 /// One rung of the ladder.
@@ -160,11 +266,17 @@ pub struct Hls {
     /// Target segment duration; keyframes are forced on this cadence.
     #[serde(with = "duration")]
     pub segment_duration: Duration,
-    /// Segments listed in each media playlist.
+    /// Segments listed in each media playlist. Above `CAN-SKIP-UNTIL` (6 target durations) so
+    /// LL-HLS delta updates have segments to skip.
     pub window: usize,
     /// How long an ended stream's playlists (with ENDLIST) stay served.
     #[serde(with = "duration")]
     pub keep_ended: Duration,
+    /// Serve Low-Latency HLS: parts, preload hints, blocking reload, delta updates.
+    pub low_latency: bool,
+    /// LL-HLS part (CMAF chunk) duration.
+    #[serde(with = "duration")]
+    pub part_duration: Duration,
 }
 
 /// One publishable stream.
@@ -175,6 +287,10 @@ pub struct StreamConfig {
     pub name: StreamName,
     /// Secret publish key. Never logged or shown.
     pub key: String,
+    /// AES passphrase SRT publishers of this stream must use (10 to 79 characters), replacing
+    /// `srt.passphrase`; empty means the listener-wide one applies. Never logged or shown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub passphrase: String,
 }
 
 impl fmt::Debug for StreamConfig {
@@ -182,6 +298,7 @@ impl fmt::Debug for StreamConfig {
         f.debug_struct("StreamConfig")
             .field("name", &self.name)
             .field("key", &"<redacted>")
+            .field("passphrase", &Redacted(&self.passphrase))
             .finish()
     }
 }
@@ -194,8 +311,10 @@ impl Default for Config {
             log: Log::default(),
             ingest: Ingest::default(),
             rtmp: Rtmp::default(),
+            srt: Srt::default(),
             http: Http::default(),
             transcode: Transcode::default(),
+            nvidia: Nvidia::default(),
             hls: Hls::default(),
             streams: Vec::new(),
         }
@@ -242,6 +361,20 @@ impl Default for Rtmp {
     }
 }
 
+impl Default for Srt {
+    fn default() -> Self {
+        Srt {
+            // Above libsrt's 120 ms default, so callers on ordinary internet links recover
+            // their losses without asking; the caller can raise it, never lower it.
+            latency: Duration::from_millis(200),
+            max_connections: 64,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            passphrase: String::new(),
+        }
+    }
+}
+
 impl Default for Transcode {
     fn default() -> Self {
         let rung = |name: &str, height, video_kbps| Rendition {
@@ -268,6 +401,9 @@ impl Default for Transcode {
                 rung("480p", 480, 1200),
                 rung("360p", 360, 700),
             ],
+            accelerator: Accelerator::Auto,
+            on_accelerator_failure: OnAcceleratorFailure::Fallback,
+            test_fault_encoder: String::new(),
         }
     }
 }
@@ -276,8 +412,10 @@ impl Default for Hls {
     fn default() -> Self {
         Hls {
             segment_duration: Duration::from_secs(2),
-            window: 6,
+            window: 10,
             keep_ended: Duration::from_secs(60),
+            low_latency: true,
+            part_duration: Duration::from_millis(334),
         }
     }
 }
@@ -490,6 +628,21 @@ impl Config {
                     s.name.as_str()
                 )));
             }
+            validate_passphrase(&s.passphrase).map_err(|why| {
+                ConfigError::Invalid(format!("stream {:?}: passphrase {why}", s.name.as_str()))
+            })?;
+        }
+        validate_passphrase(&self.srt.passphrase)
+            .map_err(|why| ConfigError::Invalid(format!("srt.passphrase {why}")))?;
+        if self.srt.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "srt.max_connections must be above 0".into(),
+            ));
+        }
+        if self.srt.latency > Duration::from_secs(10) {
+            return Err(ConfigError::Invalid(
+                "srt.latency must be at most 10s".into(),
+            ));
         }
         if self.shutdown_grace.is_zero() {
             return Err(ConfigError::Invalid(
@@ -515,6 +668,8 @@ impl Config {
         for (k, d) in [
             ("rtmp.handshake_timeout", r.handshake_timeout),
             ("rtmp.idle_timeout", r.idle_timeout),
+            ("srt.handshake_timeout", self.srt.handshake_timeout),
+            ("srt.idle_timeout", self.srt.idle_timeout),
             ("ingest.publisher_timeout", self.ingest.publisher_timeout),
         ] {
             if d.is_zero() {
@@ -543,6 +698,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "transcode.renditions is empty: configure at least one rung".into(),
             ));
+        }
+        if !t.test_fault_encoder.is_empty() && t.fault_encoder_after().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "transcode.test_fault_encoder {:?} is not `identity-fail` or `identity-fail:N`",
+                t.test_fault_encoder
+            )));
         }
         if t.max_queued_frames == 0 {
             return Err(ConfigError::Invalid(
@@ -586,6 +747,13 @@ impl Config {
                 "hls.segment_duration must be between 500ms and 20s".into(),
             ));
         }
+        if h.part_duration < Duration::from_millis(100) || h.part_duration * 2 > h.segment_duration
+        {
+            return Err(ConfigError::Invalid(
+                "hls.part_duration must be at least 100ms and at most half of hls.segment_duration"
+                    .into(),
+            ));
+        }
         if !(2..=100).contains(&h.window) {
             return Err(ConfigError::Invalid(
                 "hls.window must be between 2 and 100 segments".into(),
@@ -603,6 +771,7 @@ impl Config {
         let stream = StreamConfig {
             name: "main".parse().expect("valid literal"),
             key: random_key(),
+            passphrase: String::new(),
         };
         (vec![stream], true)
     }
@@ -623,6 +792,16 @@ fn validate_key(key: &str) -> Result<(), &'static str> {
         return Err("may only contain letters, digits and - _ . ~");
     }
     Ok(())
+}
+
+/// SRT passphrases (`SRTO_PASSPHRASE`) are 10 to 79 bytes; empty means none.
+fn validate_passphrase(passphrase: &str) -> Result<(), String> {
+    match passphrase.len() {
+        0 | 10..=79 => Ok(()),
+        n => Err(format!(
+            "is {n} bytes long; SRT passphrases are 10 to 79 bytes (or empty for none)"
+        )),
+    }
 }
 
 /// A fresh 24-character alphanumeric key (about 142 bits).
@@ -927,6 +1106,54 @@ key = "k-2"
                 assert_eq!(c.transcode.preset, "ultrafast");
             })),
             ("zero limit refused", "[rtmp]\nmax_connections = 0\n", vec![], Expect::Err("rtmp.max_connections")),
+            (
+                "srt section",
+                "[srt]\nlatency = \"120ms\"\nmax_connections = 8\nhandshake_timeout = \"3s\"\nidle_timeout = \"15s\"\npassphrase = \"0123456789ab\"\n",
+                vec![],
+                Expect::Ok(|c| {
+                    assert_eq!(c.srt.latency, Duration::from_millis(120));
+                    assert_eq!(c.srt.max_connections, 8);
+                    assert_eq!(c.srt.handshake_timeout, Duration::from_secs(3));
+                    assert_eq!(c.srt.idle_timeout, Duration::from_secs(15));
+                    assert_eq!(c.srt.passphrase, "0123456789ab");
+                }),
+            ),
+            ("srt defaults", "", vec![], Expect::Ok(|c| {
+                assert_eq!(c.srt.latency, Duration::from_millis(200));
+                assert!(c.srt.passphrase.is_empty());
+                assert!(c.streams.iter().all(|s| s.passphrase.is_empty()));
+            })),
+            (
+                "per-stream passphrase",
+                "[[streams]]\nname = \"a\"\nkey = \"k1\"\npassphrase = \"stream-secret-1\"\n[[streams]]\nname = \"b\"\nkey = \"k2\"\n",
+                vec![],
+                Expect::Ok(|c| {
+                    assert_eq!(c.streams[0].passphrase, "stream-secret-1");
+                    assert_eq!(c.streams[1].passphrase, "");
+                }),
+            ),
+            ("srt passphrase too short", "[srt]\npassphrase = \"short\"\n", vec![], Expect::Err("srt.passphrase is 5 bytes long")),
+            ("srt passphrase too long", "[srt]\npassphrase = \"pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp\"\n", vec![], Expect::Err("srt.passphrase is 80 bytes long")),
+            (
+                "stream passphrase too short",
+                "[[streams]]\nname = \"a\"\nkey = \"k1\"\npassphrase = \"123\"\n",
+                vec![],
+                Expect::Err("stream \"a\": passphrase is 3 bytes"),
+            ),
+            ("srt zero connections", "[srt]\nmax_connections = 0\n", vec![], Expect::Err("srt.max_connections")),
+            ("srt zero handshake timeout", "[srt]\nhandshake_timeout = \"0s\"\n", vec![], Expect::Err("srt.handshake_timeout")),
+            ("srt latency too high", "[srt]\nlatency = \"30s\"\n", vec![], Expect::Err("srt.latency")),
+            ("srt unknown key", "[srt]\nlatencyy = \"1s\"\n", vec![], Expect::Err("latencyy")),
+            (
+                "environment overrides srt",
+                "",
+                env(&[("FERROCAST_SRT_LATENCY", "500ms"), ("FERROCAST_SRT_PASSPHRASE", "from-the-environment"), ("FERROCAST_SRT_MAX_CONNECTIONS", "3")]),
+                Expect::Ok(|c| {
+                    assert_eq!(c.srt.latency, Duration::from_millis(500));
+                    assert_eq!(c.srt.passphrase, "from-the-environment");
+                    assert_eq!(c.srt.max_connections, 3);
+                }),
+            ),
         ];
         for (name, text, env, expect) in cases {
             let got = Config::load(Sources {
@@ -1001,6 +1228,26 @@ key = "k-2"
     fn debug_hides_keys() {
         let c = Config::from_toml("[[streams]]\nname = \"a\"\nkey = \"sekrit\"\n", "t").unwrap();
         assert!(!format!("{c:?}").contains("sekrit"));
+    }
+
+    #[test]
+    fn debug_hides_passphrases() {
+        let c = Config::from_toml(
+            "[srt]\npassphrase = \"listener-secret\"\n[[streams]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"stream-secret\"\n",
+            "t",
+        )
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("listener-secret"), "{debug}");
+        assert!(!debug.contains("stream-secret"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn stream_without_passphrase_serializes_without_it() {
+        let (streams, _) = Config::default().streams_or_default();
+        let text = toml::to_string(&streams[0]).unwrap();
+        assert!(!text.contains("passphrase"), "{text}");
     }
 
     #[test]

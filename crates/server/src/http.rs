@@ -41,6 +41,10 @@ pub struct AppState {
     pub cors_allow_origin: Option<HeaderValue>,
     /// Player assets.
     pub assets: Arc<Assets>,
+    /// Every stream's HLS output.
+    pub outputs: Arc<crate::transcode::Outputs>,
+    /// Configured segment duration (bounds the waits of playlist requests).
+    pub segment_duration: std::time::Duration,
 }
 
 /// The player page's files. Pages, script and style are compiled in; hls.js is read once at
@@ -83,9 +87,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/streams", get(list_streams))
         .route("/api/v1/streams/{name}", get(get_stream))
+        .route("/api/v1/capabilities", get(capabilities))
         .route("/", get(index_page))
         .route("/watch/{name}", get(watch_page))
         .route("/assets/{file}", get(asset))
+        .route("/live/{name}/index.m3u8", get(crate::playback::master))
+        .route("/live/{name}/{*path}", get(crate::playback::resource))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
@@ -125,6 +132,20 @@ async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> 
     {
         Some(s) => Json(s).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such stream"),
+    }
+}
+
+/// The accelerator probe, the selected chain and why, encoder sessions, and each stream's
+/// backends per rung.
+async fn capabilities(State(state): State<AppState>) -> Response {
+    match state.outputs.accelerator() {
+        Some(acc) => {
+            Json(crate::transcode::capabilities_json(&acc, &state.outputs)).into_response()
+        }
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the transcoder has not probed yet",
+        ),
     }
 }
 
@@ -189,7 +210,7 @@ async fn not_found(State(state): State<AppState>, method: Method) -> Response {
     error(StatusCode::NOT_FOUND, "not found")
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -359,6 +380,7 @@ mod tests {
             vec![StreamConfig {
                 name: "main".parse().unwrap(),
                 key: "secret-key".into(),
+                passphrase: String::new(),
             }],
             Duration::from_secs(5),
             metrics.clone(),
@@ -371,6 +393,8 @@ mod tests {
             assets: Arc::new(Assets {
                 hls_js: Some(bytes::Bytes::from_static(b"/* hls */")),
             }),
+            outputs: crate::transcode::Outputs::new(Duration::from_secs(60)),
+            segment_duration: Duration::from_secs(2),
         }
     }
 

@@ -22,8 +22,11 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod playback;
 pub mod registry;
 pub mod rtmp;
+pub mod srt_ingest;
+pub mod transcode;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,14 +51,28 @@ pub struct App {
     state: AppState,
     http: TcpListener,
     rtmp: TcpListener,
+    srt: tokio::net::UdpSocket,
+    /// For the SRT ingest's per-stream passphrases.
+    streams: Vec<StreamConfig>,
+    demo_key: Option<String>,
 }
 
 impl App {
     /// Builds the state and binds every listener.
     pub async fn bind(config: Config, streams: Vec<StreamConfig>) -> anyhow::Result<App> {
+        pipeline::init().context(
+            "cannot initialise GStreamer; install the GStreamer runtime and plugins (see README)",
+        )?;
         let metrics = Metrics::new();
-        let registry =
-            StreamRegistry::new(streams, config.ingest.publisher_timeout, metrics.clone());
+        let registry = StreamRegistry::new(
+            streams.clone(),
+            config.ingest.publisher_timeout,
+            metrics.clone(),
+        );
+        let outputs = transcode::Outputs::new(config.hls.keep_ended);
+        metrics.watch_outputs(&outputs);
+        let transcoder = transcode::Transcoder::new(&config, outputs.clone(), metrics.clone());
+        registry.set_consumer_factory(transcoder.factory());
         let cors_allow_origin = match config.http.cors_allow_origin.as_str() {
             "" => None,
             o => Some(
@@ -69,6 +86,8 @@ impl App {
             ready: Arc::new(AtomicBool::new(true)),
             cors_allow_origin,
             assets: Arc::new(http::Assets::load(&config.http.assets_dir)),
+            outputs,
+            segment_duration: config.hls.segment_duration,
         };
         let http = TcpListener::bind(config.listen.http)
             .await
@@ -76,11 +95,17 @@ impl App {
         let rtmp = TcpListener::bind(config.listen.rtmp)
             .await
             .with_context(|| format!("cannot listen for RTMP on {}", config.listen.rtmp))?;
+        let srt = srt_ingest::bind(config.listen.srt)
+            .await
+            .with_context(|| format!("cannot listen for SRT on UDP {}", config.listen.srt))?;
         Ok(App {
             config,
             state,
             http,
             rtmp,
+            srt,
+            streams,
+            demo_key: None,
         })
     }
 
@@ -98,6 +123,29 @@ impl App {
             .expect("bound listener has an address")
     }
 
+    /// The bound SRT address (UDP).
+    pub fn srt_addr(&self) -> SocketAddr {
+        self.srt.local_addr().expect("bound socket has an address")
+    }
+
+    /// Publishes the built-in test pattern to our own RTMP ingest with `key` once running.
+    pub fn enable_demo(&mut self, key: String) {
+        self.demo_key = Some(key);
+    }
+
+    /// The URL the demo publishes to: our RTMP listener, reached over loopback when it listens
+    /// on every interface.
+    fn demo_url(&self, key: &str) -> String {
+        let addr = self.rtmp_addr();
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("rtmp://{host}:{}/live/{key}", addr.port())
+    }
+
     /// Handler state (for tests).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -105,11 +153,15 @@ impl App {
 
     /// Serves until `shutdown` fires, then drains within `shutdown_grace`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let demo_url = self.demo_key.as_deref().map(|k| self.demo_url(k));
         let App {
             config,
             state,
             http,
             rtmp,
+            srt,
+            streams,
+            ..
         } = self;
         let grace = config.shutdown_grace;
         let ingest_tasks = TaskTracker::new();
@@ -123,6 +175,15 @@ impl App {
         );
         let rtmp_task =
             tokio::spawn(rtmp_ingest.serve(rtmp, ingest_stop.clone(), ingest_tasks.clone()));
+        let srt_ingest = srt_ingest::SrtIngest::new(
+            config.srt.clone(),
+            &streams,
+            state.registry.clone(),
+            state.metrics.clone(),
+        );
+        drop(streams);
+        let srt_task =
+            tokio::spawn(srt_ingest.serve(srt, ingest_stop.clone(), ingest_tasks.clone()));
 
         let router = http::router(state.clone());
         let listener = LimitedListener::new(http, config.http.max_connections);
@@ -132,6 +193,17 @@ impl App {
                 .with_graceful_shutdown(async move { http_stop_wait.cancelled().await })
                 .await
         });
+
+        let demo = match demo_url {
+            Some(url) => match pipeline::demo::DemoSource::start(&url, Default::default()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the demo publisher");
+                    None
+                }
+            },
+            None => None,
+        };
 
         tokio::select! {
             _ = shutdown.cancelled() => {}
@@ -147,10 +219,16 @@ impl App {
             "shutting down: draining"
         );
         state.ready.store(false, Ordering::SeqCst);
+        // The demo must not reconnect while we drain; stopping it joins a thread, so not here.
+        if let Some(d) = demo {
+            let _ = tokio::task::spawn_blocking(move || drop(d)).await;
+        }
         state.registry.drain();
         ingest_stop.cancel();
         ingest_tasks.close();
         let _ = rtmp_task.await;
+        // The SRT listener rejects newcomers while its publishers close, then goes.
+        let _ = tokio::time::timeout_at(deadline.into(), srt_task).await;
         if tokio::time::timeout_at(deadline.into(), ingest_tasks.wait())
             .await
             .is_err()
@@ -159,6 +237,10 @@ impl App {
         }
         while state.registry.live_count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Pipelines flush their last segment and the playlists get ENDLIST.
+        if !state.outputs.wait_finished(deadline.into()).await {
+            tracing::warn!("pipelines still flushing at the end of the grace period");
         }
         http_stop.cancel();
         match tokio::time::timeout_at(deadline.into(), http_task).await {

@@ -17,6 +17,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::registry::StreamRegistry;
+use crate::transcode::Outputs;
 
 /// Metric names (without the `_total` suffix that counters get on encoding).
 pub mod names {
@@ -40,6 +41,54 @@ pub mod names {
     pub const INGEST_BITRATE: &str = "ferrocast_ingest_bitrate_bits_per_second";
     /// Gauge: 1 for each configured stream, with `live` 0 or 1.
     pub const STREAM_LIVE: &str = "ferrocast_stream_live";
+    /// Counter: pipeline failures by stream.
+    pub const PIPELINE_ERRORS: &str = "ferrocast_pipeline_errors";
+    /// Counter: video frames out of each rung's encoder (or repackaged, for passthrough).
+    pub const PIPELINE_FRAMES_ENCODED: &str = "ferrocast_pipeline_frames_encoded";
+    /// Counter: frames dropped at the pipeline input because it fell behind, by stream and kind.
+    pub const PIPELINE_FRAMES_DROPPED: &str = "ferrocast_pipeline_frames_dropped";
+    /// Gauge: media seconds produced per wall second over the last 5 s, by stream and rung.
+    pub const PIPELINE_REALTIME_FACTOR: &str = "ferrocast_pipeline_realtime_factor";
+    /// Gauge: 1 when some element of `kind` (nvidia, vaapi, software) is usable for `stage`
+    /// (decode, scale, encode), from the start-up probe.
+    pub const ACCELERATOR_AVAILABLE: &str = "ferrocast_accelerator_available";
+    /// Gauge: hardware encoder sessions in use (one per hardware-encoded rung).
+    pub const ENCODER_SESSIONS: &str = "ferrocast_encoder_sessions";
+    /// Gauge: the hardware encoder session limit (`nvidia.max_encode_sessions`; 0 = none).
+    pub const ENCODER_SESSIONS_LIMIT: &str = "ferrocast_encoder_sessions_limit";
+    /// Gauge: 1 per stream, rung and stage for the backend doing the work now.
+    pub const STREAM_BACKEND: &str = "ferrocast_stream_backend";
+    /// Counter: falls back to software by reason (`unavailable`, `session_limit`,
+    /// `runtime_error`).
+    pub const ACCELERATOR_FALLBACKS: &str = "ferrocast_accelerator_fallbacks";
+    /// Counter: publishes refused or streams ended for want of promised hardware, by reason.
+    pub const ACCELERATOR_REFUSALS: &str = "ferrocast_accelerator_refusals";
+    /// Counter: HLS segments completed, by stream and rung.
+    pub const HLS_SEGMENTS: &str = "ferrocast_hls_segments";
+    /// Counter: bytes packaged (init, segments), by stream and rung.
+    pub const HLS_BYTES: &str = "ferrocast_hls_bytes";
+    /// Histogram: completed segment durations, by stream and rung.
+    pub const HLS_SEGMENT_DURATION: &str = "ferrocast_hls_segment_duration";
+    /// Counter: SRT data packets received (retransmissions included), by stream.
+    pub const SRT_PACKETS_RECEIVED: &str = "ferrocast_srt_packets_received";
+    /// Counter: SRT data packets lost on the link (recovered by retransmission or given up), by
+    /// stream.
+    pub const SRT_PACKETS_LOST: &str = "ferrocast_srt_packets_lost";
+    /// Counter: retransmitted SRT data packets received, by stream.
+    pub const SRT_PACKETS_RETRANSMITTED: &str = "ferrocast_srt_packets_retransmitted";
+    /// Counter: SRT data packets dropped by the receiver (too late to play, or never recovered),
+    /// by stream.
+    pub const SRT_PACKETS_DROPPED: &str = "ferrocast_srt_packets_dropped";
+    /// Gauge: round-trip time of each live SRT publisher's link, by stream (the handshake's while
+    /// srt-tokio does not report its smoothed RTT).
+    pub const SRT_RTT: &str = "ferrocast_srt_rtt_seconds";
+    /// Gauge: bits per second received on each live SRT publisher's link (SRT payload), by
+    /// stream.
+    pub const SRT_RECEIVE_BITRATE: &str = "ferrocast_srt_receive_bitrate_bits_per_second";
+    /// Counter: MPEG-TS continuity-counter errors (lost transport packets), by stream.
+    pub const INGEST_TS_CC_ERRORS: &str = "ferrocast_ingest_ts_continuity_errors";
+    /// Counter: MPEG-TS PES packets (frames) dropped as damaged, by stream.
+    pub const INGEST_TS_PES_DROPPED: &str = "ferrocast_ingest_ts_pes_dropped";
     /// Counter: process CPU time.
     pub const PROCESS_CPU: &str = "process_cpu_seconds";
     /// Gauge: resident memory.
@@ -97,6 +146,15 @@ pub struct TrackLabels {
     pub kind: &'static str,
 }
 
+/// Labels of per-rung metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RungLabels {
+    /// Public stream name.
+    pub stream: String,
+    /// Rung name.
+    pub rung: String,
+}
+
 /// All event-recorded metrics, plus the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -113,6 +171,22 @@ pub struct Metrics {
     pub ingest_bytes: Family<TrackLabels, Counter>,
     /// Ingest frames by stream and kind.
     pub ingest_frames: Family<TrackLabels, Counter>,
+    /// Pipeline failures by stream.
+    pub pipeline_errors: Family<StreamLabel, Counter>,
+    /// SRT data packets received, by stream.
+    pub srt_packets_received: Family<StreamLabel, Counter>,
+    /// SRT data packets lost, by stream.
+    pub srt_packets_lost: Family<StreamLabel, Counter>,
+    /// SRT data packets retransmitted, by stream.
+    pub srt_packets_retransmitted: Family<StreamLabel, Counter>,
+    /// SRT data packets dropped, by stream.
+    pub srt_packets_dropped: Family<StreamLabel, Counter>,
+    /// MPEG-TS continuity errors, by stream.
+    pub ts_cc_errors: Family<StreamLabel, Counter>,
+    /// MPEG-TS PES packets dropped, by stream.
+    pub ts_pes_dropped: Family<StreamLabel, Counter>,
+    /// Segment durations by stream and rung.
+    pub segment_durations: Family<RungLabels, Histogram>,
 }
 
 impl Metrics {
@@ -166,8 +240,67 @@ impl Metrics {
             "Media frames received, by stream and track kind",
             ingest_frames.clone(),
         );
+        let pipeline_errors = Family::<StreamLabel, Counter>::default();
+        registry.register(
+            names::PIPELINE_ERRORS,
+            "Pipeline failures (the stream was ended), by stream",
+            pipeline_errors.clone(),
+        );
+        let segment_durations = Family::<RungLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new([0.5, 1.0, 1.5, 1.9, 2.1, 2.5, 3.0, 4.0, 6.0, 10.0]))
+                as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            names::HLS_SEGMENT_DURATION,
+            "Durations of completed HLS segments, by stream and rung",
+            Unit::Seconds,
+            segment_durations.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<StreamLabel, Counter>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let srt_packets_received = counter(
+            &mut registry,
+            names::SRT_PACKETS_RECEIVED,
+            "SRT data packets received (retransmissions included), by stream",
+        );
+        let srt_packets_lost = counter(
+            &mut registry,
+            names::SRT_PACKETS_LOST,
+            "SRT data packets lost on the link (recovered by retransmission or given up), by stream",
+        );
+        let srt_packets_retransmitted = counter(
+            &mut registry,
+            names::SRT_PACKETS_RETRANSMITTED,
+            "Retransmitted SRT data packets received, by stream",
+        );
+        let srt_packets_dropped = counter(
+            &mut registry,
+            names::SRT_PACKETS_DROPPED,
+            "SRT data packets dropped by the receiver (too late or never recovered), by stream",
+        );
+        let ts_cc_errors = counter(
+            &mut registry,
+            names::INGEST_TS_CC_ERRORS,
+            "MPEG-TS continuity-counter errors (lost transport packets), by stream",
+        );
+        let ts_pes_dropped = counter(
+            &mut registry,
+            names::INGEST_TS_PES_DROPPED,
+            "MPEG-TS PES packets dropped as damaged, by stream",
+        );
         registry.register_collector(Box::new(ProcessCollector::new()));
         Arc::new(Metrics {
+            srt_packets_received,
+            srt_packets_lost,
+            srt_packets_retransmitted,
+            srt_packets_dropped,
+            ts_cc_errors,
+            ts_pes_dropped,
+            pipeline_errors,
+            segment_durations,
             registry: Mutex::new(registry),
             http_requests,
             http_duration,
@@ -191,6 +324,59 @@ impl Metrics {
         self.ingest_rejections
             .get_or_create(&RejectionLabels { protocol, reason })
             .inc();
+    }
+
+    /// Counts a pipeline failure.
+    pub fn pipeline_error(&self, stream: &str) {
+        self.pipeline_errors
+            .get_or_create(&StreamLabel {
+                stream: stream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records a completed segment's duration.
+    pub fn segment_duration(&self, stream: &str, rung: &str, seconds: f64) {
+        self.segment_durations
+            .get_or_create(&RungLabels {
+                stream: stream.to_owned(),
+                rung: rung.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Adds the gauges and counters read from the HLS outputs at scrape time.
+    pub fn watch_outputs(&self, outputs: &Arc<Outputs>) {
+        self.registry
+            .lock()
+            .expect("metrics registry lock")
+            .register_collector(Box::new(OutputCollector(Arc::downgrade(outputs))));
+    }
+
+    /// Adds the accelerator gauges and counters (probe, sessions, backends, fallbacks) read
+    /// from the transcoder's state at scrape time.
+    pub fn watch_accelerator(&self, outputs: &Arc<Outputs>) {
+        self.registry
+            .lock()
+            .expect("metrics registry lock")
+            .register_collector(Box::new(AcceleratorCollector(Arc::downgrade(outputs))));
+    }
+
+    /// Adds the SRT link gauges (RTT, receive bitrate) read from the live links at scrape time.
+    pub fn watch_srt_links(&self, links: &Arc<crate::srt_ingest::SrtLinks>) {
+        self.registry
+            .lock()
+            .expect("metrics registry lock")
+            .register_collector(Box::new(SrtLinkCollector(Arc::downgrade(links))));
+    }
+
+    /// Adds `n` to a per-stream counter (0 makes the series exist).
+    pub fn add(family: &Family<StreamLabel, Counter>, stream: &str, n: u64) {
+        family
+            .get_or_create(&StreamLabel {
+                stream: stream.to_owned(),
+            })
+            .inc_by(n);
     }
 
     /// Counts an ended ingest connection.
@@ -221,9 +407,124 @@ struct ProtocolLabel {
     protocol: &'static str,
 }
 
+/// A stream label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StreamLabel {
+pub struct StreamLabel {
+    /// Public stream name.
+    pub stream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamKindLabel {
     stream: String,
+    kind: &'static str,
+}
+
+/// Per-rung counters and gauges from the outputs' snapshots.
+#[derive(Debug)]
+struct OutputCollector(Weak<Outputs>);
+
+impl Collector for OutputCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(outputs) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let mut outputs = outputs.all();
+        outputs.sort_by(|a, b| a.name().cmp(b.name()));
+        let counter = ConstCounter::new(0u64);
+        let gauge = ConstGauge::new(0.0f64);
+
+        let mut frames = encoder.encode_descriptor(
+            names::PIPELINE_FRAMES_ENCODED,
+            "Video frames out of each rung's encoder (repackaged, for passthrough)",
+            None,
+            counter.metric_type(),
+        )?;
+        let stats: Vec<_> = outputs.iter().map(|o| (o, o.pipeline_stats())).collect();
+        for (o, s) in &stats {
+            for r in s.iter().flat_map(|s| &s.rungs) {
+                let l = RungLabels {
+                    stream: o.name().to_string(),
+                    rung: r.name.clone(),
+                };
+                ConstCounter::new(r.frames).encode(frames.encode_family(&l)?)?;
+            }
+        }
+        let mut dropped = encoder.encode_descriptor(
+            names::PIPELINE_FRAMES_DROPPED,
+            "Frames dropped at the pipeline input because it fell behind",
+            None,
+            counter.metric_type(),
+        )?;
+        for (o, s) in &stats {
+            if let Some(s) = s {
+                for (kind, n) in [("video", s.video_dropped), ("audio", s.audio_dropped)] {
+                    let l = StreamKindLabel {
+                        stream: o.name().to_string(),
+                        kind,
+                    };
+                    ConstCounter::new(n).encode(dropped.encode_family(&l)?)?;
+                }
+            }
+        }
+        let mut rtf = encoder.encode_descriptor(
+            names::PIPELINE_REALTIME_FACTOR,
+            "Media seconds produced per wall second over the last 5 s; below 1 means falling behind",
+            None,
+            gauge.metric_type(),
+        )?;
+        for o in outputs.iter().filter(|o| !o.is_over()) {
+            for (rung, f) in o.realtime_factors() {
+                let l = RungLabels {
+                    stream: o.name().to_string(),
+                    rung,
+                };
+                ConstGauge::new(f).encode(rtf.encode_family(&l)?)?;
+            }
+        }
+        let packaged: Vec<_> = outputs
+            .iter()
+            .filter_map(|o| {
+                o.with_packager(|p| {
+                    p.variants()
+                        .filter_map(|v| Some((v.name.clone(), p.stats(&v.name).ok()?.clone())))
+                        .collect::<Vec<_>>()
+                })
+                .map(|v| (o.name().to_string(), v))
+            })
+            .collect();
+        let mut segments = encoder.encode_descriptor(
+            names::HLS_SEGMENTS,
+            "HLS segments completed",
+            None,
+            counter.metric_type(),
+        )?;
+        for (stream, rungs) in &packaged {
+            for (rung, s) in rungs {
+                let l = RungLabels {
+                    stream: stream.clone(),
+                    rung: rung.clone(),
+                };
+                ConstCounter::new(s.segments).encode(segments.encode_family(&l)?)?;
+            }
+        }
+        let mut bytes = encoder.encode_descriptor(
+            names::HLS_BYTES,
+            "Bytes packaged into HLS (init segments, segments)",
+            None,
+            counter.metric_type(),
+        )?;
+        for (stream, rungs) in &packaged {
+            for (rung, s) in rungs {
+                let l = RungLabels {
+                    stream: stream.clone(),
+                    rung: rung.clone(),
+                };
+                ConstCounter::new(s.bytes).encode(bytes.encode_family(&l)?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Collector for StreamCollector {
@@ -278,6 +579,45 @@ impl Collector for StreamCollector {
                 };
                 ConstGauge::new(p.bitrate_bps as f64).encode(family.encode_family(&label)?)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// Gauges of the live SRT links.
+#[derive(Debug)]
+struct SrtLinkCollector(Weak<crate::srt_ingest::SrtLinks>);
+
+impl Collector for SrtLinkCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(links) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let links = links.snapshot();
+        let gauge = ConstGauge::new(0.0f64);
+        let mut rtt = encoder.encode_descriptor(
+            names::SRT_RTT,
+            "Round-trip time of each live SRT publisher's link",
+            None,
+            gauge.metric_type(),
+        )?;
+        for l in &links {
+            let label = StreamLabel {
+                stream: l.stream.to_string(),
+            };
+            ConstGauge::new(l.rtt.as_secs_f64()).encode(rtt.encode_family(&label)?)?;
+        }
+        let mut bitrate = encoder.encode_descriptor(
+            names::SRT_RECEIVE_BITRATE,
+            "Bits per second received on each live SRT publisher's link",
+            None,
+            gauge.metric_type(),
+        )?;
+        for l in &links {
+            let label = StreamLabel {
+                stream: l.stream.to_string(),
+            };
+            ConstGauge::new(l.receive_bps).encode(bitrate.encode_family(&label)?)?;
         }
         Ok(())
     }
@@ -363,6 +703,119 @@ impl Collector for ProcessCollector {
             None,
             g.metric_type(),
         )?)?;
+        Ok(())
+    }
+}
+
+/// Accelerator state from the transcoder's probe, session budget and outputs.
+#[derive(Debug)]
+struct AcceleratorCollector(Weak<Outputs>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageKindLabels {
+    stage: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    stream: String,
+    rung: String,
+    stage: &'static str,
+    backend: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+impl Collector for AcceleratorCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use pipeline::accel::{Backend, Stage};
+        let Some(outputs) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let Some(acc) = outputs.accelerator() else {
+            return Ok(());
+        };
+        let gauge = ConstGauge::new(0i64);
+        let counter = ConstCounter::new(0u64);
+        let mut available = encoder.encode_descriptor(
+            names::ACCELERATOR_AVAILABLE,
+            "1 when an element of this kind is usable for this stage (start-up probe)",
+            None,
+            gauge.metric_type(),
+        )?;
+        for stage in Stage::ALL {
+            for kind in Backend::ALL {
+                let l = StageKindLabels {
+                    stage: stage.as_str(),
+                    kind: kind.as_str(),
+                };
+                ConstGauge::new(i64::from(acc.capabilities.available(stage, kind)))
+                    .encode(available.encode_family(&l)?)?;
+            }
+        }
+        ConstGauge::new(acc.sessions.in_use() as i64).encode(encoder.encode_descriptor(
+            names::ENCODER_SESSIONS,
+            "Hardware encoder sessions in use (one per hardware-encoded rung)",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        ConstGauge::new(acc.sessions.limit().unwrap_or(0) as i64).encode(
+            encoder.encode_descriptor(
+                names::ENCODER_SESSIONS_LIMIT,
+                "Hardware encoder session limit (nvidia.max_encode_sessions; 0 = none)",
+                None,
+                gauge.metric_type(),
+            )?,
+        )?;
+        let mut backend = encoder.encode_descriptor(
+            names::STREAM_BACKEND,
+            "1 for the backend doing each stage of each live stream's rungs",
+            None,
+            gauge.metric_type(),
+        )?;
+        let mut live = outputs.all();
+        live.sort_by(|a, b| a.name().cmp(b.name()));
+        for o in live.iter().filter(|o| !o.is_over()) {
+            let Some(b) = o.backends() else { continue };
+            for r in b.rungs.iter().filter(|r| r.encoder.is_some()) {
+                for (stage, kind) in [
+                    (Stage::Decode, b.decoder.backend),
+                    (Stage::Scale, b.scale),
+                    (Stage::Encode, r.backend),
+                ] {
+                    let l = BackendLabels {
+                        stream: o.name().to_string(),
+                        rung: r.name.clone(),
+                        stage: stage.as_str(),
+                        backend: kind.as_str(),
+                    };
+                    ConstGauge::new(1i64).encode(backend.encode_family(&l)?)?;
+                }
+            }
+        }
+        for (name, help, map) in [
+            (
+                names::ACCELERATOR_FALLBACKS,
+                "Falls back to software, by reason",
+                &acc.fallbacks,
+            ),
+            (
+                names::ACCELERATOR_REFUSALS,
+                "Publishes refused or streams ended for want of promised hardware, by reason",
+                &acc.refusals,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            let counts = map.lock().map(|m| m.clone()).unwrap_or_default();
+            for reason in ["unavailable", "session_limit", "runtime_error"] {
+                let n = counts.get(reason).copied().unwrap_or(0);
+                ConstCounter::new(n).encode(family.encode_family(&ReasonLabel { reason })?)?;
+            }
+        }
         Ok(())
     }
 }

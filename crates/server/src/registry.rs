@@ -214,6 +214,23 @@ impl StreamRegistry {
         self.streams.iter().any(|s| s.name.as_str() == name)
     }
 
+    /// What [`publish`](Self::publish) would answer for `key` right now, without publishing or
+    /// counting a rejection: for ingest that must decide before it accepts a connection (SRT
+    /// accepts or rejects at the handshake). `publish` still has the last word.
+    pub fn check_publish(&self, key: &str) -> Result<StreamName, PublishError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(PublishError::Draining);
+        }
+        let name = self.lookup_key(key).ok_or(PublishError::BadKey)?.clone();
+        let live = self.live.lock().expect("registry lock");
+        match live.get(&name) {
+            Some(current) if current.idle_for() < self.publisher_timeout => {
+                Err(PublishError::AlreadyLive(name))
+            }
+            _ => Ok(name),
+        }
+    }
+
     /// Starts a publish for `key`. A live publisher idle for `publisher_timeout` is replaced (its
     /// handle's [`PublishHandle::cancelled`] fires); a sending one makes this fail.
     pub fn publish(
@@ -490,10 +507,12 @@ mod tests {
             StreamConfig {
                 name: "a".parse().unwrap(),
                 key: "key-a".into(),
+                passphrase: String::new(),
             },
             StreamConfig {
                 name: "b".parse().unwrap(),
                 key: "key-b".into(),
+                passphrase: String::new(),
             },
         ];
         StreamRegistry::new(streams, timeout, Metrics::new())

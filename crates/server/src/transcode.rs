@@ -1,0 +1,1048 @@
+//! From a publish's media frames to HLS: the registry's [`MediaConsumer`] that starts a
+//! [`pipeline::StreamPipeline`] per publish and packages its chunks with an [`hls::Packager`].
+//!
+//! A publish goes through three states. *Waiting*: frames are buffered (bounded) until the video
+//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived.
+//! *Running*: frames go to the pipeline without blocking; when it falls behind, the pipeline drops
+//! and counts. *Finishing* (on unpublish): the pipeline is flushed on a plain thread, so the
+//! network task never waits, and the playlists end with `EXT-X-ENDLIST`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use media::cmaf::CmafChunk;
+use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
+use pipeline::accel::{
+    self, AcceleratorPolicy, Capabilities, FailurePolicy, Selection, SessionBudget,
+};
+use pipeline::{
+    ChunkSink, Failure, LadderConfig, PushResult, RungInfo, StartOptions, StreamBackends,
+    StreamPipeline,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::registry::{ConsumerFactory, MediaConsumer};
+
+/// Frames buffered while waiting for configurations and a keyframe.
+const MAX_PENDING: usize = 600;
+/// How long to wait for an audio configuration once video has started.
+const AUDIO_WAIT: Duration = Duration::from_secs(2);
+
+/// Environment variable that must be `1` for `transcode.test_fault_encoder` to be honoured: the
+/// fault injection is a testing knob, unreachable from a configuration file alone.
+pub const ENV_TEST_FAULTS: &str = "TESTING_FERROCAST_FAULTS";
+
+/// Every stream's HLS output, for the HTTP side.
+#[derive(Debug)]
+pub struct Outputs {
+    map: Mutex<HashMap<StreamName, Arc<StreamOutput>>>,
+    keep_ended: Duration,
+    finishing: AtomicUsize,
+    finished: watch::Sender<()>,
+    accelerator: std::sync::OnceLock<Arc<Accelerator>>,
+}
+
+/// What the machine offers and what the policy makes of it: probed once at start-up.
+#[derive(Debug)]
+pub struct Accelerator {
+    /// `transcode.accelerator`.
+    pub policy: AcceleratorPolicy,
+    /// `transcode.on_accelerator_failure`.
+    pub on_failure: FailurePolicy,
+    /// The probe's findings.
+    pub capabilities: Capabilities,
+    /// The chain every stream starts with.
+    pub selection: Selection,
+    /// NVENC sessions, per rung.
+    pub sessions: Arc<SessionBudget>,
+    /// Set when publishes must be refused (promised hardware missing under `fail`).
+    pub refusal: Option<String>,
+    /// Fallbacks to software, by reason (`unavailable`, `session_limit`, `runtime_error`).
+    pub fallbacks: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Publishes refused or streams ended for want of hardware, by reason.
+    pub refusals: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Accelerator {
+    /// Probes the running GStreamer and selects the chain for `config`.
+    pub fn probe(config: &Config) -> Accelerator {
+        Accelerator::from_registry(config, &accel::GstRegistry::new())
+    }
+
+    /// As [`Accelerator::probe`], over any registry (tests inject a fake).
+    pub fn from_registry(config: &Config, registry: &dyn accel::ElementRegistry) -> Accelerator {
+        use crate::config::{Accelerator as A, OnAcceleratorFailure as F};
+        let policy = match config.transcode.accelerator {
+            A::Auto => AcceleratorPolicy::Auto,
+            A::Nvidia => AcceleratorPolicy::Nvidia,
+            A::Software => AcceleratorPolicy::Software,
+        };
+        let on_failure = match config.transcode.on_accelerator_failure {
+            F::Fallback => FailurePolicy::Fallback,
+            F::Fail => FailurePolicy::Fail,
+        };
+        let capabilities = accel::probe(registry, config.nvidia.device);
+        let mut selection = accel::select(&capabilities, policy);
+        let faults_allowed = std::env::var(ENV_TEST_FAULTS).is_ok_and(|v| v == "1");
+        if let Some(after) = config.transcode.fault_encoder_after() {
+            if faults_allowed {
+                tracing::warn!(
+                    after,
+                    "TEST ONLY: every rung's encoder is a fault-injecting stand-in for NVENC"
+                );
+                selection = selection.with_fault_encoder(after);
+            } else {
+                tracing::warn!("transcode.test_fault_encoder is ignored: it is a testing knob and needs {ENV_TEST_FAULTS}=1");
+            }
+        }
+        let refusal = (on_failure == FailurePolicy::Fail && !selection.unmet.is_empty()).then(|| {
+            format!(
+                "transcode.accelerator = \"{}\" with on_accelerator_failure = \"fail\", but {}; \
+                 check the NVIDIA driver and container runtime (NVIDIA_DRIVER_CAPABILITIES=compute,video,utility) \
+                 or set on_accelerator_failure = \"fallback\"",
+                policy.as_str(),
+                selection.unmet.join("; ")
+            )
+        });
+        let limit = config.nvidia.max_encode_sessions;
+        Accelerator {
+            policy,
+            on_failure,
+            capabilities,
+            selection,
+            sessions: SessionBudget::new((limit > 0).then_some(limit)),
+            refusal,
+            fallbacks: Mutex::new(Default::default()),
+            refusals: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Logs what was found and chosen (once, at start-up).
+    pub fn log(&self) {
+        tracing::info!(probe = %self.capabilities.summary(), "accelerator probe");
+        tracing::info!(
+            policy = self.policy.as_str(),
+            on_failure = self.on_failure.as_str(),
+            chain = %self.selection.describe(),
+            "accelerator selection"
+        );
+        for (stage, why) in &self.selection.fallbacks {
+            tracing::info!(stage = stage.as_str(), "software {}: {why}", stage.as_str());
+        }
+        if let Some(r) = &self.refusal {
+            tracing::error!("publishes will be refused: {r}");
+        } else if !self.selection.unmet.is_empty() {
+            self.count_fallback("unavailable");
+            tracing::warn!(unmet = ?self.selection.unmet, "promised hardware is missing; falling back to software");
+        }
+    }
+
+    fn count_fallback(&self, reason: &'static str) {
+        *self
+            .fallbacks
+            .lock()
+            .expect("fallbacks lock")
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    fn count_refusal(&self, reason: &'static str) {
+        *self
+            .refusals
+            .lock()
+            .expect("refusals lock")
+            .entry(reason)
+            .or_default() += 1;
+    }
+}
+
+/// One stream's pipeline, packager and the cursor HTTP waiters watch.
+pub struct StreamOutput {
+    name: StreamName,
+    state: Mutex<OutputState>,
+    changed: watch::Sender<u64>,
+    rates: Mutex<Vec<RateMeter>>,
+    /// The running pipeline; taken out when it finishes.
+    pipeline: Mutex<Option<StreamPipeline>>,
+    /// The running pipeline's element chain (kept after it ends, for the API).
+    backends: Mutex<Option<StreamBackends>>,
+    /// A hardware element failed and the policy says go on in software: the reason, until the
+    /// feeder has rebuilt the pipeline.
+    fallback: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for StreamOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamOutput")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+enum OutputState {
+    /// Rungs announce themselves before their first chunk; the packager needs them all.
+    Starting {
+        packager_config: hls::PackagerConfig,
+        planned: usize,
+        ready: Vec<Option<RungInfo>>,
+        pending: Vec<(usize, CmafChunk, SystemTime)>,
+    },
+    Live {
+        packager: hls::Packager,
+        names: Vec<String>,
+    },
+    Failed,
+}
+
+impl Outputs {
+    /// An empty set of outputs; ended streams are kept for `keep_ended`.
+    pub fn new(keep_ended: Duration) -> Arc<Outputs> {
+        Arc::new(Outputs {
+            map: Mutex::new(HashMap::new()),
+            keep_ended,
+            finishing: AtomicUsize::new(0),
+            finished: watch::channel(()).0,
+            accelerator: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The start-up probe and selection, once the transcoder exists.
+    pub fn accelerator(&self) -> Option<Arc<Accelerator>> {
+        self.accelerator.get().cloned()
+    }
+
+    /// The output of a stream, if it has one (live, starting, or ended but still kept).
+    pub fn get(&self, name: &str) -> Option<Arc<StreamOutput>> {
+        let mut map = self.map.lock().expect("outputs lock");
+        let keep = self.keep_ended;
+        map.retain(|_, o| !o.expired(keep));
+        map.iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, o)| o.clone())
+    }
+
+    /// All outputs, for metrics.
+    pub fn all(&self) -> Vec<Arc<StreamOutput>> {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Where a new publish of `name` starts its media sequence numbers. Segments are served as
+    /// immutable, so a URI must never name two contents: not after a reconnect (continue after
+    /// the previous publish) and not after a restart of the process (start from the clock, in
+    /// units of the shortest allowed segment, 500 ms, which no real-time publish can outrun).
+    fn first_msn(&self, name: &StreamName) -> u64 {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d.as_millis() / 500) as u64)
+            .unwrap_or(0);
+        let previous = self
+            .map
+            .lock()
+            .expect("outputs lock")
+            .get(name)
+            .and_then(|o| o.with_packager(|p| p.next_msn()))
+            .unwrap_or(0);
+        clock.max(previous)
+    }
+
+    fn replace(&self, output: Arc<StreamOutput>) {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .insert(output.name.clone(), output);
+    }
+
+    /// Waits until every finishing pipeline has flushed (ENDLIST written), or the deadline.
+    pub async fn wait_finished(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.finished.subscribe();
+        loop {
+            if self.finishing.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+    }
+}
+
+impl StreamOutput {
+    fn new(name: StreamName, packager_config: hls::PackagerConfig, planned: usize) -> Arc<Self> {
+        Arc::new(StreamOutput {
+            name,
+            state: Mutex::new(OutputState::Starting {
+                packager_config,
+                planned,
+                ready: vec![None; planned],
+                pending: Vec::new(),
+            }),
+            changed: watch::channel(0).0,
+            rates: Mutex::new((0..planned).map(|_| RateMeter::default()).collect()),
+            pipeline: Mutex::new(None),
+            backends: Mutex::new(None),
+            fallback: Mutex::new(None),
+        })
+    }
+
+    /// The element chain of the stream's (newest) pipeline.
+    pub fn backends(&self) -> Option<StreamBackends> {
+        self.backends.lock().expect("backends lock").clone()
+    }
+
+    /// The running pipeline's counters, if it runs.
+    pub fn pipeline_stats(&self) -> Option<pipeline::PipelineStats> {
+        self.pipeline
+            .lock()
+            .expect("pipeline lock")
+            .as_ref()
+            .map(|p| p.stats())
+    }
+
+    /// The stream name.
+    pub fn name(&self) -> &StreamName {
+        &self.name
+    }
+
+    /// A receiver that changes whenever the packager does (a chunk, the end).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Runs `f` on the packager once it exists.
+    pub fn with_packager<R>(&self, f: impl FnOnce(&hls::Packager) -> R) -> Option<R> {
+        match &*self.state.lock().expect("output lock") {
+            OutputState::Live { packager, .. } => Some(f(packager)),
+            _ => None,
+        }
+    }
+
+    /// True once the stream has ended or failed: waiting for more is pointless.
+    pub fn is_over(&self) -> bool {
+        match &*self.state.lock().expect("output lock") {
+            OutputState::Live { packager, .. } => packager.ended_at().is_some(),
+            OutputState::Failed => true,
+            OutputState::Starting { .. } => false,
+        }
+    }
+
+    /// Media seconds produced per wall second over the last few seconds, per rung name.
+    pub fn realtime_factors(&self) -> Vec<(String, f64)> {
+        let names = self
+            .with_packager(|p| p.variants().map(|v| v.name.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let now = Instant::now();
+        let rates = self.rates.lock().expect("rates lock");
+        names
+            .into_iter()
+            .zip(rates.iter())
+            .map(|(n, r)| (n, r.factor(now)))
+            .collect()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    fn expired(&self, keep: Duration) -> bool {
+        let state = self.state.lock().expect("output lock");
+        match &*state {
+            OutputState::Live { packager, .. } => packager
+                .ended_at()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > keep),
+            _ => false,
+        }
+    }
+
+    fn on_rung_ready(&self, info: RungInfo) {
+        let mut state = self.state.lock().expect("output lock");
+        let OutputState::Starting {
+            packager_config,
+            planned,
+            ready,
+            pending,
+        } = &mut *state
+        else {
+            return;
+        };
+        if let Some(slot) = ready.get_mut(info.index) {
+            *slot = Some(info);
+        }
+        if ready.iter().filter(|r| r.is_some()).count() < *planned {
+            return;
+        }
+        let infos: Vec<RungInfo> = ready.iter().flatten().cloned().collect();
+        let variants = infos
+            .iter()
+            .map(|r| hls::Variant {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                frame_rate: r.frame_rate,
+                video_codec: r.video_codec.clone(),
+                audio_codec: r.audio_codec.clone(),
+                bitrate_kbps: r.video_kbps,
+            })
+            .collect();
+        match hls::Packager::in_memory(packager_config.clone(), variants) {
+            Ok(mut packager) => {
+                let names: Vec<String> = infos.iter().map(|r| r.name.clone()).collect();
+                for (rung, chunk, pdt) in pending.drain(..) {
+                    if let Some(name) = names.get(rung) {
+                        if let Err(e) = packager.push(name, chunk, pdt) {
+                            tracing::warn!(stream = %self.name, error = %e, "packager refused a chunk");
+                        }
+                    }
+                }
+                tracing::info!(stream = %self.name, rungs = ?names, "ladder ready");
+                *state = OutputState::Live { packager, names };
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot package the ladder");
+                *state = OutputState::Failed;
+            }
+        }
+        drop(state);
+        self.bump();
+    }
+
+    /// Pushes a chunk; returns the duration of a segment the push completed, if any.
+    fn on_chunk(
+        &self,
+        rung: usize,
+        chunk: CmafChunk,
+        pdt: SystemTime,
+    ) -> Option<(String, MediaTime)> {
+        let end = chunk.pts + chunk.duration;
+        let mut completed = None;
+        {
+            let mut state = self.state.lock().expect("output lock");
+            match &mut *state {
+                OutputState::Starting { pending, .. } => pending.push((rung, chunk, pdt)),
+                OutputState::Live { packager, names } => {
+                    let name = names.get(rung)?.clone();
+                    let before = packager.stats(&name).map(|s| s.segments).unwrap_or(0);
+                    if let Err(e) = packager.push(&name, chunk, pdt) {
+                        tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
+                    }
+                    if let Ok(stats) = packager.stats(&name) {
+                        if stats.segments > before {
+                            completed = stats.last_segment_duration.map(|d| (name, d));
+                        }
+                    }
+                }
+                OutputState::Failed => return None,
+            }
+        }
+        if let Some(meter) = self.rates.lock().expect("rates lock").get_mut(rung) {
+            meter.record(Instant::now(), end);
+        }
+        self.bump();
+        completed
+    }
+
+    fn end(&self) {
+        let mut state = self.state.lock().expect("output lock");
+        if let OutputState::Live { packager, .. } = &mut *state {
+            if packager.ended_at().is_none() {
+                packager.end(SystemTime::now());
+            }
+        } else {
+            *state = OutputState::Failed;
+        }
+        drop(state);
+        self.bump();
+    }
+}
+
+/// Media time produced per wall second, from recent chunk ends.
+#[derive(Debug, Default)]
+struct RateMeter {
+    samples: VecDeque<(Instant, MediaTime)>,
+}
+
+impl RateMeter {
+    const WINDOW: Duration = Duration::from_secs(5);
+
+    fn record(&mut self, at: Instant, media_end: MediaTime) {
+        self.samples.push_back((at, media_end));
+        while self.samples.len() > 64 {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Over the last `WINDOW` of wall time (or since the first sample): a stalled pipeline
+    /// decays towards 0 because the wall time keeps growing while the media time does not.
+    fn factor(&self, now: Instant) -> f64 {
+        let Some(&(_, newest)) = self.samples.back() else {
+            return 0.0;
+        };
+        let base = self
+            .samples
+            .iter()
+            .rev()
+            .find(|(t, _)| now.duration_since(*t) >= Self::WINDOW)
+            .or_else(|| self.samples.front())
+            .copied();
+        let Some((t0, m0)) = base else {
+            return 0.0;
+        };
+        let wall = now.duration_since(t0).as_secs_f64();
+        if wall < 0.5 {
+            return 0.0;
+        }
+        ((newest - m0).as_secs_f64() / wall).max(0.0)
+    }
+}
+
+/// What the pipeline's threads call.
+struct Sink {
+    output: Arc<StreamOutput>,
+    metrics: Arc<Metrics>,
+    /// Wall clock of media time zero: the arrival of the first frame fed to the pipeline.
+    epoch: SystemTime,
+    ended: CancellationToken,
+    accelerator: Arc<Accelerator>,
+}
+
+impl ChunkSink for Sink {
+    fn on_rung_ready(&self, info: RungInfo) {
+        tracing::debug!(stream = %self.output.name, rung = %info.name, width = info.width, height = info.height, codec = %info.video_codec, "rung ready");
+        self.output.on_rung_ready(info);
+    }
+
+    fn on_chunk(&self, rung: usize, chunk: CmafChunk) {
+        let pts = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
+        let pdt = self.epoch + Duration::from_nanos(pts);
+        if let Some((name, duration)) = self.output.on_chunk(rung, chunk, pdt) {
+            self.metrics
+                .segment_duration(self.output.name.as_str(), &name, duration.as_secs_f64());
+        }
+    }
+
+    fn on_failure(&self, failure: Failure) {
+        let Some(fault) = &failure.accelerator else {
+            return self.on_error(failure.message);
+        };
+        if self.accelerator.on_failure == FailurePolicy::Fallback {
+            tracing::warn!(
+                stream = %self.output.name,
+                stage = fault.stage.as_str(),
+                element = %fault.element,
+                error = %failure.message,
+                "hardware {} failed; rebuilding the stream in software",
+                fault.stage.as_str()
+            );
+            self.accelerator.count_fallback("runtime_error");
+            *self.output.fallback.lock().expect("fallback lock") = Some(format!(
+                "{} ({}) failed: {}",
+                fault.element, fault.backend, failure.message
+            ));
+            return;
+        }
+        tracing::error!(
+            stream = %self.output.name,
+            stage = fault.stage.as_str(),
+            element = %fault.element,
+            error = %failure.message,
+            "hardware {} failed and transcode.on_accelerator_failure = \"fail\"; ending the stream",
+            fault.stage.as_str()
+        );
+        self.accelerator.count_refusal("runtime_error");
+        self.on_error(failure.message);
+    }
+
+    fn on_error(&self, message: String) {
+        tracing::error!(stream = %self.output.name, error = %message, "pipeline failed; ending the stream");
+        self.metrics.pipeline_error(self.output.name.as_str());
+        // Ends the publish: the ingest connection closes, and unpublish tidies up.
+        self.ended.cancel();
+    }
+}
+
+/// Settings every feeder shares.
+#[derive(Debug)]
+pub struct Transcoder {
+    ladder: LadderConfig,
+    packager: hls::PackagerConfig,
+    outputs: Arc<Outputs>,
+    metrics: Arc<Metrics>,
+    accelerator: Arc<Accelerator>,
+}
+
+impl Transcoder {
+    /// From the service configuration.
+    pub fn new(config: &Config, outputs: Arc<Outputs>, metrics: Arc<Metrics>) -> Arc<Transcoder> {
+        let ladder = LadderConfig {
+            renditions: config
+                .transcode
+                .renditions
+                .iter()
+                .map(|r| pipeline::Rendition {
+                    name: r.name.to_string(),
+                    height: r.height,
+                    video_kbps: r.video_kbps,
+                    fps: r.fps,
+                    passthrough: r.passthrough,
+                })
+                .collect(),
+            preset: config.transcode.preset.clone(),
+            segment_duration: config.hls.segment_duration,
+            part_duration: config.hls.low_latency.then_some(config.hls.part_duration),
+            max_queued_frames: config.transcode.max_queued_frames,
+        };
+        let packager = hls::PackagerConfig {
+            window: config.hls.window,
+            segment_duration: config.hls.segment_duration,
+            low_latency: config.hls.low_latency,
+            part_target: config.hls.part_duration,
+            ..hls::PackagerConfig::default()
+        };
+        let accelerator = Arc::new(Accelerator::probe(config));
+        accelerator.log();
+        if outputs.accelerator.set(accelerator.clone()).is_ok() {
+            metrics.watch_accelerator(&outputs);
+        }
+        Arc::new(Transcoder {
+            ladder,
+            packager,
+            outputs,
+            metrics,
+            accelerator,
+        })
+    }
+
+    /// The factory the registry calls for each publish.
+    pub fn factory(self: &Arc<Self>) -> ConsumerFactory {
+        let this = self.clone();
+        Arc::new(move |name: &StreamName, ended: CancellationToken| {
+            if let Some(why) = &this.accelerator.refusal {
+                // Refused before any frame: the ingest sends the publisher an error status and
+                // closes; the reason is in the log, the API and the metrics.
+                tracing::error!(stream = %name, "publish refused: {why}");
+                this.accelerator.count_refusal("unavailable");
+                this.metrics.pipeline_error(name.as_str());
+                ended.cancel();
+            }
+            Box::new(Feeder {
+                name: name.clone(),
+                transcoder: this.clone(),
+                ended,
+                video: None,
+                audio: None,
+                pending: VecDeque::new(),
+                first_video_at: None,
+                running: None,
+            }) as Box<dyn MediaConsumer>
+        })
+    }
+}
+
+struct Running {
+    output: Arc<StreamOutput>,
+    video: VideoConfig,
+    epoch: SystemTime,
+}
+
+/// One publish's consumer.
+struct Feeder {
+    name: StreamName,
+    transcoder: Arc<Transcoder>,
+    ended: CancellationToken,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    pending: VecDeque<MediaFrame>,
+    first_video_at: Option<Instant>,
+    running: Option<Running>,
+}
+
+impl MediaConsumer for Feeder {
+    fn push(&mut self, frame: &MediaFrame) {
+        match frame {
+            MediaFrame::VideoConfig(c) => {
+                let changed = self
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.video.record != c.record);
+                self.video = Some(c.clone());
+                if changed {
+                    // New resolution or profile mid-stream: a fresh pipeline and ladder.
+                    tracing::info!(stream = %self.name, "video configuration changed; restarting the ladder");
+                    self.stop();
+                }
+                return;
+            }
+            MediaFrame::AudioConfig(c) => {
+                self.audio = Some(c.clone());
+                return;
+            }
+            MediaFrame::Video(_) => {
+                self.first_video_at.get_or_insert_with(Instant::now);
+            }
+            MediaFrame::Audio(_) => {}
+        }
+        if self.ended.is_cancelled() {
+            return;
+        }
+        let fallback = self
+            .running
+            .as_ref()
+            .and_then(|r| r.output.fallback.lock().expect("fallback lock").take());
+        if let Some(why) = fallback {
+            self.restart_in_software(&why);
+        }
+        if let Some(running) = &self.running {
+            let result = running
+                .output
+                .pipeline
+                .lock()
+                .expect("pipeline lock")
+                .as_ref()
+                .map(|p| p.push(frame));
+            let falling_back = running
+                .output
+                .fallback
+                .lock()
+                .expect("fallback lock")
+                .is_some();
+            // A hardware failure that goes on in software is rebuilt on the next frame.
+            if result == Some(PushResult::Closed) && !self.ended.is_cancelled() && !falling_back {
+                tracing::warn!(stream = %self.name, "pipeline closed; ending the stream");
+                self.ended.cancel();
+            }
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(frame.clone());
+        self.try_start();
+    }
+}
+
+impl Feeder {
+    fn try_start(&mut self) {
+        let Some(video) = self.video.clone() else {
+            return;
+        };
+        let audio_waited = self
+            .first_video_at
+            .is_some_and(|t| t.elapsed() >= AUDIO_WAIT);
+        if self.audio.is_none() && !audio_waited {
+            return;
+        }
+        // Start on a keyframe; everything before it is useless to a decoder.
+        let Some(key) = self
+            .pending
+            .iter()
+            .position(|f| matches!(f, MediaFrame::Video(v) if v.keyframe))
+        else {
+            return;
+        };
+        let key_dts = self.pending[key].dts().unwrap_or(MediaTime::ZERO);
+        let frames: Vec<MediaFrame> = self
+            .pending
+            .drain(..)
+            .skip(key)
+            .filter(|f| match f {
+                MediaFrame::Audio(a) => a.pts >= key_dts,
+                _ => true,
+            })
+            .collect();
+        let t = &self.transcoder;
+        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        let packager_config = hls::PackagerConfig {
+            first_msn: t.outputs.first_msn(&self.name),
+            ..t.packager.clone()
+        };
+        let output = StreamOutput::new(self.name.clone(), packager_config, plan.len());
+        let epoch = SystemTime::now();
+        let sink = Arc::new(Sink {
+            output: output.clone(),
+            metrics: t.metrics.clone(),
+            epoch,
+            ended: self.ended.clone(),
+            accelerator: t.accelerator.clone(),
+        });
+        let options = StartOptions {
+            selection: Some(t.accelerator.selection.clone()),
+            sessions: Some(t.accelerator.sessions.clone()),
+            on_failure: t.accelerator.on_failure,
+            input_offset: None,
+        };
+        match StreamPipeline::start_with(
+            self.name.as_str(),
+            &video,
+            self.audio.as_ref(),
+            &t.ladder,
+            sink,
+            &options,
+        ) {
+            Ok(p) => {
+                let backends = p.backends().clone();
+                tracing::info!(
+                    stream = %self.name,
+                    width = video.width,
+                    height = video.height,
+                    audio = self.audio.is_some(),
+                    rungs = plan.len(),
+                    chain = %describe_backends(&backends),
+                    "transcoding started"
+                );
+                for r in backends.rungs.iter().filter(|r| r.fallback.is_some()) {
+                    t.accelerator.count_fallback("session_limit");
+                    tracing::warn!(stream = %self.name, rung = %r.name, reason = r.fallback.as_deref().unwrap_or(""), "rung encoded in software");
+                }
+                *output.backends.lock().expect("backends lock") = Some(backends);
+                for f in &frames {
+                    p.push(f);
+                }
+                *output.pipeline.lock().expect("pipeline lock") = Some(p);
+                t.outputs.replace(output.clone());
+                self.running = Some(Running {
+                    output,
+                    video,
+                    epoch,
+                });
+            }
+            Err(pipeline::Error::Accelerator(why)) => {
+                tracing::error!(stream = %self.name, "publish refused: {why}");
+                t.accelerator.count_refusal("session_limit");
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.cancel();
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.cancel();
+            }
+        }
+    }
+
+    /// Replaces a pipeline whose hardware failed by an all-software one on the same output:
+    /// the timeline continues, and every rung's playlist marks the change with
+    /// `EXT-X-DISCONTINUITY`.
+    fn restart_in_software(&mut self, why: &str) {
+        let Some(running) = &self.running else {
+            return;
+        };
+        let t = &self.transcoder;
+        let old = running
+            .output
+            .pipeline
+            .lock()
+            .expect("pipeline lock")
+            .take();
+        let offset = old.as_ref().and_then(|p| p.input_offset());
+        if let Some(old) = old {
+            // Stopping joins its bus thread: not on the network task.
+            let _ = std::thread::Builder::new()
+                .name("ferrocast-drop".into())
+                .spawn(move || drop(old));
+        }
+        {
+            let mut state = running.output.state.lock().expect("output lock");
+            if let OutputState::Live { packager, names } = &mut *state {
+                for n in names.iter() {
+                    let _ = packager.discontinuity(n);
+                }
+            }
+        }
+        let sink = Arc::new(Sink {
+            output: running.output.clone(),
+            metrics: t.metrics.clone(),
+            epoch: running.epoch,
+            ended: self.ended.clone(),
+            accelerator: t.accelerator.clone(),
+        });
+        let options = StartOptions {
+            selection: Some(Selection::software()),
+            sessions: None,
+            on_failure: FailurePolicy::Fallback,
+            input_offset: offset,
+        };
+        match StreamPipeline::start_with(
+            self.name.as_str(),
+            &running.video,
+            self.audio.as_ref(),
+            &t.ladder,
+            sink,
+            &options,
+        ) {
+            Ok(p) => {
+                tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
+                let mut backends = p.backends().clone();
+                for r in backends.rungs.iter_mut().filter(|r| r.encoder.is_some()) {
+                    r.fallback = Some(format!("runtime fallback: {why}"));
+                }
+                *running.output.backends.lock().expect("backends lock") = Some(backends);
+                *running.output.pipeline.lock().expect("pipeline lock") = Some(p);
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.cancel();
+            }
+        }
+    }
+
+    /// Flushes and ends the running pipeline on its own thread.
+    fn stop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        let outputs = self.transcoder.outputs.clone();
+        outputs.finishing.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("ferrocast-finish".into())
+            .spawn({
+                let outputs = outputs.clone();
+                move || {
+                    let pipeline = running
+                        .output
+                        .pipeline
+                        .lock()
+                        .expect("pipeline lock")
+                        .take();
+                    if let Some(p) = pipeline {
+                        p.finish();
+                    }
+                    running.output.end();
+                    outputs.finishing.fetch_sub(1, Ordering::SeqCst);
+                    outputs.finished.send_replace(());
+                }
+            });
+        if spawned.is_err() {
+            tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
+            outputs.finishing.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The body of `/api/v1/capabilities`.
+pub fn capabilities_json(acc: &Accelerator, outputs: &Outputs) -> serde_json::Value {
+    use serde_json::json;
+    let elements: Vec<_> = acc
+        .capabilities
+        .elements
+        .iter()
+        .map(|e| {
+            json!({
+                "stage": e.stage.as_str(),
+                "kind": e.backend.as_str(),
+                "factory": e.factory,
+                "registered": e.registered,
+                "usable": e.usable,
+            })
+        })
+        .collect();
+    let mut available = serde_json::Map::new();
+    for stage in accel::Stage::ALL {
+        let kinds: Vec<&str> = accel::Backend::ALL
+            .iter()
+            .filter(|b| acc.capabilities.available(stage, **b))
+            .map(|b| b.as_str())
+            .collect();
+        available.insert(stage.as_str().into(), json!(kinds));
+    }
+    let s = &acc.selection;
+    let mut streams: Vec<_> = outputs
+        .all()
+        .into_iter()
+        .filter(|o| !o.is_over())
+        .filter_map(|o| o.backends().map(|b| (o.name().to_string(), b)))
+        .collect();
+    streams.sort_by(|a, b| a.0.cmp(&b.0));
+    let streams: Vec<_> = streams
+        .into_iter()
+        .map(|(name, b)| {
+            json!({
+                "name": name,
+                "decode": { "factory": b.decoder.factory, "backend": b.decoder.backend.as_str() },
+                "scale": b.scale.as_str(),
+                "rungs": b.rungs.iter().map(|r| json!({
+                    "name": r.name,
+                    "encoder": r.encoder,
+                    "backend": r.backend.as_str(),
+                    "fallback": r.fallback,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "policy": acc.policy.as_str(),
+        "on_failure": acc.on_failure.as_str(),
+        "device": acc.capabilities.device,
+        "available": available,
+        "elements": elements,
+        "selection": {
+            "decode": { "factory": s.decoder.factory, "backend": s.decoder.backend.as_str() },
+            "scale": s.scale.as_str(),
+            "encode": { "factory": s.encoder.factory, "backend": s.encoder.kind.backend().as_str() },
+            "fallbacks": s.fallbacks.iter().map(|(stage, why)| json!({ "stage": stage.as_str(), "reason": why })).collect::<Vec<_>>(),
+            "unmet": s.unmet,
+        },
+        "refusal": acc.refusal,
+        "encoder_sessions": { "in_use": acc.sessions.in_use(), "limit": acc.sessions.limit() },
+        "fallbacks": *acc.fallbacks.lock().expect("fallbacks lock"),
+        "refusals": *acc.refusals.lock().expect("refusals lock"),
+        "streams": streams,
+    })
+}
+
+/// `decode=nvh264dec(nvidia) scale=nvidia 720p=nvh264enc(nvidia) 480p=x264enc(software)`.
+fn describe_backends(b: &StreamBackends) -> String {
+    let mut out = format!(
+        "decode={}({}) scale={}",
+        b.decoder.factory, b.decoder.backend, b.scale
+    );
+    for r in &b.rungs {
+        if let Some(enc) = &r.encoder {
+            out.push_str(&format!(" {}={enc}({})", r.name, r.backend));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_meter_tracks_realtime_and_decays_when_stalled() {
+        let mut m = RateMeter::default();
+        let t0 = Instant::now();
+        for i in 0..=10u64 {
+            m.record(
+                t0 + Duration::from_secs(i),
+                MediaTime::from_millis(i as i64 * 1000),
+            );
+        }
+        let f = m.factor(t0 + Duration::from_secs(10));
+        assert!((f - 1.0).abs() < 0.01, "{f}");
+        // Nothing new for 10 s: the factor falls.
+        let stalled = m.factor(t0 + Duration::from_secs(20));
+        assert!(stalled < 0.5, "{stalled}");
+        assert_eq!(RateMeter::default().factor(t0), 0.0);
+    }
+}
