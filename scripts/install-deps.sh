@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Ferrocast needs on Debian or Ubuntu: the C toolchain, the
 # GStreamer development files and plugins, and the real clients the end-to-end tests drive
-# (ffmpeg, gst-launch-1.0, srt-tools, Chromium), plus Python's prometheus_client for the
-# OpenMetrics check.
+# (ffmpeg, gst-launch-1.0, srt-tools, Chromium), Node.js and npm (hls.js for the player page,
+# playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check.
 #
 # Idempotent and quiet when everything is there: it asks dpkg-query first and runs
 # `apt-get update` and `apt-get install` only for what is missing. Uses sudo when not root.
@@ -13,7 +13,10 @@ packages=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+    # pango: clockoverlay and timeoverlay, for a demo stream that shows its own latency.
+    gstreamer1.0-x
     ffmpeg srt-tools chromium python3
+    nodejs npm
 )
 
 sudo_cmd=()
@@ -26,9 +29,19 @@ installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# Node.js from NodeSource (or any other build) ships npm inside its `nodejs` package and conflicts
+# with Debian's `npm`: a working `node` and `npm` on PATH are as good as the packages.
+present() {
+    case "$1" in
+        nodejs) command -v node >/dev/null 2>&1 && return 0 ;;
+        npm) command -v npm >/dev/null 2>&1 && return 0 ;;
+    esac
+    installed "$1"
+}
+
 missing=()
 for p in "${packages[@]}"; do
-    installed "$p" || missing+=("$p")
+    present "$p" || missing+=("$p")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then

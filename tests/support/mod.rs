@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub(crate) mod hls;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -293,6 +295,17 @@ impl Server {
         http_get(self.http, path)
     }
 
+    /// `GET path` with a binary body.
+    pub(crate) fn get_bytes(&self, path: &str) -> BytesResponse {
+        http_get_bytes(self.http, path)
+    }
+
+    /// A field of `/proc/PID/status` of the server process, as a number (`Threads`; `VmRSS` in
+    /// kB).
+    pub(crate) fn proc_status(&self, field: &str) -> u64 {
+        proc_status(self.process.pid(), field)
+    }
+
     /// `GET path` parsed as JSON, asserting 200.
     pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
         let r = self.get(path);
@@ -374,6 +387,34 @@ impl HttpResponse {
 /// A plain HTTP/1.1 GET with `Connection: close`, bounded by 10 s. Kept in-tree so the tests need
 /// no HTTP client crate.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    let r = http_get_bytes(addr, path);
+    HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: String::from_utf8(r.body)
+            .unwrap_or_else(|e| panic!("GET {path}: body is not UTF-8: {e}")),
+    }
+}
+
+/// A response whose body is kept as bytes (segments, init segments).
+#[derive(Debug)]
+pub(crate) struct BytesResponse {
+    pub(crate) status: u16,
+    /// Header names lower-cased.
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl BytesResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// Like [`http_get`], for binary bodies.
+pub(crate) fn http_get_bytes(addr: SocketAddr, path: &str) -> BytesResponse {
     let timeout = Duration::from_secs(10);
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .unwrap_or_else(|e| panic!("connect to {addr} for GET {path}: {e}"));
@@ -395,7 +436,7 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     })
 }
 
-fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
+fn parse_response(raw: &[u8]) -> Option<BytesResponse> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..split]).ok()?;
     let mut body = raw[split + 4..].to_vec();
@@ -411,10 +452,10 @@ fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
     {
         body = dechunk(&body)?;
     }
-    Some(HttpResponse {
+    Some(BytesResponse {
         status,
         headers,
-        body: String::from_utf8(body).ok()?,
+        body,
     })
 }
 
@@ -567,4 +608,32 @@ pub(crate) fn ffmpeg_publish(
         .stdout(Stdio::null())
         .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
     ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
+}
+
+/// A numeric field of `/proc/PID/status` (`Threads`, `VmRSS` in kB, ...).
+pub(crate) fn proc_status(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric {field} in {path}:\n{text}"))
+}
+
+/// The repository root (tests run with the package folder as their working directory).
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `--set http.assets_dir=...` pointing at the hls.js that `npm ci --prefix player` installed,
+/// so the player page has hls.js whatever the working directory. Panics with the fix when it is
+/// missing.
+pub(crate) fn player_assets_arg() -> String {
+    let dir = repo_root().join("player/node_modules/hls.js/dist");
+    assert!(
+        dir.join("hls.min.js").is_file(),
+        "{} is missing; run `npm ci --prefix player` (make build/test do)",
+        dir.join("hls.min.js").display()
+    );
+    format!("http.assets_dir={}", dir.display())
 }

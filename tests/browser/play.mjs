@@ -1,0 +1,115 @@
+// Plays a Ferrocast watch page in Debian's Chromium and prints one JSON object describing what
+// happened: `node tests/browser/play.mjs URL ENGINE SECONDS [SCREENSHOT.png]`.
+//
+// ENGINE is what the page was asked for (`hlsjs` or `native`); the page's own choice is in the
+// result. The script never decides pass or fail: it reports, and tests/playback_browser.rs judges.
+// It exits non-zero only when it cannot drive the browser at all.
+//
+// playwright-core never downloads a browser: it drives /usr/bin/chromium (CHROMIUM overrides),
+// with flags that keep Chromium off the network on a closed machine.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, engine, secondsArg, screenshot] = process.argv.slice(2);
+if (!url || !engine || !secondsArg) {
+  console.error('usage: play.mjs URL ENGINE SECONDS [SCREENSHOT.png]');
+  process.exit(2);
+}
+const seconds = Number(secondsArg);
+const startTimeoutMs = 20000;
+
+const profile = mkdtempSync(join(tmpdir(), 'ferrocast-chromium-'));
+const result = { url, requested: engine, seconds };
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+      // The fresh profile goes in as launchPersistentContext's userDataDir (it refuses
+      // --user-data-dir in args and passes that flag itself).
+    ],
+    viewport: { width: 1280, height: 1000 },
+    timeout: 30000,
+  });
+  result.browser = context.browser()?.version() ?? null;
+  const page = context.pages()[0] ?? (await context.newPage());
+  const console_ = [];
+  page.on('console', (m) => console_.length < 50 && console_.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => console_.length < 50 && console_.push(`pageerror: ${e.message}`));
+  const requests = { failed: [], errorStatus: [] };
+  page.on('requestfailed', (r) => requests.failed.length < 20 && requests.failed.push(`${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && requests.errorStatus.length < 20) requests.errorStatus.push(`${r.status()} ${r.url()}`);
+  });
+
+  const sample = () =>
+    page.evaluate(() => {
+      const v = document.getElementById('video');
+      const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+      const f = window.ferrocast || {};
+      const hls = f.hls;
+      return {
+        engine: f.engine ?? null,
+        errors: f.errors ? [...f.errors] : null,
+        latency: f.latency ?? null,
+        currentTime: v.currentTime,
+        paused: v.paused,
+        readyState: v.readyState,
+        videoWidth: v.videoWidth,
+        videoHeight: v.videoHeight,
+        totalVideoFrames: q ? q.totalVideoFrames : null,
+        droppedVideoFrames: q ? q.droppedVideoFrames : null,
+        webkitDecodedFrameCount: v.webkitDecodedFrameCount ?? null,
+        videoError: v.error ? { code: v.error.code, message: v.error.message } : null,
+        canPlayTypeHls: v.canPlayType('application/vnd.apple.mpegurl'),
+        mediaSource: typeof MediaSource !== 'undefined',
+        level: hls && hls.levels && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel]?.height ?? null : null,
+        state: document.getElementById('state')?.textContent ?? null,
+      };
+    });
+
+  await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+  const t0 = Date.now();
+  // Playback has started once frames are decoded and the clock moves (hls.js seeks to the live
+  // edge before the first frame, so a non-zero currentTime alone is not playback).
+  const playing = (s) =>
+    s.currentTime > 0 && !s.paused && s.readyState >= 3 && (s.totalVideoFrames > 0 || s.webkitDecodedFrameCount > 0);
+  let first = await sample();
+  while (!playing(first) && Date.now() - t0 < startTimeoutMs && !first.videoError) {
+    await page.waitForTimeout(250);
+    first = await sample();
+  }
+  result.startMs = Date.now() - t0;
+  result.start = first;
+  await page.waitForTimeout(seconds * 1000);
+  const end = await sample();
+  result.end = end;
+  result.advanced = end.currentTime - first.currentTime;
+  result.wallSeconds = seconds;
+  if (screenshot) {
+    await page.screenshot({ path: screenshot });
+    result.screenshot = screenshot;
+  }
+  result.console = console_;
+  result.requestsFailed = requests.failed;
+  result.errorResponses = requests.errorStatus;
+} catch (e) {
+  result.fatal = String(e && e.stack ? e.stack : e);
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
+process.exit(result.fatal ? 1 : 0);

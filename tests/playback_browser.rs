@@ -1,0 +1,165 @@
+//! End-to-end playback in a real browser: ffmpeg publishes over RTMP, the binary transcodes and
+//! serves HLS, and Debian's headless Chromium plays the watch page, once with hls.js and once with
+//! Chromium's native HLS. `tests/browser/play.mjs` (playwright-core, no browser download) drives
+//! the page and reports; this file judges.
+//!
+//! Needs node with `npm ci --prefix tests/browser` done, hls.js from `npm ci --prefix player`,
+//! and `/usr/bin/chromium` (or `CHROMIUM`); `make test` installs all three. A missing one fails
+//! with what to run.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{ffmpeg_publish, player_assets_arg, repo_root, require_tool, ChildGuard, Server};
+
+/// Wall seconds the page plays for after playback has started.
+const PLAY_SECONDS: u32 = 6;
+
+fn browser_dir() -> PathBuf {
+    repo_root().join("tests/browser")
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
+
+fn require_browser_tools() {
+    require_tool("node", "--version");
+    let pw = browser_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        pw.is_file(),
+        "{} is missing; run `npm ci --prefix tests/browser` (make test does)",
+        pw.display()
+    );
+    assert!(
+        Path::new(&chromium()).is_file(),
+        "{} not found; install Debian's chromium with `make deps`, or set CHROMIUM",
+        chromium()
+    );
+}
+
+/// Runs `play.mjs` on `url` and returns its JSON report.
+fn play(server: &Server, url: &str, engine: &str, screenshot: &Path) -> Value {
+    let tag = format!("play-{engine}");
+    let stdout = server.dir.file(&format!("{tag}.stdout"));
+    let stderr = server.dir.file(&format!("{tag}.stderr"));
+    let mut cmd = Command::new("node");
+    cmd.arg(browser_dir().join("play.mjs"))
+        .args([url, engine, &PLAY_SECONDS.to_string()])
+        .arg(screenshot)
+        .env("CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).expect("stdout file"))
+        .stderr(File::create(&stderr).expect("stderr file"));
+    let mut node = ChildGuard::spawn(&tag, &mut cmd, Some(stderr));
+    let status = node.expect_exit(Duration::from_secs(90));
+    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let report: Value = out
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "play.mjs ({engine}) printed no report ({status:?})\nstdout:\n{out}\nstderr:\n{}",
+                node.stderr()
+            )
+        });
+    assert!(
+        status.success() && report.get("fatal").is_none(),
+        "play.mjs ({engine}) could not drive Chromium: {report:#}\nstderr:\n{}",
+        node.stderr()
+    );
+    report
+}
+
+/// What every engine must show: the clock advanced, frames were decoded, and no error.
+fn check_played(engine: &str, r: &Value, server: &Server) {
+    let ctx = || format!("{engine}: {r:#}\nserver log:\n{}", server.logs());
+    let end = &r["end"];
+    assert_eq!(
+        end["engine"],
+        engine,
+        "the page chose another engine: {}",
+        ctx()
+    );
+    let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+    assert!(
+        advanced > 3.0,
+        "currentTime advanced {advanced:.2} s in {PLAY_SECONDS} s of playback: {}",
+        ctx()
+    );
+    let frames = end["totalVideoFrames"].as_u64().unwrap_or(0);
+    let decoded = end["webkitDecodedFrameCount"].as_u64().unwrap_or(0);
+    assert!(frames > 0 || decoded > 0, "no decoded frames: {}", ctx());
+    assert!(
+        end["errors"].as_array().is_some_and(Vec::is_empty),
+        "window.ferrocast.errors: {}",
+        ctx()
+    );
+    assert!(end["videoError"].is_null(), "video.error: {}", ctx());
+    assert!(
+        end["videoWidth"].as_u64().unwrap_or(0) > 0,
+        "no picture: {}",
+        ctx()
+    );
+}
+
+#[test]
+fn watch_page_plays_with_hlsjs_and_natively() {
+    require_browser_tools();
+    let started = Instant::now();
+    let stream = "watch";
+    let key = "e2e-watch-key";
+    let assets = player_assets_arg();
+    let server = Server::start(&[
+        "--stream",
+        &format!("{stream}={key}"),
+        "--set",
+        "transcode.preset=ultrafast",
+        "--set",
+        "hls.segment_duration=2s",
+        "--set",
+        &assets,
+    ]);
+    // Long enough for both page runs; dropped (killed) once they are done. 854x480 keeps the
+    // transcode (two encodes) and Chromium's software decoding within 2 cores.
+    let _ffmpeg = ffmpeg_publish(&server.dir, stream, &server.rtmp_url(key), "854x480", 40);
+
+    let master = format!("/live/{stream}/index.m3u8");
+    support::wait_until(Duration::from_secs(30), "the master playlist", || {
+        (server.get(&master).status == 200).then_some(())
+    });
+    let hls_js = server.get("/assets/hls.min.js");
+    assert_eq!(
+        hls_js.status, 200,
+        "the server has no hls.js: {}",
+        hls_js.body
+    );
+
+    let base = format!("http://{}/watch/{stream}", server.http);
+    let shot = server.dir.file("watch-hlsjs.png");
+    let r = play(&server, &format!("{base}?engine=hlsjs"), "hlsjs", &shot);
+    eprintln!("hls.js: {r}");
+    // Copied before judging, so a failure can be looked at too.
+    let _ = std::fs::copy(&shot, "/tmp/ferrocast-watch.png");
+    check_played("hlsjs", &r, &server);
+
+    let shot = server.dir.file("watch-native.png");
+    let r = play(&server, &format!("{base}?engine=native"), "native", &shot);
+    eprintln!("native: {r}");
+    let can_play = r["end"]["canPlayTypeHls"].as_str().unwrap_or("");
+    assert!(
+        !can_play.is_empty(),
+        "Chromium {} has no native HLS: canPlayType('application/vnd.apple.mpegurl') is empty, so \
+         ?engine=native cannot play here (hls.js can): {r:#}",
+        r["browser"]
+    );
+    check_played("native", &r, &server);
+    eprintln!("browser playback took {:?}", started.elapsed());
+}
