@@ -211,7 +211,13 @@ async fn not_found(State(state): State<AppState>, method: Method) -> Response {
 }
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    // Errors describe a moment (not live yet, starting, gone): no cache or CDN may keep them.
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -491,7 +497,9 @@ mod tests {
         let (status, _, body) = get(&app, "/watch/main").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("/assets/hls.min.js") && body.contains("/assets/watch.js"));
-        assert_eq!(get(&app, "/watch/nope").await.0, StatusCode::NOT_FOUND);
+        let (status, headers, _) = get(&app, "/watch/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
         let (status, headers, body) = get(&app, "/assets/hls.min.js").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(

@@ -187,6 +187,11 @@ pub struct Metrics {
     pub ts_pes_dropped: Family<StreamLabel, Counter>,
     /// Segment durations by stream and rung.
     pub segment_durations: Family<RungLabels, Histogram>,
+    /// Completed segments by stream and rung (counted as they complete, so they survive
+    /// republishing).
+    pub hls_segments: Family<RungLabels, Counter>,
+    /// Packaged bytes by stream and rung.
+    pub hls_bytes: Family<RungLabels, Counter>,
 }
 
 impl Metrics {
@@ -291,6 +296,18 @@ impl Metrics {
             names::INGEST_TS_PES_DROPPED,
             "MPEG-TS PES packets dropped as damaged, by stream",
         );
+        let hls_segments = Family::<RungLabels, Counter>::default();
+        registry.register(
+            names::HLS_SEGMENTS,
+            "HLS segments completed",
+            hls_segments.clone(),
+        );
+        let hls_bytes = Family::<RungLabels, Counter>::default();
+        registry.register(
+            names::HLS_BYTES,
+            "Bytes packaged into HLS (init segments, segments)",
+            hls_bytes.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector::new()));
         Arc::new(Metrics {
             srt_packets_received,
@@ -301,6 +318,8 @@ impl Metrics {
             ts_pes_dropped,
             pipeline_errors,
             segment_durations,
+            hls_segments,
+            hls_bytes,
             registry: Mutex::new(registry),
             http_requests,
             http_duration,
@@ -335,14 +354,26 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a completed segment's duration.
-    pub fn segment_duration(&self, stream: &str, rung: &str, seconds: f64) {
+    /// Records a completed segment: counts it and observes its duration.
+    pub fn segment_completed(&self, stream: &str, rung: &str, seconds: f64) {
+        let labels = RungLabels {
+            stream: stream.to_owned(),
+            rung: rung.to_owned(),
+        };
+        self.hls_segments.get_or_create(&labels).inc();
         self.segment_durations
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// Counts bytes handed to the packager.
+    pub fn packaged(&self, stream: &str, rung: &str, bytes: u64) {
+        self.hls_bytes
             .get_or_create(&RungLabels {
                 stream: stream.to_owned(),
                 rung: rung.to_owned(),
             })
-            .observe(seconds);
+            .inc_by(bytes);
     }
 
     /// Adds the gauges and counters read from the HLS outputs at scrape time.
@@ -480,47 +511,6 @@ impl Collector for OutputCollector {
                     rung,
                 };
                 ConstGauge::new(f).encode(rtf.encode_family(&l)?)?;
-            }
-        }
-        let packaged: Vec<_> = outputs
-            .iter()
-            .filter_map(|o| {
-                o.with_packager(|p| {
-                    p.variants()
-                        .filter_map(|v| Some((v.name.clone(), p.stats(&v.name).ok()?.clone())))
-                        .collect::<Vec<_>>()
-                })
-                .map(|v| (o.name().to_string(), v))
-            })
-            .collect();
-        let mut segments = encoder.encode_descriptor(
-            names::HLS_SEGMENTS,
-            "HLS segments completed",
-            None,
-            counter.metric_type(),
-        )?;
-        for (stream, rungs) in &packaged {
-            for (rung, s) in rungs {
-                let l = RungLabels {
-                    stream: stream.clone(),
-                    rung: rung.clone(),
-                };
-                ConstCounter::new(s.segments).encode(segments.encode_family(&l)?)?;
-            }
-        }
-        let mut bytes = encoder.encode_descriptor(
-            names::HLS_BYTES,
-            "Bytes packaged into HLS (init segments, segments)",
-            None,
-            counter.metric_type(),
-        )?;
-        for (stream, rungs) in &packaged {
-            for (rung, s) in rungs {
-                let l = RungLabels {
-                    stream: stream.clone(),
-                    rung: rung.clone(),
-                };
-                ConstCounter::new(s.bytes).encode(bytes.encode_family(&l)?)?;
             }
         }
         Ok(())

@@ -420,15 +420,16 @@ impl StreamOutput {
         self.bump();
     }
 
-    /// Pushes a chunk; returns the duration of a segment the push completed, if any.
+    /// Pushes a chunk; returns the rung's name once packaging has started, and the duration of
+    /// the segment the push completed, if any.
     fn on_chunk(
         &self,
         rung: usize,
         chunk: CmafChunk,
         pdt: SystemTime,
-    ) -> Option<(String, MediaTime)> {
+    ) -> Option<(String, Option<MediaTime>)> {
         let end = chunk.pts + chunk.duration;
-        let mut completed = None;
+        let mut packaged = None;
         {
             let mut state = self.state.lock().expect("output lock");
             match &mut *state {
@@ -439,11 +440,12 @@ impl StreamOutput {
                     if let Err(e) = packager.push(&name, chunk, pdt) {
                         tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
                     }
-                    if let Ok(stats) = packager.stats(&name) {
-                        if stats.segments > before {
-                            completed = stats.last_segment_duration.map(|d| (name, d));
-                        }
-                    }
+                    let completed = packager
+                        .stats(&name)
+                        .ok()
+                        .filter(|s| s.segments > before)
+                        .and_then(|s| s.last_segment_duration);
+                    packaged = Some((name, completed));
                 }
                 OutputState::Failed => return None,
             }
@@ -452,20 +454,36 @@ impl StreamOutput {
             meter.record(Instant::now(), end);
         }
         self.bump();
-        completed
+        packaged
     }
 
-    fn end(&self) {
+    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
+    fn end(&self) -> Vec<(String, MediaTime)> {
+        let mut closed = Vec::new();
         let mut state = self.state.lock().expect("output lock");
-        if let OutputState::Live { packager, .. } = &mut *state {
+        if let OutputState::Live { packager, names } = &mut *state {
             if packager.ended_at().is_none() {
+                let before: Vec<u64> = names
+                    .iter()
+                    .map(|n| packager.stats(n).map(|s| s.segments).unwrap_or(0))
+                    .collect();
                 packager.end(SystemTime::now());
+                for (name, before) in names.iter().zip(before) {
+                    if let Ok(s) = packager.stats(name) {
+                        if s.segments > before {
+                            if let Some(d) = s.last_segment_duration {
+                                closed.push((name.clone(), d));
+                            }
+                        }
+                    }
+                }
             }
         } else {
             *state = OutputState::Failed;
         }
         drop(state);
         self.bump();
+        closed
     }
 }
 
@@ -528,9 +546,14 @@ impl ChunkSink for Sink {
     fn on_chunk(&self, rung: usize, chunk: CmafChunk) {
         let pts = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
         let pdt = self.epoch + Duration::from_nanos(pts);
-        if let Some((name, duration)) = self.output.on_chunk(rung, chunk, pdt) {
-            self.metrics
-                .segment_duration(self.output.name.as_str(), &name, duration.as_secs_f64());
+        let bytes = chunk.data.len() as u64;
+        if let Some((name, completed)) = self.output.on_chunk(rung, chunk, pdt) {
+            let stream = self.output.name.as_str();
+            self.metrics.packaged(stream, &name, bytes);
+            if let Some(d) = completed {
+                self.metrics
+                    .segment_completed(stream, &name, d.as_secs_f64());
+            }
         }
     }
 
@@ -911,6 +934,7 @@ impl Feeder {
             .name("ferrocast-finish".into())
             .spawn({
                 let outputs = outputs.clone();
+                let metrics = self.transcoder.metrics.clone();
                 move || {
                     let pipeline = running
                         .output
@@ -921,7 +945,10 @@ impl Feeder {
                     if let Some(p) = pipeline {
                         p.finish();
                     }
-                    running.output.end();
+                    let stream = running.output.name().to_string();
+                    for (rung, d) in running.output.end() {
+                        metrics.segment_completed(&stream, &rung, d.as_secs_f64());
+                    }
                     outputs.finishing.fetch_sub(1, Ordering::SeqCst);
                     outputs.finished.send_replace(());
                 }
