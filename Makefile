@@ -14,7 +14,7 @@ BIN := $(TARGET_DIR)/release/ferrocast
 PLAYER_JS := player/node_modules/hls.js/dist/hls.min.js
 PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 
-.PHONY: deps build run test lint fuzz-build node-deps
+.PHONY: deps build run test test-deploy lint fuzz-build node-deps
 
 ## deps: install the Debian packages and tools the build and the tests need (no-op when present)
 deps:
@@ -41,12 +41,19 @@ run: deps
 	$(CARGO) build --release --locked -p ferrocast
 	$(BIN) serve --demo
 
-## test: the whole suite: unit, property and end-to-end tests (browser ones included), plus the
-## fuzz targets' build
+## test: the whole suite: unit, property and end-to-end tests (browser ones included), the fuzz
+## targets' build, and the deployment checks (Helm/kustomize/checkov/promtool, and the container
+## image built and run with podman around the binary the tests just built)
 test: deps
 	$(MAKE) --no-print-directory node-deps
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory fuzz-build
+	$(MAKE) --no-print-directory test-deploy
+
+## test-deploy: k8s validation and the podman container test (needs root or sudo for podman)
+test-deploy:
+	scripts/k8s-check.sh
+	scripts/container-test.sh "$(TARGET_DIR)/debug/ferrocast"
 
 ## lint: formatting and clippy, warnings as errors
 lint:
