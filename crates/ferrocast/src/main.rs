@@ -167,7 +167,7 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
         .thread_name("ferrocast")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         // Handlers first: a SIGTERM that arrives right after the banner must drain, not kill.
         let shutdown = CancellationToken::new();
         let handlers = Signals::install()?;
@@ -187,7 +187,11 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
             app.enable_demo(key);
         }
         app.run(shutdown).await
-    })
+    });
+    // Tasks still running after the drain (idle keep-alive connections) must not hold up the
+    // exit beyond the grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {

@@ -219,6 +219,8 @@ impl App {
             "shutting down: draining"
         );
         state.ready.store(false, Ordering::SeqCst);
+        // Viewers of streams live now get their final segments and ENDLIST while we drain.
+        let had_live = state.registry.live_count() > 0;
         // The demo must not reconnect while we drain; stopping it joins a thread, so not here.
         if let Some(d) = demo {
             let _ = tokio::task::spawn_blocking(move || drop(d)).await;
@@ -241,6 +243,16 @@ impl App {
         // Pipelines flush their last segment and the playlists get ENDLIST.
         if !state.outputs.wait_finished(deadline.into()).await {
             tracing::warn!("pipelines still flushing at the end of the grace period");
+        }
+        // Players that were watching keep fetching the last parts, segments and the ENDLIST
+        // playlist; HTTP keeps serving them until the grace period is nearly over.
+        if had_live {
+            // A second is left for HTTP's own graceful close within the grace period.
+            let linger_until = deadline
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or(deadline);
+            tracing::info!("serving the ended streams' playlists until the grace period ends");
+            tokio::time::sleep_until(linger_until.into()).await;
         }
         http_stop.cancel();
         match tokio::time::timeout_at(deadline.into(), http_task).await {
