@@ -1,7 +1,7 @@
 //! The per-connection demuxer: configuration state and timestamp extension.
 
 use bytes::Bytes;
-use media::{AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
+use media::{AudioCodec, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
 
 use crate::tag::{self, AudioTag, VideoTag};
 use crate::{Error, Ignored, MetadataHints, Outcome, Track};
@@ -37,7 +37,7 @@ impl TimestampExtender {
 
 /// Turns one connection's FLV audio and video tag bodies into [`MediaFrame`]s.
 ///
-/// It holds the current H.264 and AAC configurations, so that it can hold back frames that
+/// It holds the current H.264 and audio (AAC or MP3) configurations, so that it can hold back frames that
 /// arrive before them ([`Outcome::WaitingForConfig`]), skip repeated identical sequence headers
 /// and report changed ones as new configurations; and it extends timestamps
 /// ([`TimestampExtender`]).
@@ -66,7 +66,8 @@ impl Demuxer {
         self.video.as_ref()
     }
 
-    /// The AAC configuration in use, if a sequence header has arrived.
+    /// The audio configuration in use: AAC once a sequence header has arrived, MP3 once a
+    /// first MP3 tag has.
     pub fn audio_config(&self) -> Option<&AudioConfig> {
         self.audio.as_ref()
     }
@@ -130,7 +131,11 @@ impl Demuxer {
                 Ok(Outcome::Frame(MediaFrame::AudioConfig(config)))
             }
             AudioTag::AacFrame(data) => {
-                if self.audio.is_none() {
+                if !self
+                    .audio
+                    .as_ref()
+                    .is_some_and(|c| c.codec == AudioCodec::Aac)
+                {
                     return Ok(Outcome::WaitingForConfig(Track::Audio));
                 }
                 if data.is_empty() {
@@ -138,10 +143,72 @@ impl Demuxer {
                 }
                 Ok(Outcome::Frame(MediaFrame::Audio(AudioFrame { pts, data })))
             }
+            AudioTag::Mp3Frame {
+                flag_rate,
+                flag_channels,
+                data,
+            } => {
+                if data.is_empty() {
+                    return Ok(Outcome::Ignored(Ignored::EmptyFrame));
+                }
+                let current = self
+                    .audio
+                    .as_ref()
+                    .filter(|c| c.codec == AudioCodec::Mp3)
+                    .map(|c| (c.sample_rate, c.channels));
+                let (sample_rate, channels) = match (mp3_header(&data), current) {
+                    (Some(h), _) => h,
+                    (None, Some(c)) => c,
+                    (None, None) => (flag_rate, flag_channels),
+                };
+                if current == Some((sample_rate, channels)) {
+                    return Ok(Outcome::Frame(MediaFrame::Audio(AudioFrame { pts, data })));
+                }
+                // A new or changed MP3 configuration. One outcome per tag: this tag's frame
+                // gives way to the configuration (one MPEG audio frame, about 26 ms, at the
+                // start of the stream or at the change).
+                let config = AudioConfig {
+                    codec: AudioCodec::Mp3,
+                    record: Bytes::new(),
+                    sample_rate,
+                    channels,
+                    codec_string: "mp3".to_owned(),
+                };
+                self.audio = Some(config.clone());
+                Ok(Outcome::Frame(MediaFrame::AudioConfig(config)))
+            }
             AudioTag::Ignored(why) => Ok(Outcome::Ignored(why)),
             AudioTag::Unsupported(what) => Ok(Outcome::Unsupported(what)),
         }
     }
+}
+
+/// The sample rate and channel count in the 4-byte MPEG audio frame header at the start of
+/// `data`, if there is a valid one (MPEG-1, -2 or -2.5; any layer).
+pub(crate) fn mp3_header(data: &[u8]) -> Option<(u32, u8)> {
+    let [b0, b1, b2, b3, ..] = *data else {
+        return None;
+    };
+    // 11-bit frame sync.
+    if b0 != 0xff || b1 & 0xe0 != 0xe0 {
+        return None;
+    }
+    let version = (b1 >> 3) & 3; // 0: MPEG-2.5, 1: reserved, 2: MPEG-2, 3: MPEG-1.
+    let layer = (b1 >> 1) & 3; // 0: reserved.
+    let bitrate = b2 >> 4; // 15: invalid.
+    let rate_index = usize::from((b2 >> 2) & 3); // 3: reserved.
+    if version == 1 || layer == 0 || bitrate == 15 || rate_index == 3 {
+        return None;
+    }
+    let base = [44_100, 48_000, 32_000][rate_index];
+    let sample_rate = match version {
+        3 => base,
+        2 => base / 2,
+        _ => base / 4,
+    };
+    // Channel mode 3 is single channel; stereo, joint stereo and dual channel are two.
+    let channels = if b3 >> 6 == 3 { 1 } else { 2 };
+    Some((sample_rate, channels))
 }
 
 #[cfg(test)]
@@ -161,6 +228,23 @@ mod tests {
         assert_eq!(t.extend(1 << 31), (1i64 << 32) + (1 << 31));
         assert_eq!(t.extend(u32::MAX), (2i64 << 32) - 1);
         assert_eq!(t.extend(0), 2i64 << 32);
+    }
+
+    #[test]
+    fn mp3_headers() {
+        // MPEG-1 Layer III, 128 kb/s, 44.1 kHz, joint stereo.
+        assert_eq!(mp3_header(&[0xff, 0xfb, 0x90, 0x64]), Some((44_100, 2)));
+        // MPEG-1 Layer III, 48 kHz, mono.
+        assert_eq!(mp3_header(&[0xff, 0xfb, 0x94, 0xc4]), Some((48_000, 1)));
+        // MPEG-2 Layer III, 24 kHz, stereo.
+        assert_eq!(mp3_header(&[0xff, 0xf3, 0x84, 0x00]), Some((24_000, 2)));
+        // MPEG-2.5 Layer III, 8 kHz, mono.
+        assert_eq!(mp3_header(&[0xff, 0xe3, 0x28, 0xc0]), Some((8_000, 1)));
+        // No sync, reserved version, reserved rate, too short.
+        assert_eq!(mp3_header(&[0x00, 0xfb, 0x90, 0x64]), None);
+        assert_eq!(mp3_header(&[0xff, 0xeb, 0x90, 0x64]), None);
+        assert_eq!(mp3_header(&[0xff, 0xfb, 0x9c, 0x64]), None);
+        assert_eq!(mp3_header(&[0xff, 0xfb, 0x90]), None);
     }
 
     #[test]

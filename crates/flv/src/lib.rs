@@ -6,9 +6,13 @@
 //! (a media tag before its sequence header, an unsupported codec, a tag that carries nothing).
 //! Errors are per tag: after an [`Error`] the demuxer is still usable.
 //!
-//! H.264 (legacy FLV codec id 7, or FourCC `avc1` in Enhanced RTMP) and AAC (sound format 10,
-//! or FourCC `mp4a`) become frames. Other codecs, HEVC/AV1/VP9 over Enhanced RTMP included, are
-//! reported as [`Outcome::Unsupported`] so the caller can refuse the stream with a clear reason.
+//! H.264 (legacy FLV codec id 7, or FourCC `avc1` in Enhanced RTMP), AAC (sound format 10,
+//! or FourCC `mp4a`) and MP3 (sound formats 2 and 14) become frames. MP3 has no sequence
+//! header: the first MP3 tag, and any whose frame header changes the sample rate or channel
+//! count, gives an [`media::AudioConfig`] (codec [`media::AudioCodec::Mp3`], empty record)
+//! in place of its frame; the tags after it give frames. Other codecs, HEVC/AV1/VP9 and MP3
+//! over Enhanced RTMP included, are reported as [`Outcome::Unsupported`] so the caller can
+//! refuse the stream with a clear reason.
 //!
 //! The drive loop, as an RTMP session hands messages over:
 //!
@@ -45,10 +49,21 @@
 //!     other => panic!("unexpected {other:?}"),
 //! }
 //!
-//! // Audio works the same way; here the stream's audio codec is MP3, which is refused.
-//! let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb]);
-//! match demuxer.push_audio(40, mp3)? {
-//!     Outcome::Unsupported(what) => assert_eq!(what.to_string(), "audio format 2 (MP3)"),
+//! // Audio works the same way. MP3 has no sequence header: its first tag gives the
+//! // configuration, read from the MPEG audio frame header, and the next ones give frames.
+//! let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb, 0x90, 0x64, 0, 0]);
+//! match demuxer.push_audio(40, mp3.clone())? {
+//!     Outcome::Frame(MediaFrame::AudioConfig(config)) => {
+//!         assert_eq!((config.sample_rate, config.channels), (44_100, 2));
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! assert!(matches!(demuxer.push_audio(66, mp3)?, Outcome::Frame(MediaFrame::Audio(_))));
+//!
+//! // A codec Ferrocast does not ingest is refused, saying which.
+//! let speex = Bytes::from_static(&[0xb6, 0]);
+//! match demuxer.push_audio(92, speex)? {
+//!     Outcome::Unsupported(what) => assert_eq!(what.to_string(), "audio format 11 (Speex)"),
 //!     other => panic!("unexpected {other:?}"),
 //! }
 //! # Ok::<(), flv::Error>(())
@@ -161,7 +176,7 @@ pub enum Unsupported {
     VideoCodecId(u8),
     /// An Enhanced RTMP video FourCC other than `avc1`.
     VideoFourCc(FourCc),
-    /// A legacy FLV sound format other than 10 (AAC).
+    /// A legacy FLV sound format other than 10 (AAC), 2 and 14 (MP3).
     AudioFormat(u8),
     /// An Enhanced RTMP audio FourCC other than `mp4a`.
     AudioFourCc(FourCc),

@@ -32,6 +32,16 @@ pub(crate) enum AudioTag {
     AacConfig(Bytes),
     /// One raw AAC frame.
     AacFrame(Bytes),
+    /// MPEG audio (MP3) frames, with the FLV header's rate and channel flags as a fallback for
+    /// when the frame header cannot be read.
+    Mp3Frame {
+        /// The header's sample rate: 5512, 11025, 22050 or 44100 Hz, or 8000 for format 14.
+        flag_rate: u32,
+        /// The header's channel count (1 or 2).
+        flag_channels: u8,
+        /// The MPEG audio frames.
+        data: Bytes,
+    },
     /// Nothing to hand on.
     Ignored(Ignored),
     /// A codec or layout this crate does not turn into frames.
@@ -242,6 +252,10 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
 
 /// Legacy FLV sound format of AAC.
 pub(crate) const SOUND_AAC: u8 = 10;
+/// Legacy FLV sound format of MP3.
+pub(crate) const SOUND_MP3: u8 = 2;
+/// Legacy FLV sound format of MP3 at 8 kHz.
+pub(crate) const SOUND_MP3_8K: u8 = 14;
 /// Sound format that announces an E-RTMP ExAudioTagHeader.
 const SOUND_EX_HEADER: u8 = 9;
 
@@ -256,6 +270,21 @@ pub(crate) fn parse_audio(body: Bytes) -> Result<Parsed<AudioTag>, Error> {
     let format = first >> 4;
     if format == SOUND_EX_HEADER {
         return parse_ex_audio(&mut c, first);
+    }
+    if format == SOUND_MP3 || format == SOUND_MP3_8K {
+        let flag_rate = if format == SOUND_MP3_8K {
+            8_000
+        } else {
+            [5_512, 11_025, 22_050, 44_100][usize::from((first >> 2) & 3)]
+        };
+        return Ok(Parsed {
+            tag: AudioTag::Mp3Frame {
+                flag_rate,
+                flag_channels: 1 + (first & 1),
+                data: c.rest(),
+            },
+            nanos: 0,
+        });
     }
     if format != SOUND_AAC {
         return Ok(Parsed {

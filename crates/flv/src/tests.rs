@@ -104,6 +104,62 @@ fn unsupported_outcomes_name_the_codec() {
     assert_eq!(Unsupported::VideoFourCc(FourCc::AV01).track(), Track::Video);
 }
 
+#[test]
+fn mp3_config_once_then_frames_and_again_on_change() {
+    let mut d = Demuxer::new();
+    let tag = |header: [u8; 4]| {
+        let mut body = vec![0x2f];
+        body.extend_from_slice(&header);
+        body.extend_from_slice(&[0u8; 100]);
+        Bytes::from(body)
+    };
+    let stereo_44k = tag([0xff, 0xfb, 0x90, 0x64]);
+    let mono_48k = tag([0xff, 0xfb, 0x94, 0xc4]);
+    let MediaFrame::AudioConfig(c) = frame(d.push_audio(0, stereo_44k.clone()).unwrap()) else {
+        panic!("expected a configuration");
+    };
+    assert_eq!(c.codec, media::AudioCodec::Mp3);
+    assert!(c.record.is_empty());
+    assert_eq!(
+        (c.sample_rate, c.channels, c.codec_string.as_str()),
+        (44_100, 2, "mp3")
+    );
+    for ts in [26, 52] {
+        let MediaFrame::Audio(a) = frame(d.push_audio(ts, stereo_44k.clone()).unwrap()) else {
+            panic!("expected a frame");
+        };
+        assert_eq!(a.pts.as_millis(), i64::from(ts));
+        assert_eq!(&a.data[..], &stereo_44k[1..]);
+    }
+    // A frame whose header cannot be read keeps the configuration in use.
+    let MediaFrame::Audio(_) = frame(d.push_audio(78, Bytes::from_static(&[0x2a, 1, 2])).unwrap())
+    else {
+        panic!("expected a frame");
+    };
+    let MediaFrame::AudioConfig(c) = frame(d.push_audio(104, mono_48k.clone()).unwrap()) else {
+        panic!("expected a new configuration");
+    };
+    assert_eq!((c.sample_rate, c.channels), (48_000, 1));
+    assert_eq!(d.audio_config(), Some(&c));
+    assert!(matches!(
+        frame(d.push_audio(128, mono_48k).unwrap()),
+        MediaFrame::Audio(_)
+    ));
+    // AAC frames need an AAC configuration; an AAC sequence header switches back.
+    assert_eq!(
+        d.push_audio(150, Bytes::from_static(&[0xaf, 0x01, 0x21]))
+            .unwrap(),
+        Outcome::WaitingForConfig(Track::Audio)
+    );
+    let MediaFrame::AudioConfig(c) = frame(
+        d.push_audio(150, Bytes::from_static(cases::AAC_SEQUENCE_HEADER))
+            .unwrap(),
+    ) else {
+        panic!("expected the AAC configuration");
+    };
+    assert_eq!(c.codec, media::AudioCodec::Aac);
+}
+
 fn frame(outcome: Outcome) -> MediaFrame {
     match outcome {
         Outcome::Frame(f) => f,

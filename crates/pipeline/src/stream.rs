@@ -145,7 +145,8 @@ struct InputState {
     audio_discont: bool,
     last_cut: Option<u64>,
     video_record: bytes::Bytes,
-    audio_record: Option<bytes::Bytes>,
+    /// The codec the audio branch was built for, and the caps last set on its appsrc.
+    audio_input: Option<(AudioCodec, gst::Caps)>,
     closed: bool,
 }
 
@@ -178,6 +179,32 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, Error> {
         .name(name)
         .build()
         .map_err(|e| Error::Pipeline(format!("creating {factory}: {e}")))
+}
+
+/// The first of `factories` that is installed, as an element named `name`.
+fn make_any(factories: &[&str], name: &str) -> Result<gst::Element, Error> {
+    match factories
+        .iter()
+        .find(|f| gst::ElementFactory::find(f).is_some())
+    {
+        Some(factory) => make(factory, name),
+        None => Err(Error::MissingElement(factories.join(" or "))),
+    }
+}
+
+/// Bit rate of the AAC that MP3 input is encoded to.
+const MP3_TO_AAC_BITRATE: i32 = 128_000;
+
+/// The elements that turn parsed MP3 into AAC-LC at [`MP3_TO_AAC_BITRATE`], in link order:
+/// mpegaudioparse, a decoder, audioconvert, audioresample and an encoder.
+fn mp3_to_aac() -> Result<Vec<gst::Element>, Error> {
+    let parse = make("mpegaudioparse", "audio-mp3-parse")?;
+    let decoder = make_any(&["mpg123audiodec", "avdec_mp3"], "audio-mp3-decoder")?;
+    let convert = make("audioconvert", "audio-convert")?;
+    let resample = make("audioresample", "audio-resample")?;
+    let encoder = make_any(&["avenc_aac", "voaacenc"], "audio-aac-encoder")?;
+    encoder.set_property("bitrate", MP3_TO_AAC_BITRATE);
+    Ok(vec![parse, decoder, convert, resample, encoder])
 }
 
 fn link(a: &gst::Element, b: &gst::Element) -> Result<(), Error> {
@@ -218,6 +245,15 @@ fn video_caps(video: &VideoConfig, record: &bytes::Bytes) -> gst::Caps {
 }
 
 fn audio_caps(audio: &AudioConfig, record: &bytes::Bytes) -> gst::Caps {
+    if audio.codec == AudioCodec::Mp3 {
+        return gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 3i32)
+            .field("rate", audio.sample_rate as i32)
+            .field("channels", i32::from(audio.channels))
+            .field("parsed", true)
+            .build();
+    }
     gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
@@ -467,7 +503,8 @@ impl RungOutput {
 impl StreamPipeline {
     /// Builds and starts the pipeline for one stream.
     ///
-    /// `video` is the stream's current H.264 configuration; `audio`, when present, must be AAC.
+    /// `video` is the stream's current H.264 configuration; `audio`, when present, is AAC
+    /// (passed through) or MP3 (encoded to AAC once, for every rung).
     /// Chunks, rung announcements and errors go to `sink` from GStreamer's threads.
     pub fn start(
         stream_name: &str,
@@ -508,14 +545,27 @@ impl StreamPipeline {
         media::h264::AvcDecoderConfigurationRecord::parse(&video.record)
             .map_err(|e| Error::InvalidCodecConfig(format!("avcC: {e}")))?;
         if let Some(a) = audio {
-            if a.codec != AudioCodec::Aac {
-                return Err(Error::UnsupportedCodec(format!(
-                    "audio {:?}: only AAC is passed through",
-                    a.codec
-                )));
+            match a.codec {
+                AudioCodec::Aac => {
+                    media::aac::AudioSpecificConfig::parse(&a.record).map_err(|e| {
+                        Error::InvalidCodecConfig(format!("AudioSpecificConfig: {e}"))
+                    })?;
+                }
+                AudioCodec::Mp3 => {
+                    if a.sample_rate == 0 || a.channels == 0 {
+                        return Err(Error::InvalidCodecConfig(format!(
+                            "MP3 audio at {} Hz with {} channels",
+                            a.sample_rate, a.channels
+                        )));
+                    }
+                }
+                other => {
+                    return Err(Error::UnsupportedCodec(format!(
+                        "audio {other:?}: only AAC (passed through) and MP3 (encoded to AAC) \
+                         are accepted"
+                    )))
+                }
             }
-            media::aac::AudioSpecificConfig::parse(&a.record)
-                .map_err(|e| Error::InvalidCodecConfig(format!("AudioSpecificConfig: {e}")))?;
         }
         let plan = plan(&ladder.renditions, video.width, video.height);
         if plan.is_empty() {
@@ -610,7 +660,7 @@ impl StreamPipeline {
                 audio_discont: false,
                 last_cut: None,
                 video_record: video.record.clone(),
-                audio_record: audio.map(|a| a.record.clone()),
+                audio_input: audio.map(|a| (a.codec, audio_caps(a, &a.record))),
                 closed: false,
             }),
             max_queued: ladder.max_queued_frames as u64,
@@ -715,12 +765,18 @@ impl StreamPipeline {
                 let Some(src) = &self.audio_src else {
                     return PushResult::Dropped;
                 };
-                if cfg.codec != AudioCodec::Aac {
+                // The audio branch is built for one input codec (AAC passed through, or MP3
+                // decoded and encoded to AAC); another codec needs a new pipeline.
+                let Some((codec, caps)) = &mut st.audio_input else {
+                    return PushResult::Dropped;
+                };
+                if cfg.codec != *codec {
                     return PushResult::Dropped;
                 }
-                if st.audio_record.as_ref() != Some(&cfg.record) {
-                    st.audio_record = Some(cfg.record.clone());
-                    src.set_caps(Some(&audio_caps(cfg, &cfg.record)));
+                let new_caps = audio_caps(cfg, &cfg.record);
+                if *caps != new_caps {
+                    src.set_caps(Some(&new_caps));
+                    *caps = new_caps;
                 }
                 PushResult::Queued
             }
@@ -1136,7 +1192,9 @@ fn build(
         None
     };
 
-    // Audio input: appsrc → aacparse → tee.
+    // Audio input: AAC passes through (appsrc → aacparse → tee); MP3 is decoded and encoded
+    // to AAC once (appsrc → mpegaudioparse → decoder → audioconvert → audioresample → AAC
+    // encoder → aacparse → tee). Either way every rung's muxer takes the same tee.
     let audio_src = audio.map(|a| {
         gst_app::AppSrc::builder()
             .name("audio-src")
@@ -1149,13 +1207,17 @@ fn build(
     });
     let audio_tee = match &audio_src {
         Some(src) => {
-            let parse = make("aacparse", "audio-parse")?;
+            let mut elements: Vec<gst::Element> = vec![src.clone().upcast()];
+            if audio.is_some_and(|a| a.codec == AudioCodec::Mp3) {
+                elements.extend(mp3_to_aac()?);
+            }
+            elements.push(make("aacparse", "audio-parse")?);
             let tee = make("tee", "audio-tee")?;
-            let src_el: gst::Element = src.clone().upcast();
-            for e in [&src_el, &parse, &tee] {
+            elements.push(tee.clone());
+            for e in &elements {
                 add(e)?;
             }
-            link_chain(&[&src_el, &parse, &tee])?;
+            link_chain(&elements.iter().collect::<Vec<_>>())?;
             Some(tee)
         }
         None => None,
@@ -1315,7 +1377,11 @@ fn build(
                 add(&q)?;
                 link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
                 link_pads(&static_pad(&q, "src")?, &request_pad(&mux, "sink_%u")?)?;
-                Some(a.codec_string.clone())
+                Some(match a.codec {
+                    // Encoded by `mp3_to_aac`: AAC-LC.
+                    AudioCodec::Mp3 => "mp4a.40.2".to_owned(),
+                    _ => a.codec_string.clone(),
+                })
             }
             _ => None,
         };

@@ -212,6 +212,47 @@ pub fn generate(src: &Source) -> Result<Generated, Error> {
     })
 }
 
+/// Encodes `src.seconds` of a sine tone to MP3 (44.1 kHz stereo, 128 kb/s, lamemp3enc) and
+/// returns its configuration, as an FLV demuxer would report it, and its frames, with
+/// `src.time_offset` added. Merge them into [`Generated::frames`] to publish MP3 audio.
+pub fn generate_mp3(src: &Source) -> Result<(AudioConfig, Vec<MediaFrame>), Error> {
+    init()?;
+    let n = (u64::from(src.seconds) * 44_100).div_ceil(1152);
+    let desc = format!(
+        "audiotestsrc num-buffers={n} samplesperbuffer=1152 wave=sine ! \
+         audio/x-raw,rate=44100,channels=2 ! audioconvert ! \
+         lamemp3enc target=bitrate bitrate=128 cbr=true ! mpegaudioparse ! \
+         audio/mpeg,mpegversion=1,layer=3 ! appsink name=out sync=false"
+    );
+    let (caps, buffers) = run_to_samples(&desc)?;
+    let s = caps
+        .as_ref()
+        .and_then(|c| c.structure(0))
+        .ok_or_else(|| Error::Pipeline("MP3 encoder output has no caps".into()))?;
+    let field = |name: &str| {
+        s.get::<i32>(name)
+            .map_err(|e| Error::Pipeline(format!("MP3 caps {name}: {e}")))
+    };
+    let cfg = AudioConfig {
+        codec: media::AudioCodec::Mp3,
+        record: bytes::Bytes::new(),
+        sample_rate: field("rate")? as u32,
+        channels: field("channels")? as u8,
+        codec_string: "mp3".into(),
+    };
+    let off = src.time_offset.as_nanos();
+    let frames = buffers
+        .into_iter()
+        .map(|b| {
+            MediaFrame::Audio(AudioFrame {
+                pts: MediaTime::from_nanos(b.pts + off),
+                data: b.data,
+            })
+        })
+        .collect();
+    Ok((cfg, frames))
+}
+
 /// Threads of this process, from `/proc/self/status` (Linux); 0 elsewhere.
 pub fn thread_count() -> u64 {
     proc_status_field("Threads:")
