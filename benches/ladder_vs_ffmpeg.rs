@@ -172,7 +172,8 @@ fn run_ferrocast(work: &Path, input: &Path, seconds: u32) -> Measure {
     let mut server = Killer(child);
     let mut rtmp = None;
     let deadline = Instant::now() + Duration::from_secs(30);
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("read banner");
         if let Some(addr) = line.strip_prefix("rtmp listening on ") {
             rtmp = Some(addr.trim().to_owned());
@@ -183,6 +184,8 @@ fn run_ferrocast(work: &Path, input: &Path, seconds: u32) -> Measure {
             "ferrocast did not print its RTMP address"
         );
     }
+    // Keep reading: the server prints more, and a closed pipe would make its println! fail.
+    std::thread::spawn(move || lines.for_each(drop));
     let rtmp = rtmp.expect("rtmp address in banner");
     let before = proc_cpu_seconds(pid).unwrap_or(0.0);
     let status = Command::new("ffmpeg")
