@@ -68,6 +68,12 @@ fn nvidia_with_fail_refuses_the_publish_with_the_reason() {
         .wait_timeout(Duration::from_secs(15))
         .expect("the publisher is disconnected, not left streaming");
     assert!(!status.success(), "ffmpeg should see the publish fail");
+    // The publisher hears why (an onStatus error that ffmpeg prints as "Server error: ...").
+    let said = std::fs::read_to_string(s.dir.file("ffmpeg-refused.stderr")).unwrap_or_default();
+    assert!(
+        said.contains("Refused") && said.contains("nvh264dec"),
+        "the publisher should be told the reason: {said}"
+    );
     let logs = s.logs();
     assert!(logs.contains("publish refused"), "{logs}");
     assert!(logs.contains("nvh264dec is not registered"), "{logs}");

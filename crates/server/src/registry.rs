@@ -52,10 +52,44 @@ pub trait MediaConsumer: Send + Sync {
     fn push(&mut self, frame: &MediaFrame);
 }
 
-/// Makes the consumer for a new publish. `ended` fires when the consumer wants the publish to stop
-/// (its pipeline failed).
+/// Makes the consumer for a new publish. Through the [`EndSignal`] the consumer can end the
+/// publish (its pipeline failed, promised hardware is missing), saying why.
 pub type ConsumerFactory =
-    Arc<dyn Fn(&StreamName, CancellationToken) -> Box<dyn MediaConsumer> + Send + Sync>;
+    Arc<dyn Fn(&StreamName, EndSignal) -> Box<dyn MediaConsumer> + Send + Sync>;
+
+/// Ends a publish, optionally with a reason the ingest can pass on to the publisher.
+#[derive(Debug, Clone, Default)]
+pub struct EndSignal {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl EndSignal {
+    /// Ends the publish without a reason (takeover, drain).
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Ends the publish; the first reason given is the one the publisher hears.
+    pub fn end(&self, reason: impl Into<String>) {
+        let mut r = self.reason.lock().expect("end reason lock");
+        if r.is_none() && !self.token.is_cancelled() {
+            *r = Some(reason.into());
+        }
+        drop(r);
+        self.token.cancel();
+    }
+
+    /// True once ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why it ended, when a reason was given.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().expect("end reason lock").clone()
+    }
+}
 
 /// All streams and their publishers.
 pub struct StreamRegistry {
@@ -89,7 +123,7 @@ pub struct LiveStream {
     /// Nanoseconds after `started` of the last frame.
     last_activity_ns: AtomicU64,
     stats: Mutex<Stats>,
-    cancel: CancellationToken,
+    cancel: EndSignal,
 }
 
 #[derive(Debug, Default)]
@@ -280,7 +314,7 @@ impl StreamRegistry {
             started: Instant::now(),
             last_activity_ns: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
-            cancel: CancellationToken::new(),
+            cancel: EndSignal::default(),
         });
         live.insert(name.clone(), stream.clone());
         drop(live);
@@ -382,7 +416,12 @@ impl PublishHandle {
 
     /// Completes when this publish must end: taken over by a new publisher, or server drain.
     pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.stream.cancel.cancelled()
+        self.stream.cancel.token.cancelled()
+    }
+
+    /// Why the server ended this publish, when it said (e.g. a transcoding failure).
+    pub fn end_reason(&self) -> Option<String> {
+        self.stream.cancel.reason()
     }
 
     /// True once [`Self::cancelled`] has fired.
@@ -613,6 +652,33 @@ mod tests {
         assert!(!dropped.load(Ordering::SeqCst));
         drop(h);
         assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn end_signal_carries_the_first_reason() {
+        let r = registry(Duration::from_secs(5));
+        let signals = Arc::new(Mutex::new(Vec::new()));
+        let seen = signals.clone();
+        struct Nothing;
+        impl MediaConsumer for Nothing {
+            fn push(&mut self, _frame: &MediaFrame) {}
+        }
+        r.set_consumer_factory(Arc::new(move |_name, end: EndSignal| {
+            seen.lock().unwrap().push(end);
+            Box::new(Nothing)
+        }));
+        let a = r.publish("key-a", "rtmp", addr()).unwrap();
+        let end = signals.lock().unwrap()[0].clone();
+        assert_eq!(a.end_reason(), None);
+        end.end("Transcoding failed: boom");
+        end.end("a later reason");
+        assert!(a.is_cancelled());
+        assert_eq!(a.end_reason().as_deref(), Some("Transcoding failed: boom"));
+        // A takeover or drain ends without a reason.
+        let b = r.publish("key-b", "rtmp", addr()).unwrap();
+        r.drain();
+        assert!(b.is_cancelled());
+        assert_eq!(b.end_reason(), None);
     }
 
     #[test]

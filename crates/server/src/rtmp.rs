@@ -143,8 +143,16 @@ impl RtmpIngest {
                     }
                 },
                 _ = cancelled => {
-                    tracing::info!("publish ended by the server (taken over or shutting down)");
-                    conn.session.send_status_error("NetStream.Publish.Idle", "Stream ended by the server.");
+                    match conn.publish.as_ref().and_then(|p| p.end_reason()) {
+                        Some(reason) => {
+                            tracing::info!(%reason, "publish ended by the server");
+                            conn.session.send_status_error("NetStream.Publish.Failed", &reason);
+                        }
+                        None => {
+                            tracing::info!("publish ended by the server (taken over or shutting down)");
+                            conn.session.send_status_error("NetStream.Publish.Idle", "Stream ended by the server.");
+                        }
+                    }
                     let _ = self.flush(&mut socket, &mut conn.session).await;
                     break;
                 }
@@ -183,6 +191,18 @@ impl RtmpIngest {
                     return;
                 }
                 match self.registry.publish(&key, PROTOCOL, remote) {
+                    // Refused by the transcoder at once (e.g. promised hardware missing): answer
+                    // with the reason instead of accepting and then dropping the publish.
+                    Ok(handle) if handle.is_cancelled() => {
+                        let reason = handle
+                            .end_reason()
+                            .unwrap_or_else(|| "Stream refused by the server.".into());
+                        tracing::Span::current().record("stream", handle.name().as_str());
+                        tracing::warn!(%reason, "publish refused");
+                        conn.session
+                            .reject_publish("NetStream.Publish.Failed", &reason);
+                        conn.result = "rejected";
+                    }
                     Ok(handle) => {
                         tracing::Span::current().record("stream", handle.name().as_str());
                         tracing::info!(%app, "publish started");

@@ -22,11 +22,10 @@ use pipeline::{
     StreamPipeline,
 };
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::registry::{ConsumerFactory, MediaConsumer};
+use crate::registry::{ConsumerFactory, EndSignal, MediaConsumer};
 
 /// Frames buffered while waiting for configurations and a keyframe.
 const MAX_PENDING: usize = 600;
@@ -533,7 +532,7 @@ struct Sink {
     metrics: Arc<Metrics>,
     /// Wall clock of media time zero: the arrival of the first frame fed to the pipeline.
     epoch: SystemTime,
-    ended: CancellationToken,
+    ended: EndSignal,
     accelerator: Arc<Accelerator>,
 }
 
@@ -593,7 +592,7 @@ impl ChunkSink for Sink {
         tracing::error!(stream = %self.output.name, error = %message, "pipeline failed; ending the stream");
         self.metrics.pipeline_error(self.output.name.as_str());
         // Ends the publish: the ingest connection closes, and unpublish tidies up.
-        self.ended.cancel();
+        self.ended.end(format!("Transcoding failed: {message}"));
     }
 }
 
@@ -652,14 +651,14 @@ impl Transcoder {
     /// The factory the registry calls for each publish.
     pub fn factory(self: &Arc<Self>) -> ConsumerFactory {
         let this = self.clone();
-        Arc::new(move |name: &StreamName, ended: CancellationToken| {
+        Arc::new(move |name: &StreamName, ended: EndSignal| {
             if let Some(why) = &this.accelerator.refusal {
                 // Refused before any frame: the ingest sends the publisher an error status and
                 // closes; the reason is in the log, the API and the metrics.
                 tracing::error!(stream = %name, "publish refused: {why}");
                 this.accelerator.count_refusal("unavailable");
                 this.metrics.pipeline_error(name.as_str());
-                ended.cancel();
+                ended.end(format!("Refused: {why}"));
             }
             Box::new(Feeder {
                 name: name.clone(),
@@ -685,7 +684,7 @@ struct Running {
 struct Feeder {
     name: StreamName,
     transcoder: Arc<Transcoder>,
-    ended: CancellationToken,
+    ended: EndSignal,
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     pending: VecDeque<MediaFrame>,
@@ -846,12 +845,12 @@ impl Feeder {
                 tracing::error!(stream = %self.name, "publish refused: {why}");
                 t.accelerator.count_refusal("session_limit");
                 t.metrics.pipeline_error(self.name.as_str());
-                self.ended.cancel();
+                self.ended.end(format!("Refused: {why}"));
             }
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
                 t.metrics.pipeline_error(self.name.as_str());
-                self.ended.cancel();
+                self.ended.end(format!("Cannot transcode this stream: {e}"));
             }
         }
     }
@@ -918,7 +917,7 @@ impl Feeder {
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
                 t.metrics.pipeline_error(self.name.as_str());
-                self.ended.cancel();
+                self.ended.end(format!("Transcoding failed: {e}"));
             }
         }
     }
