@@ -217,23 +217,25 @@ impl Outputs {
     }
 
     /// The output of a stream, if it has one (live, starting, or ended but still kept).
+    /// On the request path, so it looks at one output only; ended outputs past `keep_ended` are
+    /// dropped here when asked for, and all at once in [`Outputs::all`] (each scrape).
     pub fn get(&self, name: &str) -> Option<Arc<StreamOutput>> {
+        let mut map = self.map.lock().expect("outputs lock");
+        let (key, output) = map.iter().find(|(n, _)| n.as_str() == name)?;
+        if output.expired(self.keep_ended) {
+            let key = key.clone();
+            map.remove(&key);
+            return None;
+        }
+        Some(output.clone())
+    }
+
+    /// All outputs still served, for metrics.
+    pub fn all(&self) -> Vec<Arc<StreamOutput>> {
         let mut map = self.map.lock().expect("outputs lock");
         let keep = self.keep_ended;
         map.retain(|_, o| !o.expired(keep));
-        map.iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, o)| o.clone())
-    }
-
-    /// All outputs, for metrics.
-    pub fn all(&self) -> Vec<Arc<StreamOutput>> {
-        self.map
-            .lock()
-            .expect("outputs lock")
-            .values()
-            .cloned()
-            .collect()
+        map.values().cloned().collect()
     }
 
     /// Where a new publish of `name` starts its media sequence numbers. Segments are served as
@@ -1053,6 +1055,39 @@ fn describe_backends(b: &StreamBackends) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ended_outputs_are_kept_for_keep_ended_then_dropped() {
+        let name: StreamName = "s".parse().unwrap();
+        let ready = |outputs: &Arc<Outputs>| {
+            let o = StreamOutput::new(name.clone(), hls::PackagerConfig::default(), 1);
+            o.on_rung_ready(RungInfo {
+                index: 0,
+                name: "source".into(),
+                width: 640,
+                height: 360,
+                frame_rate: Some(30.0),
+                video_kbps: None,
+                video_codec: "avc1.42c01e".into(),
+                audio_codec: None,
+                passthrough: true,
+            });
+            outputs.replace(o.clone());
+            o
+        };
+        let kept = Outputs::new(Duration::from_secs(60));
+        ready(&kept).end();
+        assert!(
+            kept.get("s").is_some(),
+            "an ended stream stays served for keep_ended"
+        );
+        let gone = Outputs::new(Duration::ZERO);
+        ready(&gone).end();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(gone.get("s").is_none());
+        assert!(gone.all().is_empty());
+        assert!(gone.get("other").is_none());
+    }
 
     #[test]
     fn rate_meter_tracks_realtime_and_decays_when_stalled() {
