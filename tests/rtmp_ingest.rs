@@ -15,27 +15,18 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{ffmpeg_publish, gst_has, require_tool, wait_until, ChildGuard, Server, TempDir};
+use support::{
+    ffmpeg_publish, gst_aac_encoder, gst_has, has_video, require_tool, video_frames, wait_until,
+    ChildGuard, Server, TempDir,
+};
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn video_frames(server: &Server, stream: &str) -> f64 {
-    server.metrics().value(
-        "ferrocast_ingest_frames_total",
-        &[("stream", stream), ("kind", "video")],
-    )
-}
 
 fn rejections(server: &Server, reason: &str) -> f64 {
     server.metrics().value(
         "ferrocast_ingest_rejections_total",
         &[("protocol", "rtmp"), ("reason", reason)],
     )
-}
-
-fn has_video(p: &Value, width: u64, height: u64) -> bool {
-    p["video"]["width"] == width && p["video"]["height"] == height
 }
 
 #[test]
@@ -134,14 +125,6 @@ fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
         "{}",
         m.text
     );
-}
-
-/// The AAC encoder this machine's GStreamer has.
-fn gst_aac_encoder() -> &'static str {
-    ["avenc_aac", "voaacenc", "fdkaacenc"]
-        .into_iter()
-        .find(|e| gst_has(e))
-        .expect("no GStreamer AAC encoder (avenc_aac, voaacenc or fdkaacenc); install gstreamer1.0-libav with `make deps`")
 }
 
 /// Publishes 5 s of 640x360 test video and AAC audio through `sink` (gst-launch arguments: the

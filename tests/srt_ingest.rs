@@ -17,8 +17,10 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::{gst_has, require_tool, wait_until, ChildGuard, Server, TempDir};
+use support::{
+    gst_aac_encoder, gst_has, has_video, require_tool, video_frames, wait_until, ChildGuard,
+    Server, TempDir,
+};
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -140,21 +142,10 @@ fn ffmpeg_has_srt() {
     );
 }
 
-fn has_video(p: &Value, width: u64, height: u64) -> bool {
-    p["video"]["width"] == width && p["video"]["height"] == height
-}
-
 fn rejections(server: &Server, reason: &str) -> f64 {
     server.metrics().value(
         "ferrocast_ingest_rejections_total",
         &[("protocol", "srt"), ("reason", reason)],
-    )
-}
-
-fn video_frames(server: &Server, stream: &str) -> f64 {
-    server.metrics().value(
-        "ferrocast_ingest_frames_total",
-        &[("stream", stream), ("kind", "video")],
     )
 }
 
@@ -430,14 +421,6 @@ fn ffmpeg_publishes_in_every_streamid_dialect_at_once_with_hls() {
         !logs.contains("e2e-srt-"),
         "keys must never be logged:\n{logs}"
     );
-}
-
-/// The AAC encoder this machine's GStreamer has.
-fn gst_aac_encoder() -> &'static str {
-    ["avenc_aac", "voaacenc", "fdkaacenc"]
-        .into_iter()
-        .find(|e| gst_has(e))
-        .expect("no GStreamer AAC encoder (avenc_aac, voaacenc or fdkaacenc); install gstreamer1.0-libav with `make deps`")
 }
 
 #[test]

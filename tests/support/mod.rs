@@ -637,3 +637,24 @@ pub(crate) fn player_assets_arg() -> String {
     );
     format!("http.assets_dir={}", dir.display())
 }
+
+/// The first GStreamer AAC encoder installed; fails the test with what to install otherwise.
+pub(crate) fn gst_aac_encoder() -> &'static str {
+    ["avenc_aac", "voaacenc", "fdkaacenc"]
+        .into_iter()
+        .find(|e| gst_has(e))
+        .expect("no GStreamer AAC encoder (avenc_aac, voaacenc or fdkaacenc); install gstreamer1.0-libav with `make deps`")
+}
+
+/// True when an API publisher object reports video of this size.
+pub(crate) fn has_video(p: &serde_json::Value, width: u64, height: u64) -> bool {
+    p["video"]["width"] == width && p["video"]["height"] == height
+}
+
+/// `ferrocast_ingest_frames_total` for a stream's video.
+pub(crate) fn video_frames(server: &Server, stream: &str) -> f64 {
+    server.metrics().value(
+        "ferrocast_ingest_frames_total",
+        &[("stream", stream), ("kind", "video")],
+    )
+}
