@@ -30,26 +30,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-const LADDER: &str = r#"
-[transcode]
-preset = "ultrafast"
+/// Two rungs: the source repackaged, and one cheap x264 encode.
+const LADDER: &str = support::TWO_RUNG_LADDER;
 
-[[transcode.renditions]]
-name = "source"
-passthrough = true
-
-[[transcode.renditions]]
-name = "240p"
-height = 240
-video_kbps = 400
-"#;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env_or;
 
 /// Raises this process's open-file limit (children inherit it).
 fn raise_nofile(n: usize) {

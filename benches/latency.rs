@@ -33,12 +33,7 @@ use serde_json::Value;
 use support::hls::parse_attributes;
 use support::{ffmpeg_publish, http_get, player_assets_arg, repo_root, wait_until, Server};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env_or;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

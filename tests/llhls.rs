@@ -41,19 +41,7 @@ const OTHER: &str = "source";
 const RUNGS: [&str; 2] = [RUNG, OTHER];
 
 /// Two rungs: the source repackaged, and one cheap x264 encode.
-const LADDER: &str = r#"
-[transcode]
-preset = "ultrafast"
-
-[[transcode.renditions]]
-name = "source"
-passthrough = true
-
-[[transcode.renditions]]
-name = "240p"
-height = 240
-video_kbps = 400
-"#;
+const LADDER: &str = support::TWO_RUNG_LADDER;
 
 /// Slack for a loaded 2-core machine on top of a part duration when timing blocking answers.
 const SLACK: Duration = Duration::from_millis(250);

@@ -15,19 +15,7 @@ const STREAM: &str = "mp3";
 const KEY: &str = "e2e-mp3-key";
 
 /// Two rungs: the source repackaged, and one cheap x264 encode.
-const LADDER: &str = r#"
-[transcode]
-preset = "ultrafast"
-
-[[transcode.renditions]]
-name = "source"
-passthrough = true
-
-[[transcode.renditions]]
-name = "240p"
-height = 240
-video_kbps = 400
-"#;
+const LADDER: &str = support::TWO_RUNG_LADDER;
 
 /// ffmpeg publishing 640x360 H.264 with 44.1 kHz MP3 audio for 8 s.
 fn publish_mp3(dir: &TempDir, url: &str) -> ChildGuard {

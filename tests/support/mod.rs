@@ -658,3 +658,26 @@ pub(crate) fn video_frames(server: &Server, stream: &str) -> f64 {
         &[("stream", stream), ("kind", "video")],
     )
 }
+
+/// A ladder config that stays cheap on two cores: the source repackaged and one 240p x264 rung.
+pub(crate) const TWO_RUNG_LADDER: &str = r#"
+[transcode]
+preset = "ultrafast"
+
+[[transcode.renditions]]
+name = "source"
+passthrough = true
+
+[[transcode.renditions]]
+name = "240p"
+height = 240
+video_kbps = 400
+"#;
+
+/// A setting from the environment (`BENCH_*` knobs), or its default.
+pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
