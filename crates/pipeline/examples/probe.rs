@@ -23,7 +23,7 @@ struct Count {
 
 impl ChunkSink for Count {
     fn on_rung_ready(&self, _info: RungInfo) {}
-    fn on_chunk(&self, rung: usize, chunk: CmafChunk) {
+    fn on_chunk(&self, rung: usize, chunk: CmafChunk, _arrivals: &[std::time::Instant]) {
         if chunk.kind == ChunkKind::SegmentStart {
             let mut s = self.segments.lock().unwrap();
             if s.len() <= rung {

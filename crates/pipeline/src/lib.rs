@@ -36,7 +36,9 @@
 //! struct Print;
 //! impl ChunkSink for Print {
 //!     fn on_rung_ready(&self, info: RungInfo) { println!("{} {}", info.name, info.video_codec) }
-//!     fn on_chunk(&self, rung: usize, chunk: CmafChunk) { println!("{rung} {:?}", chunk.kind) }
+//!     fn on_chunk(&self, rung: usize, chunk: CmafChunk, _arrivals: &[std::time::Instant]) {
+//!         println!("{rung} {:?}", chunk.kind)
+//!     }
 //!     fn on_error(&self, message: String) { eprintln!("{message}") }
 //! }
 //!
@@ -158,8 +160,10 @@ pub struct RungInfo {
 pub trait ChunkSink: Send + Sync + 'static {
     /// A rung's output format is known; called before its first init chunk.
     fn on_rung_ready(&self, info: RungInfo);
-    /// One complete muxer output of rung `rung`.
-    fn on_chunk(&self, rung: usize, chunk: media::cmaf::CmafChunk);
+    /// One complete muxer output of rung `rung`. `arrivals` holds when each video frame that the
+    /// chunk presents was handed to [`StreamPipeline::push`] (empty for init chunks): the start
+    /// of its ingest-to-publish latency.
+    fn on_chunk(&self, rung: usize, chunk: media::cmaf::CmafChunk, arrivals: &[std::time::Instant]);
     /// The pipeline failed; the stream should end. Called at most once (by the default
     /// [`ChunkSink::on_failure`]).
     fn on_error(&self, message: String);

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use media::cmaf::ChunkKind;
@@ -29,6 +29,9 @@ const CUT_TOLERANCE_NS: u64 = 50_000_000;
 const FRAGMENT_DURATION_NS: u64 = 3_600_000_000_000;
 /// Cuts remembered for the encoders' force-key-unit probes.
 const CUTS_KEPT: usize = 64;
+/// Video arrival times remembered for the chunks that will hold those frames: 20 s at 60 fps,
+/// far more than any encoder and muxer hold back.
+const ARRIVALS_KEPT: usize = 1200;
 
 /// Outcome of [`StreamPipeline::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,10 @@ pub struct PipelineStats {
     pub video_dropped: u64,
     /// Audio frames dropped at the input.
     pub audio_dropped: u64,
+    /// Video frames waiting in the input queue now.
+    pub video_queued: u64,
+    /// Audio frames waiting in the input queue now.
+    pub audio_queued: u64,
     /// Per rung, in rung order.
     pub rungs: Vec<RungStats>,
 }
@@ -133,6 +140,32 @@ struct Shared {
     failed: AtomicBool,
     /// Running times (ns) of segment cuts, oldest first.
     cuts: Mutex<VecDeque<u64>>,
+    /// (running time in ns, wall-clock arrival at `push`) of recent video frames, in push order.
+    arrivals: Mutex<VecDeque<(u64, Instant)>>,
+}
+
+impl Shared {
+    fn arrived(&self, pts: u64, at: Instant) {
+        if let Ok(mut a) = self.arrivals.lock() {
+            if a.len() >= ARRIVALS_KEPT {
+                a.pop_front();
+            }
+            a.push_back((pts, at));
+        }
+    }
+
+    /// Arrival times of the video frames presented in `[start, end)` (ns).
+    fn arrivals_between(&self, start: u64, end: u64) -> Vec<Instant> {
+        self.arrivals
+            .lock()
+            .map(|a| {
+                a.iter()
+                    .filter(|(pts, _)| (start..end).contains(pts))
+                    .map(|(_, at)| *at)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 struct InputState {
@@ -443,6 +476,13 @@ impl RungOutput {
         if chunk.kind == ChunkKind::Init && !self.announced.swap(true, Ordering::SeqCst) {
             self.sink.on_rung_ready(self.info());
         }
+        let arrivals = if chunk.kind == ChunkKind::Init {
+            Vec::new()
+        } else {
+            let start = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
+            let end = u64::try_from((chunk.pts + chunk.duration).as_nanos()).unwrap_or(0);
+            self.shared.arrivals_between(start, end)
+        };
         if let Some(c) = self.shared.rungs.get(self.index) {
             c.bytes
                 .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
@@ -455,7 +495,7 @@ impl RungOutput {
                     .fetch_max((chunk.pts + chunk.duration).as_nanos(), Ordering::Relaxed);
             }
         }
-        self.sink.on_chunk(self.index, chunk);
+        self.sink.on_chunk(self.index, chunk, &arrivals);
     }
 
     /// What the rung really is, from the caps reaching its muxer.
@@ -586,6 +626,7 @@ impl StreamPipeline {
             audio_dropped: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             cuts: Mutex::new(VecDeque::new()),
+            arrivals: Mutex::new(VecDeque::with_capacity(ARRIVALS_KEPT)),
         });
 
         let selection = options
@@ -639,7 +680,14 @@ impl StreamPipeline {
             let weak = pipeline.downgrade();
             std::thread::Builder::new()
                 .name(format!("gst-bus-{stream_name}"))
-                .spawn(move || watch_bus(bus, weak, stop, shared, sink, eos_tx, hardware))
+                .spawn({
+                    // The bus thread's log lines carry the stream, like the connection's.
+                    let span = tracing::info_span!("stream", stream = %stream_name);
+                    move || {
+                        let _entered = span.entered();
+                        watch_bus(bus, weak, stop, shared, sink, eos_tx, hardware)
+                    }
+                })
                 .map_err(|e| Error::Pipeline(format!("spawning the bus thread: {e}")))?
         };
 
@@ -711,6 +759,11 @@ impl StreamPipeline {
             audio_frames_in: s.audio_in.load(Ordering::Relaxed),
             video_dropped: s.video_dropped.load(Ordering::Relaxed),
             audio_dropped: s.audio_dropped.load(Ordering::Relaxed),
+            video_queued: self.video_src.current_level_buffers(),
+            audio_queued: self
+                .audio_src
+                .as_ref()
+                .map_or(0, |a| a.current_level_buffers()),
             rungs: self
                 .plan
                 .iter()
@@ -823,6 +876,7 @@ impl StreamPipeline {
                 }
                 match self.video_src.push_buffer(buffer) {
                     Ok(_) => {
+                        self.shared.arrived(pts, Instant::now());
                         self.shared.video_in.fetch_add(1, Ordering::Relaxed);
                         PushResult::Queued
                     }

@@ -82,7 +82,7 @@ fn ladder_segments_are_aligned_and_playable() {
     })
     .expect("test media");
     let ladder = test_ladder(None);
-    let (sink, plan, _stats, cpu) = run(&input, &ladder, 3);
+    let (sink, plan, stats, cpu) = run(&input, &ladder, 3);
     let rung_names: Vec<_> = plan.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         rung_names,
@@ -104,6 +104,23 @@ fn ladder_segments_are_aligned_and_playable() {
         assert_eq!(info.audio_codec.as_deref(), Some("mp4a.40.2"));
         let p = &plan[info.index];
         assert_eq!((info.width, info.height), (p.width, p.height));
+    }
+    // Every media chunk reports the arrival of the frames it presents (the start of the
+    // ingest-to-publish latency), and together a rung's chunks account for every frame pushed.
+    for rung in 0..plan.len() {
+        let counts: Vec<usize> = rec
+            .arrivals
+            .iter()
+            .filter(|(r, _)| *r == rung)
+            .map(|(_, n)| *n)
+            .collect();
+        assert!(counts.iter().all(|n| *n > 0), "rung {rung}: {counts:?}");
+        let total: usize = counts.iter().sum();
+        let pushed = stats.video_frames_in as usize;
+        assert!(
+            total <= pushed && total * 100 >= pushed * 95,
+            "rung {rung}: chunks hold {total} of {pushed} pushed frames"
+        );
     }
     drop(rec);
 

@@ -13,6 +13,8 @@ pub struct Recorded {
     pub infos: Vec<RungInfo>,
     /// (rung, chunk), in arrival order.
     pub chunks: Vec<(usize, CmafChunk)>,
+    /// (rung, video frames whose arrival the chunk reported), per non-init chunk.
+    pub arrivals: Vec<(usize, usize)>,
     pub errors: Vec<String>,
     /// Failures as reported, with their accelerator classification.
     pub failures: Vec<Failure>,
@@ -72,12 +74,20 @@ impl ChunkSink for RecordingSink {
         self.cond.notify_all();
     }
 
-    fn on_chunk(&self, rung: usize, chunk: CmafChunk) {
+    fn on_chunk(&self, rung: usize, chunk: CmafChunk, arrivals: &[std::time::Instant]) {
         let d = *self.delay.lock().unwrap();
         if !d.is_zero() {
             std::thread::sleep(d);
         }
-        self.rec.lock().unwrap().chunks.push((rung, chunk));
+        let mut r = self.rec.lock().unwrap();
+        if chunk.kind != ChunkKind::Init {
+            assert!(arrivals
+                .iter()
+                .all(|a| a.elapsed() < Duration::from_secs(60)));
+            r.arrivals.push((rung, arrivals.len()));
+        }
+        r.chunks.push((rung, chunk));
+        drop(r);
         self.cond.notify_all();
     }
 
