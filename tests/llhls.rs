@@ -727,6 +727,45 @@ fn requests_too_far_ahead_get_400_at_once() {
         "{:?}",
         r.elapsed()
     );
+
+    // Requests for media two segments ahead are held (a segment and more) and counted while
+    // they wait: a playlist reload and a part.
+    let (newest, _) = live.playlist(RUNG).newest_part().expect("parts");
+    let addr = live.addr();
+    let held: Vec<_> = [
+        format!("{plain}?_HLS_msn={}&_HLS_part=0", newest + 2),
+        live.path(RUNG, &format!("part-{}.0.m4s", newest + 2)),
+    ]
+    .into_iter()
+    .map(|path| thread::spawn(move || get(addr, &path, &[])))
+    .collect();
+    let metrics = wait_until(
+        Duration::from_secs(2),
+        "both requests counted as held",
+        || {
+            let m = live.server.metrics();
+            (m.value("ferrocast_http_held_requests", &[("kind", "playlist")]) >= 1.0
+                && m.value("ferrocast_http_held_requests", &[("kind", "part")]) >= 1.0)
+                .then_some(m)
+        },
+    );
+    eprintln!(
+        "held: {} playlist, {} part",
+        metrics.value("ferrocast_http_held_requests", &[("kind", "playlist")]),
+        metrics.value("ferrocast_http_held_requests", &[("kind", "part")])
+    );
+    for h in held {
+        let r = h.join().expect("request thread");
+        assert_eq!(r.status, 200, "a held request: {}", r.text());
+    }
+    let m = live.server.metrics();
+    for kind in ["playlist", "part"] {
+        assert_eq!(
+            m.value("ferrocast_http_held_requests", &[("kind", kind)]),
+            0.0,
+            "{kind} requests still counted as held after their answers"
+        );
+    }
 }
 
 #[test]

@@ -149,6 +149,15 @@ fn watch_page_plays_with_hlsjs_and_natively() {
     // Copied before judging, so a failure can be looked at too.
     let _ = std::fs::copy(&shot, "/tmp/ferrocast-watch.png");
     check_played("hlsjs", &r, &server);
+    // The page's session cookie went with its HLS requests: the page counts as a viewer for
+    // 30 s after its last request (nothing else here sends a session).
+    let viewers = server
+        .metrics()
+        .value("ferrocast_stream_viewers", &[("stream", stream)]);
+    assert!(
+        viewers >= 1.0,
+        "ferrocast_stream_viewers{{stream=\"{stream}\"}} = {viewers} after hls.js played"
+    );
 
     let shot = server.dir.file("watch-native.png");
     let r = play(&server, &format!("{base}?engine=native"), "native", &shot);

@@ -31,7 +31,7 @@ fn rejections(server: &Server, reason: &str) -> f64 {
 
 #[test]
 fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
-    let server = Server::start(&["--stream", "main=e2e-key-main"]);
+    let server = Server::start(&["--stream", "main=e2e-key-main", "--log-format", "json"]);
     let mut ffmpeg = ffmpeg_publish(
         &server.dir,
         "main",
@@ -124,6 +124,34 @@ fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
         ) >= 1.0,
         "{}",
         m.text
+    );
+
+    // JSON log lines of the connection and of the stream's pipeline carry the stream name in
+    // their spans; no line carries the key.
+    let logs = server.logs();
+    assert!(
+        !logs.contains("e2e-key-main"),
+        "the key is in the log:\n{logs}"
+    );
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let in_span = |span: &str, message: &str| {
+        lines.iter().any(|l| {
+            l["message"] == message
+                && l["spans"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["name"] == span && s["stream"] == "main"))
+        })
+    };
+    assert!(
+        in_span("rtmp", "publish started"),
+        "no `publish started` line in an rtmp span with stream=main:\n{logs}"
+    );
+    assert!(
+        in_span("stream", "transcoding finished"),
+        "no `transcoding finished` line in a stream span with stream=main:\n{logs}"
     );
 }
 

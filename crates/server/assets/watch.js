@@ -8,7 +8,16 @@
   const $ = (id) => document.getElementById(id);
   $('name').textContent = name;
 
-  const state = (window.ferrocast = { engine: null, errors: [], hls: null, src: src });
+  // A random playback-session id, sent as a cookie with the HLS requests only: the server counts
+  // distinct sessions per stream (ferrocast_stream_viewers). It carries nothing else, and is kept
+  // for the browser session, so a reload is not a new viewer.
+  const existing = document.cookie.split('; ').find((c) => c.startsWith('ferrocast_session='));
+  const session = existing
+    ? existing.split('=')[1]
+    : Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+  document.cookie = 'ferrocast_session=' + session + '; path=/live/; SameSite=Strict';
+
+  const state = (window.ferrocast = { engine: null, errors: [], hls: null, src: src, session: session });
   const wanted = params.get('engine');
   const hlsjsOk = typeof Hls !== 'undefined' && Hls.isSupported();
   const nativeOk = video.canPlayType('application/vnd.apple.mpegurl') !== '';

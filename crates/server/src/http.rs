@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::metrics::{HttpLabels, Metrics, RouteLabels};
+use crate::metrics::{HttpLabels, Metrics, RouteLabel, RouteLabels};
 use crate::registry::StreamRegistry;
 
 /// Content type of `/metrics`.
@@ -233,7 +233,7 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// Records request count and duration under the matched route template.
+/// Records request count, duration and response bytes under the matched route template.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
@@ -244,6 +244,14 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let method = method_label(req.method());
     let response = next.run(req).await;
     let m = &state.metrics;
+    // Every body here is built whole, so its size is exact; a streamed one counts its lower bound.
+    let hint = axum::body::HttpBody::size_hint(response.body());
+    let bytes = hint.exact().unwrap_or(hint.lower());
+    m.http_response_bytes
+        .get_or_create(&RouteLabel {
+            route: route.clone(),
+        })
+        .inc_by(bytes);
     m.http_duration
         .get_or_create(&RouteLabels {
             route: route.clone(),

@@ -89,6 +89,24 @@ pub mod names {
     pub const INGEST_TS_CC_ERRORS: &str = "ferrocast_ingest_ts_continuity_errors";
     /// Counter: MPEG-TS PES packets (frames) dropped as damaged, by stream.
     pub const INGEST_TS_PES_DROPPED: &str = "ferrocast_ingest_ts_pes_dropped";
+    /// Counter: frames accepted into the pipeline input, by stream and kind.
+    pub const PIPELINE_FRAMES_IN: &str = "ferrocast_pipeline_frames_in";
+    /// Gauge: frames waiting in the pipeline's input queue, by stream and kind.
+    pub const PIPELINE_QUEUE_DEPTH: &str = "ferrocast_pipeline_queue_depth";
+    /// Counter: pipelines rebuilt mid-publish, by stream and reason (`config_change`,
+    /// `hardware_fallback`).
+    pub const PIPELINE_RESTARTS: &str = "ferrocast_pipeline_restarts";
+    /// Counter: LL-HLS parts (CMAF chunks) listed, by stream and rung.
+    pub const HLS_PARTS: &str = "ferrocast_hls_parts";
+    /// Histogram: per video frame, seconds from its arrival to the listing of the part (or
+    /// segment, without LL-HLS) that holds it, by stream and rung.
+    pub const INGEST_TO_PUBLISH_LATENCY: &str = "ferrocast_ingest_to_publish_latency";
+    /// Counter: HTTP response body bytes by route template.
+    pub const HTTP_RESPONSE_BYTES: &str = "ferrocast_http_response_bytes";
+    /// Gauge: requests held waiting for media now, by kind (`playlist`, `part`).
+    pub const HTTP_HELD_REQUESTS: &str = "ferrocast_http_held_requests";
+    /// Gauge: distinct playback sessions seen in the last 30 s, by stream.
+    pub const STREAM_VIEWERS: &str = "ferrocast_stream_viewers";
     /// Counter: process CPU time.
     pub const PROCESS_CPU: &str = "process_cpu_seconds";
     /// Gauge: resident memory.
@@ -192,6 +210,165 @@ pub struct Metrics {
     pub hls_segments: Family<RungLabels, Counter>,
     /// Packaged bytes by stream and rung.
     pub hls_bytes: Family<RungLabels, Counter>,
+    /// Parts (chunks) listed by stream and rung.
+    pub hls_parts: Family<RungLabels, Counter>,
+    /// Ingest-to-publish latency per video frame, by stream and rung.
+    pub publish_latency: Family<RungLabels, Histogram>,
+    /// Pipelines rebuilt mid-publish, by stream and reason.
+    pub pipeline_restarts: Family<RestartLabels, Counter>,
+    /// HTTP response body bytes by route.
+    pub http_response_bytes: Family<RouteLabel, Counter>,
+    /// Requests held waiting for media now.
+    pub held: Arc<HeldRequests>,
+    /// Playback sessions seen per stream.
+    pub viewers: Arc<Viewers>,
+}
+
+/// Labels of pipeline restart counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RestartLabels {
+    /// Public stream name.
+    pub stream: String,
+    /// `config_change` or `hardware_fallback`.
+    pub reason: &'static str,
+}
+
+/// Why a pipeline was rebuilt mid-publish.
+pub const RESTART_REASONS: [&str; 2] = ["config_change", "hardware_fallback"];
+
+/// Labels of HTTP byte counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// Matched route template.
+    pub route: String,
+}
+
+/// What a held request waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldKind {
+    /// A playlist: a blocking reload, or a first playlist waiting for the ladder.
+    Playlist,
+    /// A part or segment not produced yet.
+    Part,
+}
+
+impl HeldKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HeldKind::Playlist => "playlist",
+            HeldKind::Part => "part",
+        }
+    }
+}
+
+/// Counts of requests held waiting for media, read at scrape time.
+#[derive(Debug, Default)]
+pub struct HeldRequests {
+    playlist: std::sync::atomic::AtomicI64,
+    part: std::sync::atomic::AtomicI64,
+}
+
+impl HeldRequests {
+    fn counter(&self, kind: HeldKind) -> &std::sync::atomic::AtomicI64 {
+        match kind {
+            HeldKind::Playlist => &self.playlist,
+            HeldKind::Part => &self.part,
+        }
+    }
+
+    /// Counts one held request until the guard drops.
+    pub fn hold(self: &Arc<Self>, kind: HeldKind) -> HeldGuard {
+        self.counter(kind)
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeldGuard {
+            held: self.clone(),
+            kind,
+        }
+    }
+
+    /// Requests of `kind` held now.
+    pub fn get(&self, kind: HeldKind) -> i64 {
+        self.counter(kind)
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One held request; dropping it (answered, timed out or cancelled) uncounts it.
+#[derive(Debug)]
+pub struct HeldGuard {
+    held: Arc<HeldRequests>,
+    kind: HeldKind,
+}
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        self.held
+            .counter(self.kind)
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Distinct playback sessions per stream over the last [`Viewers::WINDOW`].
+///
+/// Sessions are opaque identifiers chosen by the player (the `session` query parameter or the
+/// `ferrocast_session` cookie). Only a keyed hash of each is kept, with the time it was last
+/// seen; no address is stored. Each stream keeps at most [`Viewers::MAX_SESSIONS`].
+#[derive(Debug, Default)]
+pub struct Viewers {
+    hasher: std::collections::hash_map::RandomState,
+    streams: Mutex<
+        std::collections::HashMap<String, std::collections::HashMap<u64, std::time::Instant>>,
+    >,
+}
+
+impl Viewers {
+    /// How long a session counts after its last request.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Sessions remembered per stream; beyond it new ones are not counted until old ones expire.
+    pub const MAX_SESSIONS: usize = 100_000;
+
+    /// A usable session identifier: 1 to 64 characters of `[A-Za-z0-9_-]`.
+    pub fn valid(session: &str) -> bool {
+        (1..=64).contains(&session.len())
+            && session
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// Notes a request of `session` for `stream` at `now`. Invalid identifiers are ignored.
+    pub fn seen(&self, stream: &str, session: &str, now: std::time::Instant) {
+        use std::hash::BuildHasher as _;
+        if !Self::valid(session) {
+            return;
+        }
+        let key = self.hasher.hash_one(session);
+        let mut streams = self.streams.lock().expect("viewers lock");
+        let sessions = match streams.get_mut(stream) {
+            Some(s) => s,
+            None => streams.entry(stream.to_owned()).or_default(),
+        };
+        if sessions.len() >= Self::MAX_SESSIONS && !sessions.contains_key(&key) {
+            sessions.retain(|_, t| now.duration_since(*t) < Self::WINDOW);
+            if sessions.len() >= Self::MAX_SESSIONS {
+                return;
+            }
+        }
+        sessions.insert(key, now);
+    }
+
+    /// Sessions of `stream` seen within the window before `now`; forgets older ones.
+    pub fn count(&self, stream: &str, now: std::time::Instant) -> usize {
+        let mut streams = self.streams.lock().expect("viewers lock");
+        let Some(sessions) = streams.get_mut(stream) else {
+            return 0;
+        };
+        sessions.retain(|_, t| now.saturating_duration_since(*t) < Self::WINDOW);
+        let n = sessions.len();
+        if n == 0 {
+            streams.remove(stream);
+        }
+        n
+    }
 }
 
 impl Metrics {
@@ -308,8 +485,47 @@ impl Metrics {
             "Bytes packaged into HLS (init segments, segments)",
             hls_bytes.clone(),
         );
+        let hls_parts = Family::<RungLabels, Counter>::default();
+        registry.register(
+            names::HLS_PARTS,
+            "LL-HLS parts (CMAF chunks) listed",
+            hls_parts.clone(),
+        );
+        let publish_latency = Family::<RungLabels, Histogram>::new_with_constructor(
+            (|| {
+                Histogram::new([
+                    0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0,
+                ])
+            }) as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            names::INGEST_TO_PUBLISH_LATENCY,
+            "Per video frame: from its arrival to the listing of the part (or segment) holding it",
+            Unit::Seconds,
+            publish_latency.clone(),
+        );
+        let pipeline_restarts = Family::<RestartLabels, Counter>::default();
+        registry.register(
+            names::PIPELINE_RESTARTS,
+            "Pipelines rebuilt mid-publish, by stream and reason",
+            pipeline_restarts.clone(),
+        );
+        let http_response_bytes = Family::<RouteLabel, Counter>::default();
+        registry.register(
+            names::HTTP_RESPONSE_BYTES,
+            "HTTP response body bytes by matched route template",
+            http_response_bytes.clone(),
+        );
+        let held = Arc::new(HeldRequests::default());
+        registry.register_collector(Box::new(HeldCollector(held.clone())));
         registry.register_collector(Box::new(ProcessCollector::new()));
         Arc::new(Metrics {
+            hls_parts,
+            publish_latency,
+            pipeline_restarts,
+            http_response_bytes,
+            held,
+            viewers: Arc::new(Viewers::default()),
             srt_packets_received,
             srt_packets_lost,
             srt_packets_retransmitted,
@@ -330,12 +546,68 @@ impl Metrics {
         })
     }
 
-    /// Adds the gauges read from the stream registry at scrape time.
+    /// Adds the gauges read from the stream registry at scrape time, and starts every configured
+    /// stream's error and restart counters at 0.
     pub fn watch_streams(&self, streams: &Arc<StreamRegistry>) {
+        for s in streams.snapshot() {
+            let stream = s.name.to_string();
+            // inc_by(0) makes the series exist; each guard is dropped in its own statement.
+            self.pipeline_errors
+                .get_or_create(&StreamLabel {
+                    stream: stream.clone(),
+                })
+                .inc_by(0);
+            for reason in RESTART_REASONS {
+                self.pipeline_restarts
+                    .get_or_create(&RestartLabels {
+                        stream: stream.clone(),
+                        reason,
+                    })
+                    .inc_by(0);
+            }
+        }
         self.registry
             .lock()
             .expect("metrics registry lock")
-            .register_collector(Box::new(StreamCollector(Arc::downgrade(streams))));
+            .register_collector(Box::new(StreamCollector {
+                streams: Arc::downgrade(streams),
+                viewers: self.viewers.clone(),
+            }));
+    }
+
+    /// Counts a pipeline rebuilt mid-publish.
+    pub fn pipeline_restart(&self, stream: &str, reason: &'static str) {
+        self.pipeline_restarts
+            .get_or_create(&RestartLabels {
+                stream: stream.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Counts a listed part and observes the ingest-to-publish latency of the frames that
+    /// became visible to players with it.
+    pub fn listed(
+        &self,
+        stream: &str,
+        rung: &str,
+        part: bool,
+        arrivals: &[std::time::Instant],
+        now: std::time::Instant,
+    ) {
+        let labels = RungLabels {
+            stream: stream.to_owned(),
+            rung: rung.to_owned(),
+        };
+        if part {
+            self.hls_parts.get_or_create(&labels).inc();
+        }
+        if !arrivals.is_empty() {
+            let h = self.publish_latency.get_or_create(&labels);
+            for a in arrivals {
+                h.observe(now.saturating_duration_since(*a).as_secs_f64());
+            }
+        }
     }
 
     /// Counts a refused ingest attempt.
@@ -429,9 +701,39 @@ impl Metrics {
     }
 }
 
-/// Gauges from the stream registry's snapshot.
+/// Gauges from the stream registry's snapshot, and each configured stream's viewers.
 #[derive(Debug)]
-struct StreamCollector(Weak<StreamRegistry>);
+struct StreamCollector {
+    streams: Weak<StreamRegistry>,
+    viewers: Arc<Viewers>,
+}
+
+/// The held-requests gauge.
+#[derive(Debug)]
+struct HeldCollector(Arc<HeldRequests>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+impl Collector for HeldCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let gauge = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            names::HTTP_HELD_REQUESTS,
+            "Requests held waiting for media now (blocking playlist reloads, parts not produced yet)",
+            None,
+            gauge.metric_type(),
+        )?;
+        for kind in [HeldKind::Playlist, HeldKind::Part] {
+            ConstGauge::new(self.0.get(kind)).encode(family.encode_family(&KindLabel {
+                kind: kind.as_str(),
+            })?)?;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProtocolLabel {
@@ -498,6 +800,40 @@ impl Collector for OutputCollector {
                 }
             }
         }
+        let mut frames_in = encoder.encode_descriptor(
+            names::PIPELINE_FRAMES_IN,
+            "Frames accepted into the pipeline input",
+            None,
+            counter.metric_type(),
+        )?;
+        for (o, s) in &stats {
+            if let Some(s) = s {
+                for (kind, n) in [("video", s.video_frames_in), ("audio", s.audio_frames_in)] {
+                    let l = StreamKindLabel {
+                        stream: o.name().to_string(),
+                        kind,
+                    };
+                    ConstCounter::new(n).encode(frames_in.encode_family(&l)?)?;
+                }
+            }
+        }
+        let mut queued = encoder.encode_descriptor(
+            names::PIPELINE_QUEUE_DEPTH,
+            "Frames waiting in the pipeline's input queue",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (o, s) in stats.iter().filter(|(o, _)| !o.is_over()) {
+            if let Some(s) = s {
+                for (kind, n) in [("video", s.video_queued), ("audio", s.audio_queued)] {
+                    let l = StreamKindLabel {
+                        stream: o.name().to_string(),
+                        kind,
+                    };
+                    ConstGauge::new(n as i64).encode(queued.encode_family(&l)?)?;
+                }
+            }
+        }
         let mut rtf = encoder.encode_descriptor(
             names::PIPELINE_REALTIME_FACTOR,
             "Media seconds produced per wall second over the last 5 s; below 1 means falling behind",
@@ -519,7 +855,7 @@ impl Collector for OutputCollector {
 
 impl Collector for StreamCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(streams) = self.0.upgrade() else {
+        let Some(streams) = self.streams.upgrade() else {
             return Ok(());
         };
         let snapshot = streams.snapshot();
@@ -569,6 +905,20 @@ impl Collector for StreamCollector {
                 };
                 ConstGauge::new(p.bitrate_bps as f64).encode(family.encode_family(&label)?)?;
             }
+        }
+        let mut family = encoder.encode_descriptor(
+            names::STREAM_VIEWERS,
+            "Distinct playback sessions seen in the last 30 s",
+            None,
+            gauge.metric_type(),
+        )?;
+        let now = std::time::Instant::now();
+        for s in &snapshot {
+            let label = StreamLabel {
+                stream: s.name.to_string(),
+            };
+            let n = self.viewers.count(s.name.as_str(), now);
+            ConstGauge::new(n as i64).encode(family.encode_family(&label)?)?;
         }
         Ok(())
     }
@@ -807,5 +1157,91 @@ impl Collector for AcceleratorCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn viewers_count_distinct_sessions_within_the_window() {
+        let v = Viewers::default();
+        let t0 = Instant::now();
+        v.seen("main", "tab-1", t0);
+        v.seen("main", "tab-1", t0 + Duration::from_secs(1));
+        v.seen("main", "tab-2", t0 + Duration::from_secs(2));
+        v.seen("other", "tab-1", t0);
+        // Not identifiers: too long, or characters a cookie or URL would mangle.
+        v.seen("main", &"x".repeat(65), t0);
+        v.seen("main", "a b", t0);
+        v.seen("main", "", t0);
+        assert_eq!(v.count("main", t0 + Duration::from_secs(3)), 2);
+        assert_eq!(v.count("other", t0 + Duration::from_secs(3)), 1);
+        assert_eq!(v.count("nobody", t0), 0);
+        // tab-1 was last seen at 1 s, tab-2 at 2 s.
+        assert_eq!(v.count("main", t0 + Duration::from_millis(31_500)), 1);
+        assert_eq!(v.count("main", t0 + Duration::from_secs(33)), 0);
+    }
+
+    #[test]
+    fn viewers_stay_bounded() {
+        let v = Viewers::default();
+        let t0 = Instant::now();
+        for i in 0..Viewers::MAX_SESSIONS + 10 {
+            v.seen("main", &format!("s{i}"), t0);
+        }
+        assert_eq!(v.count("main", t0), Viewers::MAX_SESSIONS);
+        // Once the old ones expire, new sessions count again.
+        let later = t0 + Viewers::WINDOW + Duration::from_secs(1);
+        v.seen("main", "fresh", later);
+        assert_eq!(v.count("main", later), 1);
+    }
+
+    #[test]
+    fn held_requests_are_counted_until_answered() {
+        let held = Arc::new(HeldRequests::default());
+        let a = held.hold(HeldKind::Playlist);
+        let b = held.hold(HeldKind::Part);
+        let c = held.hold(HeldKind::Part);
+        assert_eq!(
+            (held.get(HeldKind::Playlist), held.get(HeldKind::Part)),
+            (1, 2)
+        );
+        drop((a, b));
+        assert_eq!(
+            (held.get(HeldKind::Playlist), held.get(HeldKind::Part)),
+            (0, 1)
+        );
+        drop(c);
+        assert_eq!(held.get(HeldKind::Part), 0);
+    }
+
+    #[test]
+    fn configured_streams_start_with_zeroed_error_and_restart_counters() {
+        let m = Metrics::new();
+        let _registry = crate::registry::StreamRegistry::new(
+            vec![crate::config::StreamConfig {
+                name: "main".parse().expect("name"),
+                key: "k".into(),
+                passphrase: String::new(),
+            }],
+            Duration::from_secs(5),
+            m.clone(),
+        );
+        let text = m.encode();
+        for zero in [
+            r#"ferrocast_pipeline_errors_total{stream="main"} 0"#,
+            r#"ferrocast_pipeline_restarts_total{stream="main",reason="config_change"} 0"#,
+            r#"ferrocast_pipeline_restarts_total{stream="main",reason="hardware_fallback"} 0"#,
+            r#"ferrocast_stream_viewers{stream="main"} 0"#,
+        ] {
+            assert!(text.contains(zero), "{zero} missing:\n{text}");
+        }
+        m.pipeline_restart("main", "config_change");
+        assert!(m.encode().contains(
+            r#"ferrocast_pipeline_restarts_total{stream="main",reason="config_change"} 1"#
+        ));
     }
 }

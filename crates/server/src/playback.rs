@@ -7,13 +7,17 @@
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hls::{Blocking, Resource, ResourceStatus};
 use serde::Deserialize;
 
 use crate::http::{error, AppState};
+use crate::metrics::HeldKind;
 use crate::transcode::StreamOutput;
+
+/// The cookie the player page sets to tell its requests apart from other viewers'.
+pub const SESSION_COOKIE: &str = "ferrocast_session";
 
 /// Content type of playlists.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -31,15 +35,47 @@ pub struct HlsQuery {
     part: Option<u32>,
     #[serde(rename = "_HLS_skip")]
     skip: Option<String>,
+    /// A playback session chosen by the player, for the viewer count.
+    session: Option<String>,
+}
+
+/// Counts the request's playback session (query parameter, else cookie) as a viewer of `name`.
+fn note_viewer(state: &AppState, name: &str, query: &HlsQuery, headers: &HeaderMap) {
+    let cookie = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == SESSION_COOKIE)
+            .map(|(_, v)| v)
+    };
+    if let Some(session) = query.session.as_deref().or_else(cookie) {
+        state
+            .metrics
+            .viewers
+            .seen(name, session, std::time::Instant::now());
+    }
 }
 
 /// `GET /live/{name}/index.m3u8`.
-pub async fn master(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn master(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HlsQuery>,
+    headers: HeaderMap,
+) -> Response {
     let Some(output) = state.outputs.get(&name) else {
         return not_live();
     };
-    let wait = start_timeout(&state);
-    let rendered = wait_for(&output, wait, |o| {
+    note_viewer(&state, &name, &query, &headers);
+    master_playlist(&state, &output).await
+}
+
+async fn master_playlist(state: &AppState, output: &StreamOutput) -> Response {
+    let wait = start_timeout(state);
+    let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
         o.with_packager(|p| {
             let all_ready = p.variants().all(|v| p.is_ready(&v.name).unwrap_or(false));
             (all_ready || p.ended_at().is_some()).then(|| p.master_playlist())
@@ -58,6 +94,7 @@ pub async fn resource(
     State(state): State<AppState>,
     Path((name, path)): Path<(String, String)>,
     Query(query): Query<HlsQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let Ok(resource) = Resource::parse(&path) else {
         return error(StatusCode::NOT_FOUND, "not found");
@@ -65,8 +102,9 @@ pub async fn resource(
     let Some(output) = state.outputs.get(&name) else {
         return not_live();
     };
+    note_viewer(&state, &name, &query, &headers);
     match resource {
-        Resource::Master => master(State(state), Path(name)).await,
+        Resource::Master => master_playlist(&state, &output).await,
         Resource::Media(rung) => media_playlist(&state, &output, &rung, query).await,
         other => media(&state, &output, other).await,
     }
@@ -85,7 +123,7 @@ async fn media_playlist(
         }
         // A plain reload: serve once the rung has a segment.
         let wait = start_timeout(state);
-        let rendered = wait_for(output, wait, |o| {
+        let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
             o.with_packager(|p| {
                 let ready = p.is_ready(rung).ok()? || p.ended_at().is_some();
                 ready.then(|| p.media_playlist(rung, skip).ok())?
@@ -106,7 +144,7 @@ async fn media_playlist(
     let timeout = blocking_timeout(state);
     let mut too_far = false;
     let mut unknown = false;
-    let rendered = wait_for(output, timeout, |o| {
+    let rendered = wait_for(state, output, HeldKind::Playlist, timeout, |o| {
         o.with_packager(|p| match p.playlist_request(rung, msn, q.part) {
             Ok(Blocking::Ready) => p.media_playlist(rung, skip).ok(),
             Ok(Blocking::Wait) => None,
@@ -140,7 +178,7 @@ async fn media_playlist(
 async fn media(state: &AppState, output: &StreamOutput, resource: Resource) -> Response {
     let timeout = blocking_timeout(state);
     let mut status = ResourceStatus::Pending;
-    let bytes = wait_for(output, timeout, |o| {
+    let bytes = wait_for(state, output, HeldKind::Part, timeout, |o| {
         o.with_packager(|p| match p.resource_status(&resource) {
             Ok(ResourceStatus::Available) => p.fetch(&resource),
             Ok(s) => {
@@ -184,14 +222,18 @@ async fn media(state: &AppState, output: &StreamOutput, resource: Resource) -> R
 }
 
 /// Calls `check` now and after every change of the stream, until it returns `Some`, the stream
-/// is over (one last check), or `timeout` passes.
+/// is over (one last check), or `timeout` passes. A request that has to wait counts as held
+/// (`kind`) until it is answered.
 async fn wait_for<T>(
+    state: &AppState,
     output: &StreamOutput,
+    kind: HeldKind,
     timeout: Duration,
     mut check: impl FnMut(&StreamOutput) -> Option<T>,
 ) -> Option<T> {
     let mut rx = output.subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut held = None;
     loop {
         rx.borrow_and_update();
         if let Some(v) = check(output) {
@@ -200,6 +242,7 @@ async fn wait_for<T>(
         if output.is_over() {
             return check(output);
         }
+        held.get_or_insert_with(|| state.metrics.held.hold(kind));
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => continue,
             _ => return None,

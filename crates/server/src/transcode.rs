@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use media::cmaf::CmafChunk;
+use media::cmaf::{ChunkKind, CmafChunk};
 use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
 use pipeline::accel::{
     self, AcceleratorPolicy, Capabilities, FailurePolicy, Selection, SessionBudget,
@@ -173,6 +173,25 @@ pub struct StreamOutput {
     /// A hardware element failed and the policy says go on in software: the reason, until the
     /// feeder has rebuilt the pipeline.
     fallback: Mutex<Option<String>>,
+    /// Parts are listed as they arrive (LL-HLS); otherwise frames become visible when their
+    /// segment completes.
+    low_latency: bool,
+    /// Per rung, the arrival times of frames in the open segment that no playlist lists yet
+    /// (without LL-HLS).
+    unlisted: Mutex<Vec<Vec<Instant>>>,
+}
+
+/// What one chunk made visible to players.
+#[derive(Debug)]
+struct Listed {
+    /// The rung's name.
+    rung: String,
+    /// The duration of the segment the chunk completed, if it completed one.
+    completed: Option<MediaTime>,
+    /// Whether the chunk is a listed part (not an init segment).
+    part: bool,
+    /// Arrival times of the frames that became listed with it.
+    arrivals: Vec<Instant>,
 }
 
 impl std::fmt::Debug for StreamOutput {
@@ -283,8 +302,11 @@ impl Outputs {
 
 impl StreamOutput {
     fn new(name: StreamName, packager_config: hls::PackagerConfig, planned: usize) -> Arc<Self> {
+        let interval = chunk_interval(&packager_config);
         Arc::new(StreamOutput {
             name,
+            low_latency: packager_config.low_latency,
+            unlisted: Mutex::new(vec![Vec::new(); planned]),
             state: Mutex::new(OutputState::Starting {
                 packager_config,
                 planned,
@@ -292,7 +314,7 @@ impl StreamOutput {
                 pending: Vec::new(),
             }),
             changed: watch::channel(0).0,
-            rates: Mutex::new((0..planned).map(|_| RateMeter::default()).collect()),
+            rates: Mutex::new((0..planned).map(|_| RateMeter::new(interval)).collect()),
             pipeline: Mutex::new(None),
             backends: Mutex::new(None),
             fallback: Mutex::new(None),
@@ -421,16 +443,17 @@ impl StreamOutput {
         self.bump();
     }
 
-    /// Pushes a chunk; returns the rung's name once packaging has started, and the duration of
-    /// the segment the push completed, if any.
+    /// Pushes a chunk; once packaging has started, says what it made visible to players.
     fn on_chunk(
         &self,
         rung: usize,
         chunk: CmafChunk,
         pdt: SystemTime,
-    ) -> Option<(String, Option<MediaTime>)> {
+        arrivals: &[Instant],
+    ) -> Option<Listed> {
         let end = chunk.pts + chunk.duration;
-        let mut packaged = None;
+        let kind = chunk.kind;
+        let mut listed = None;
         {
             let mut state = self.state.lock().expect("output lock");
             match &mut *state {
@@ -438,7 +461,8 @@ impl StreamOutput {
                 OutputState::Live { packager, names } => {
                     let name = names.get(rung)?.clone();
                     let before = packager.stats(&name).map(|s| s.segments).unwrap_or(0);
-                    if let Err(e) = packager.push(&name, chunk, pdt) {
+                    let pushed = packager.push(&name, chunk, pdt);
+                    if let Err(e) = &pushed {
                         tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
                     }
                     let completed = packager
@@ -446,7 +470,13 @@ impl StreamOutput {
                         .ok()
                         .filter(|s| s.segments > before)
                         .and_then(|s| s.last_segment_duration);
-                    packaged = Some((name, completed));
+                    let part = pushed.is_ok() && kind != ChunkKind::Init;
+                    listed = Some(Listed {
+                        arrivals: self.newly_listed(rung, part, completed.is_some(), arrivals),
+                        rung: name,
+                        completed,
+                        part,
+                    });
                 }
                 OutputState::Failed => return None,
             }
@@ -455,11 +485,39 @@ impl StreamOutput {
             meter.record(Instant::now(), end);
         }
         self.bump();
-        packaged
+        listed
     }
 
-    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
-    fn end(&self) -> Vec<(String, MediaTime)> {
+    /// The arrivals a chunk makes visible: its own with LL-HLS (each part is listed at once);
+    /// without, those of the segment it completed, while its own wait for their segment to end.
+    fn newly_listed(
+        &self,
+        rung: usize,
+        part: bool,
+        completed: bool,
+        arrivals: &[Instant],
+    ) -> Vec<Instant> {
+        if self.low_latency {
+            return if part { arrivals.to_vec() } else { Vec::new() };
+        }
+        let mut unlisted = self.unlisted.lock().expect("unlisted lock");
+        let Some(open) = unlisted.get_mut(rung) else {
+            return Vec::new();
+        };
+        let done = if completed {
+            std::mem::take(open)
+        } else {
+            Vec::new()
+        };
+        if part {
+            open.extend_from_slice(arrivals);
+        }
+        done
+    }
+
+    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung, with the
+    /// arrivals of the frames that closing them listed.
+    fn end(&self) -> Vec<(String, MediaTime, Vec<Instant>)> {
         let mut closed = Vec::new();
         let mut state = self.state.lock().expect("output lock");
         if let OutputState::Live { packager, names } = &mut *state {
@@ -469,11 +527,13 @@ impl StreamOutput {
                     .map(|n| packager.stats(n).map(|s| s.segments).unwrap_or(0))
                     .collect();
                 packager.end(SystemTime::now());
-                for (name, before) in names.iter().zip(before) {
+                let mut unlisted = self.unlisted.lock().expect("unlisted lock");
+                for (i, (name, before)) in names.iter().zip(before).enumerate() {
                     if let Ok(s) = packager.stats(name) {
                         if s.segments > before {
                             if let Some(d) = s.last_segment_duration {
-                                closed.push((name.clone(), d));
+                                let arrivals = unlisted.get_mut(i).map(std::mem::take);
+                                closed.push((name.clone(), d, arrivals.unwrap_or_default()));
                             }
                         }
                     }
@@ -488,14 +548,32 @@ impl StreamOutput {
     }
 }
 
+/// How often a rung hands over a chunk: a part with LL-HLS, a whole segment without.
+fn chunk_interval(c: &hls::PackagerConfig) -> Duration {
+    if c.low_latency {
+        c.part_target
+    } else {
+        c.segment_duration
+    }
+}
+
 /// Media time produced per wall second, from recent chunk ends.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RateMeter {
     samples: VecDeque<(Instant, MediaTime)>,
+    /// No chunk for this long is a stall, not the gap between two chunks.
+    stall: Duration,
 }
 
 impl RateMeter {
     const WINDOW: Duration = Duration::from_secs(5);
+
+    fn new(chunk_interval: Duration) -> RateMeter {
+        RateMeter {
+            samples: VecDeque::new(),
+            stall: (chunk_interval * 3 / 2).max(Duration::from_millis(2500)),
+        }
+    }
 
     fn record(&mut self, at: Instant, media_end: MediaTime) {
         self.samples.push_back((at, media_end));
@@ -504,10 +582,12 @@ impl RateMeter {
         }
     }
 
-    /// Over the last `WINDOW` of wall time (or since the first sample): a stalled pipeline
-    /// decays towards 0 because the wall time keeps growing while the media time does not.
+    /// Over the last `WINDOW` of wall time (or since the first sample), up to the newest chunk:
+    /// a pipeline that keeps up reads about 1 whenever it is asked, not less by however long ago
+    /// its last chunk came. Once nothing has come for `stall`, the wall time runs on to `now`, so
+    /// a stalled pipeline decays towards 0.
     fn factor(&self, now: Instant) -> f64 {
-        let Some(&(_, newest)) = self.samples.back() else {
+        let Some(&(newest_at, newest)) = self.samples.back() else {
             return 0.0;
         };
         let base = self
@@ -520,7 +600,12 @@ impl RateMeter {
         let Some((t0, m0)) = base else {
             return 0.0;
         };
-        let wall = now.duration_since(t0).as_secs_f64();
+        let until = if now.saturating_duration_since(newest_at) <= self.stall {
+            newest_at
+        } else {
+            now
+        };
+        let wall = until.saturating_duration_since(t0).as_secs_f64();
         if wall < 0.5 {
             return 0.0;
         }
@@ -544,17 +629,20 @@ impl ChunkSink for Sink {
         self.output.on_rung_ready(info);
     }
 
-    fn on_chunk(&self, rung: usize, chunk: CmafChunk) {
+    fn on_chunk(&self, rung: usize, chunk: CmafChunk, arrivals: &[Instant]) {
         let pts = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
         let pdt = self.epoch + Duration::from_nanos(pts);
         let bytes = chunk.data.len() as u64;
-        if let Some((name, completed)) = self.output.on_chunk(rung, chunk, pdt) {
+        if let Some(listed) = self.output.on_chunk(rung, chunk, pdt, arrivals) {
+            let now = Instant::now();
             let stream = self.output.name.as_str();
-            self.metrics.packaged(stream, &name, bytes);
-            if let Some(d) = completed {
+            self.metrics.packaged(stream, &listed.rung, bytes);
+            if let Some(d) = listed.completed {
                 self.metrics
-                    .segment_completed(stream, &name, d.as_secs_f64());
+                    .segment_completed(stream, &listed.rung, d.as_secs_f64());
             }
+            self.metrics
+                .listed(stream, &listed.rung, listed.part, &listed.arrivals, now);
         }
     }
 
@@ -706,6 +794,9 @@ impl MediaConsumer for Feeder {
                 if changed {
                     // New resolution or profile mid-stream: a fresh pipeline and ladder.
                     tracing::info!(stream = %self.name, "video configuration changed; restarting the ladder");
+                    self.transcoder
+                        .metrics
+                        .pipeline_restart(self.name.as_str(), "config_change");
                     self.stop();
                 }
                 return;
@@ -909,6 +1000,8 @@ impl Feeder {
         ) {
             Ok(p) => {
                 tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
+                t.metrics
+                    .pipeline_restart(self.name.as_str(), "hardware_fallback");
                 let mut backends = p.backends().clone();
                 for r in backends.rungs.iter_mut().filter(|r| r.encoder.is_some()) {
                     r.fallback = Some(format!("runtime fallback: {why}"));
@@ -936,7 +1029,9 @@ impl Feeder {
             .spawn({
                 let outputs = outputs.clone();
                 let metrics = self.transcoder.metrics.clone();
+                let span = tracing::info_span!("stream", stream = %self.name);
                 move || {
+                    let _entered = span.entered();
                     let pipeline = running
                         .output
                         .pipeline
@@ -947,9 +1042,11 @@ impl Feeder {
                         p.finish();
                     }
                     let stream = running.output.name().to_string();
-                    for (rung, d) in running.output.end() {
+                    for (rung, d, arrivals) in running.output.end() {
                         metrics.segment_completed(&stream, &rung, d.as_secs_f64());
+                        metrics.listed(&stream, &rung, false, &arrivals, Instant::now());
                     }
+                    tracing::info!("transcoding finished");
                     outputs.finishing.fetch_sub(1, Ordering::SeqCst);
                     outputs.finished.send_replace(());
                 }
@@ -1089,21 +1186,33 @@ mod tests {
         assert!(gone.get("other").is_none());
     }
 
-    #[test]
-    fn rate_meter_tracks_realtime_and_decays_when_stalled() {
-        let mut m = RateMeter::default();
-        let t0 = Instant::now();
-        for i in 0..=10u64 {
+    /// A meter fed one chunk a second for 10 s, each holding `media_ms` of media.
+    fn meter(t0: Instant, media_ms: i64) -> RateMeter {
+        let mut m = RateMeter::new(Duration::from_millis(334));
+        for i in 0..=10u32 {
             m.record(
-                t0 + Duration::from_secs(i),
-                MediaTime::from_millis(i as i64 * 1000),
+                t0 + Duration::from_secs(u64::from(i)),
+                MediaTime::from_millis(i64::from(i) * media_ms),
             );
         }
+        m
+    }
+
+    #[test]
+    fn rate_meter_tracks_realtime_and_decays_when_stalled() {
+        let t0 = Instant::now();
+        let m = meter(t0, 1000);
         let f = m.factor(t0 + Duration::from_secs(10));
         assert!((f - 1.0).abs() < 0.01, "{f}");
+        // Asked between two chunks, a pipeline that keeps up still reads 1.
+        let between = m.factor(t0 + Duration::from_millis(10_900));
+        assert!((between - 1.0).abs() < 0.01, "{between}");
+        // Half speed reads a half.
+        let half = meter(t0, 500).factor(t0 + Duration::from_millis(10_500));
+        assert!((half - 0.5).abs() < 0.02, "{half}");
         // Nothing new for 10 s: the factor falls.
         let stalled = m.factor(t0 + Duration::from_secs(20));
         assert!(stalled < 0.5, "{stalled}");
-        assert_eq!(RateMeter::default().factor(t0), 0.0);
+        assert_eq!(RateMeter::new(Duration::from_secs(2)).factor(t0), 0.0);
     }
 }
