@@ -6,7 +6,9 @@
 #   - the rendered config.toml accepted by `ferrocast check-config` (when a binary is built)
 #   - the chart's guards refuse what they must (grace period, keys in the ConfigMap, bad keys)
 #   - ServiceMonitor and PrometheusRule shape (kubernetes-validate passes CRDs unchecked)
-#   - promtool check rules (the chart file and the rendered PrometheusRule) and rule unit tests
+#   - promtool check rules (the chart file and the rendered PrometheusRule) and rule unit tests;
+#     every alert has a unit test where it fires and one where it stays quiet
+#   - promtool parses every PromQL query of the dashboard (as recording rules)
 #   - the metric names in alerts and dashboard exist in crates/server/src/metrics.rs
 #   - checkov: chart (per values file), manifests, kustomize overlays, Dockerfile: 0 failed
 #   - k8s/manifests and k8s/monitoring match a fresh scripts/k8s-render.sh (drift)
@@ -219,6 +221,75 @@ yaml.safe_dump(d["spec"], open(sys.argv[2], "w"), sort_keys=False)' k8s/monitori
 check "promtool check rules $chart/files/prometheus-rules.yaml" promtool check rules "$chart/files/prometheus-rules.yaml"
 check "promtool check rules (spec of k8s/monitoring/prometheusrule.yaml)" rules_from_cr
 check "promtool test rules k8s/monitoring/tests" promtool test rules k8s/monitoring/tests/prometheus-rules.test.yaml
+alert_tests() { # every alert fires in some unit test and stays quiet in another; no test names an unknown alert
+    python3 - "$chart/files/prometheus-rules.yaml" k8s/monitoring/tests/prometheus-rules.test.yaml <<'PY'
+import sys, yaml
+rules, tests = (yaml.safe_load(open(f)) for f in sys.argv[1:3])
+alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+fires, quiet, errors = set(), set(), []
+for t in tests["tests"]:
+    for a in t.get("alert_rule_test") or []:
+        exp = a.get("exp_alerts") or []
+        (fires if exp else quiet).add(a["alertname"])
+        for e in exp:
+            if not {"summary", "description"} <= set(e.get("exp_annotations") or {}):
+                errors.append(f"{t['name']}: {a['alertname']} at {a['eval_time']}: expect its summary and description")
+errors += [f"the tests name {n}, which is no alert in the rules" for n in sorted((fires | quiet) - alerts)]
+errors += [f"{n} never fires in a test" for n in sorted(alerts - fires)]
+errors += [f"{n} is never expected quiet (exp_alerts: []) in a test" for n in sorted(alerts - quiet)]
+for e in errors: print(e)
+if not errors: print(f"{len(alerts)} alerts, each fires in a test and stays quiet in another")
+sys.exit(1 if errors else 0)
+PY
+}
+check "every alert has a firing and a quiet unit test" alert_tests
+# Every PromQL query of the dashboard (each `expr`, however deeply nested: panels, rows, annotations;
+# and the query variables that are not label_values(), label_names() or metrics()) becomes a
+# recording rule, with Grafana's interval variables replaced by durations, for `promtool check
+# rules` to parse. Other $variables stay as they are: in label matchers they are inside quoted
+# strings; anywhere else the query would not parse for Prometheus either.
+dashboard_queries() {
+    python3 - "$chart/files/grafana-dashboard.json" "$work/dashboard-queries.yaml" <<'PY' &&
+import json, re, sys, yaml
+d = json.load(open(sys.argv[1]))
+queries = []  # (where, query)
+def walk(node, where):
+    if isinstance(node, dict):
+        if isinstance(node.get("id"), int) and "type" in node:
+            where = f"panel_{node['id']}"
+        for k, v in node.items():
+            if k == "expr" and isinstance(v, str):
+                queries.append((f"{where}_{node.get('refId', 'expr')}", v))
+            elif k != "templating":
+                walk(v, where)
+    elif isinstance(node, list):
+        for v in node:
+            walk(v, where)
+walk(d, "dashboard")
+for v in (d.get("templating") or {}).get("list") or []:
+    walk(v, f"variable_{v.get('name')}")
+    if v.get("type") != "query":
+        continue
+    q = v.get("query")
+    q = (q.get("query") if isinstance(q, dict) else q) or ""
+    q = q.strip()
+    if re.match(r"(label_values|label_names|metrics)\s*\(", q):
+        continue
+    m = re.fullmatch(r"query_result\s*\((.*)\)", q, re.S)
+    queries.append((f"variable_{v.get('name')}", m.group(1) if m else q))
+builtin = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h",
+           "__interval_ms": "60000", "__range_s": "3600", "__range_ms": "3600000"}
+def subst(e):
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", lambda m: builtin.get(m.group(1) or m.group(2), m.group(0)), e)
+if len(queries) < 10:
+    sys.exit(f"only {len(queries)} queries found in the dashboard")
+rules = [{"record": "dashboard:" + re.sub(r"\W", "_", w), "expr": subst(q)} for w, q in queries]
+yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, open(sys.argv[2], "w"), sort_keys=False)
+print(f"{len(rules)} dashboard queries")
+PY
+    promtool check rules "$work/dashboard-queries.yaml"
+}
+check "promtool parses every dashboard query" dashboard_queries
 metric_names() {
     python3 - "$chart/files/prometheus-rules.yaml" "$chart/files/grafana-dashboard.json" crates/server/src/metrics.rs <<'PY'
 import json, re, sys, yaml
@@ -226,12 +297,29 @@ rules, dash, source = sys.argv[1:4]
 exprs = [r["expr"] for g in yaml.safe_load(open(rules))["groups"] for r in g["rules"]]
 d = json.load(open(dash))
 assert d.get("uid") and d.get("panels"), "dashboard without uid or panels"
-for p in d["panels"]:
-    assert p.get("datasource", {}).get("uid") == "${datasource}", f"panel {p.get('title')}: use the datasource variable"
-    exprs += [t["expr"] for t in p.get("targets", [])]
+def walk(node):  # every panel, however nested (rows, collapsed rows), and every expr
+    if isinstance(node, dict):
+        if "gridPos" in node:
+            assert node.get("datasource", {}).get("uid") == "${datasource}", f"panel {node.get('title')}: use the datasource variable"
+        for k, v in node.items():
+            if k == "expr" and isinstance(v, str):
+                exprs.append(v)
+            else:
+                walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            walk(v)
+walk(d["panels"])
 # What the service exports: the names module, with _total on counters.
 src = open(source).read()
 known = set(re.findall(r'"((?:ferrocast|process)_[a-z0-9_]+)"', src))
+# Registration adds to some names: the unit (register_with_unit(names::X, "...", Unit::Seconds, ...)
+# exports X_seconds) and _info for Info metrics.
+const = dict(re.findall(r'pub const (\w+): &str = "((?:ferrocast|process)_[a-z0-9_]+)"', src))
+for c, unit in re.findall(r'register_with_unit\(\s*names::(\w+),\s*"(?:[^"\\]|\\.)*",\s*Unit::(\w+)', src):
+    known.add(f"{const[c]}_{unit.lower()}")
+for c in re.findall(r'register\(\s*names::(\w+),\s*"(?:[^"\\]|\\.)*",\s*Info::', src):
+    known.add(const[c] + "_info")
 known |= {n + "_total" for n in known} | {n + s for n in known for s in ("_bucket", "_sum", "_count")}
 known |= {"up"}
 bad = set()
