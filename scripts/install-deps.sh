@@ -2,7 +2,8 @@
 # Installs what building and testing Ferrocast needs on Debian or Ubuntu: the C toolchain, the
 # GStreamer development files and plugins, and the real clients the end-to-end tests drive
 # (ffmpeg, gst-launch-1.0, srt-tools, Chromium), Node.js and npm (hls.js for the player page,
-# playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check.
+# playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check
+# and Debian's Prometheus server, which tests/observability.rs runs as a real scraper.
 #
 # Idempotent and quiet when everything is there: it asks dpkg-query first and runs
 # `apt-get update` and `apt-get install` only for what is missing. Uses sudo when not root.
@@ -17,6 +18,9 @@ packages=(
     gstreamer1.0-x
     ffmpeg srt-tools chromium python3
     nodejs npm
+    # /usr/bin/prometheus: tests/observability.rs starts its own on a free port. The package's
+    # own daemon is stopped right after it is installed (see below).
+    prometheus
 )
 
 sudo_cmd=()
@@ -58,6 +62,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
     "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${to_install[@]}"
 fi
+
+# Debian's prometheus package enables and starts a system daemon on port 9090 (its systemd unit,
+# or /etc/init.d/prometheus where there is no systemd; a policy-rc.d that denies starts, as in
+# containers, keeps it off). The tests run their own Prometheus on a free port, so a daemon that
+# this script just installed would only hold 9090 and scrape nothing: stop it, and keep it from
+# coming back at boot. A Prometheus that was installed before is left as it is.
+stop_packaged_prometheus() {
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${sudo_cmd[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    if "${sudo_cmd[@]}" service prometheus status >/dev/null 2>&1; then
+        echo "install-deps: stopping the prometheus daemon the package started"
+        "${sudo_cmd[@]}" service prometheus stop >/dev/null 2>&1 \
+            || "${sudo_cmd[@]}" invoke-rc.d prometheus stop >/dev/null 2>&1 \
+            || true
+        if "${sudo_cmd[@]}" service prometheus status >/dev/null 2>&1; then
+            echo "install-deps: the prometheus daemon still runs; stop it with 'service prometheus stop'" >&2
+            exit 1
+        fi
+    fi
+    if [ ! -d /run/systemd/system ] && command -v update-rc.d >/dev/null 2>&1; then
+        "${sudo_cmd[@]}" update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+}
+for p in "${missing[@]}"; do
+    if [ "$p" = prometheus ]; then
+        stop_packaged_prometheus
+    fi
+done
 
 # The OpenMetrics check in tests/foundation.rs uses the reference parser from prometheus_client,
 # imported by whatever `python3` is first on PATH (the tests run that one).
