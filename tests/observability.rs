@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::hls::{parse_master, parse_media};
-use support::{ffmpeg_publish, repo_root, require_tool, ChildGuard, Server, TempDir};
+use support::{
+    ffmpeg_publish, ffmpeg_srt, repo_root, require_ffmpeg_srt, require_tool, srt_addr, srt_url,
+    ChildGuard, Server, TempDir,
+};
 
 /// The RTMP-published stream of the catalogue test, and the one Prometheus watches.
 const RTMP_STREAM: (&str, &str) = ("cam", "e2e-obs-cam-key");
@@ -670,73 +673,6 @@ fn assert_ladder(rungs: &[String]) {
     );
 }
 
-/// The `srt listening on ADDR` banner line.
-fn srt_addr(server: &Server) -> SocketAddr {
-    server
-        .banner
-        .iter()
-        .find_map(|l| l.strip_prefix("srt listening on "))
-        .unwrap_or_else(|| {
-            panic!(
-                "no `srt listening on` line in the banner: {:?}",
-                server.banner
-            )
-        })
-        .trim()
-        .parse()
-        .expect("srt address in the banner")
-}
-
-fn ffmpeg_has_srt() {
-    require_tool("ffmpeg", "-version");
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-protocols"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ffmpeg -protocols");
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.trim() == "srt"),
-        "this ffmpeg has no SRT protocol (libsrt); install Debian's ffmpeg with `make deps`"
-    );
-}
-
-/// ffmpeg (libsrt caller) publishing x264 + AAC in MPEG-TS to `streamid` on `srt`. libsrt takes
-/// the streamid raw, `#!::` and all.
-fn ffmpeg_srt(dir: &TempDir, tag: &str, srt: SocketAddr, streamid: &str) -> ChildGuard {
-    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
-    let url = format!(
-        "srt://127.0.0.1:{}?streamid={streamid}&latency=200000",
-        srt.port()
-    );
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={PUBLISH_SIZE}:rate=30"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &PUBLISH_SECONDS.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "60", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "96k"])
-        .args(["-f", "mpegts", &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
-    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
-}
-
 /// `path` with `?session=ID` (or `&session=ID`) added.
 fn with_session(path: &str, session: &str) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
@@ -836,7 +772,7 @@ fn refused_publish(server: &Server) {
 #[test]
 fn metrics_catalogue_matches_a_live_scrape() {
     let _serial = serial();
-    ffmpeg_has_srt();
+    require_ffmpeg_srt();
     let rows = read_catalogue();
     let (server, _config) = start_server("catalogue", &[RTMP_STREAM, SRT_STREAM]);
     let srt = srt_addr(&server);
@@ -853,8 +789,13 @@ fn metrics_catalogue_matches_a_live_scrape() {
     let srt_publisher = ffmpeg_srt(
         &server.dir,
         "srt",
-        srt,
-        &format!("#!::r=live/{},m=publish", SRT_STREAM.1),
+        &srt_url(
+            srt,
+            &format!("#!::r=live/{},m=publish", SRT_STREAM.1),
+            "&latency=200000",
+        ),
+        PUBLISH_SIZE,
+        PUBLISH_SECONDS,
     );
     for (stream, protocol) in [(RTMP_STREAM.0, "rtmp"), (SRT_STREAM.0, "srt")] {
         server.wait_live(stream, LIVE_TIMEOUT, |p| {

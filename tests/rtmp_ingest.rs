@@ -127,8 +127,16 @@ fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
     );
 
     // JSON log lines of the connection and of the stream's pipeline carry the stream name in
-    // their spans; no line carries the key.
-    let logs = server.logs();
+    // their spans; no line carries the key. The pipeline flushes on its own thread after the
+    // publisher has gone (bounded by its EOS timeout).
+    let logs = wait_until(
+        Duration::from_secs(15),
+        "the `transcoding finished` line",
+        || {
+            let logs = server.logs();
+            logs.contains("transcoding finished").then_some(logs)
+        },
+    );
     assert!(
         !logs.contains("e2e-key-main"),
         "the key is in the log:\n{logs}"

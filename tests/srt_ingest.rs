@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    gst_aac_encoder, gst_has, has_video, require_tool, video_frames, wait_until, ChildGuard,
-    Server, TempDir,
+    ffmpeg_srt, gst_aac_encoder, gst_has, has_video, require_ffmpeg_srt, require_tool, srt_addr,
+    srt_url, video_frames, wait_until, ChildGuard, Server, TempDir,
 };
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -65,81 +65,6 @@ fn start(
     let server = Server::start(&all);
     let srt = srt_addr(&server);
     (server, srt, dir)
-}
-
-/// The `srt listening on ADDR` banner line, right after the RTMP one.
-fn srt_addr(server: &Server) -> SocketAddr {
-    let rtmp = server
-        .banner
-        .iter()
-        .position(|l| l.starts_with("rtmp listening on "))
-        .expect("rtmp line in the banner");
-    let line = server.banner.get(rtmp + 1).cloned().unwrap_or_default();
-    let addr: SocketAddr = line
-        .strip_prefix("srt listening on ")
-        .unwrap_or_else(|| panic!("no srt line after the rtmp line: {:?}", server.banner))
-        .trim()
-        .parse()
-        .expect("srt address in the banner");
-    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
-    addr
-}
-
-/// An SRT URL as users write it: libsrt tools (ffmpeg 5.1, srt-live-transmit) take the
-/// streamid raw, `#!::` and all, and do not URL-decode it.
-fn srt_url(srt: SocketAddr, streamid: &str, extra: &str) -> String {
-    format!("srt://127.0.0.1:{}?streamid={streamid}{extra}", srt.port())
-}
-
-/// ffmpeg's x264 + AAC test source arguments, `size` at 30 fps for `seconds`.
-/// At `warning`, libsrt's own log says why a connection was rejected.
-fn ffmpeg_source(cmd: &mut Command, size: &str, seconds: u32) {
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate=30"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "30", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "96k"]);
-}
-
-/// ffmpeg publishing MPEG-TS over SRT (libsrt) to `url`.
-fn ffmpeg_srt(dir: &TempDir, tag: &str, url: &str, size: &str, seconds: u32) -> ChildGuard {
-    require_tool("ffmpeg", "-version");
-    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
-    let mut cmd = Command::new("ffmpeg");
-    ffmpeg_source(&mut cmd, size, seconds);
-    cmd.args(["-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr).unwrap());
-    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
-}
-
-fn ffmpeg_has_srt() {
-    require_tool("ffmpeg", "-version");
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-protocols"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ffmpeg -protocols");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.lines().any(|l| l.trim() == "srt"),
-        "this ffmpeg has no SRT protocol (libsrt); install Debian's ffmpeg with `make deps`"
-    );
 }
 
 fn rejections(server: &Server, reason: &str) -> f64 {
@@ -308,7 +233,7 @@ fn expect_rejected(publisher: &mut ChildGuard, server: &Server, stream: &str) ->
 #[test]
 fn ffmpeg_publishes_in_every_streamid_dialect_at_once_with_hls() {
     let _serial = serial();
-    ffmpeg_has_srt();
+    require_ffmpeg_srt();
     let (server, srt, _config) = start(
         &[
             ("ac", "e2e-srt-ac", ""),
@@ -515,7 +440,7 @@ fn srt_live_transmit_relays_a_transport_stream() {
 #[test]
 fn wrong_key_wrong_passphrase_and_busy_stream_are_rejected_at_the_handshake() {
     let _serial = serial();
-    ffmpeg_has_srt();
+    require_ffmpeg_srt();
     let (server, srt, _config) = start(
         &[
             ("open", "e2e-srt-open", ""),
@@ -676,7 +601,7 @@ fn wrong_key_wrong_passphrase_and_busy_stream_are_rejected_at_the_handshake() {
 #[test]
 fn rtmp_and_srt_publishers_at_once() {
     let _serial = serial();
-    ffmpeg_has_srt();
+    require_ffmpeg_srt();
     let (server, srt, _config) = start(
         &[
             ("viartmp", "e2e-mix-rtmp", ""),

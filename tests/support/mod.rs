@@ -584,7 +584,18 @@ pub(crate) fn ffmpeg_publish(
     require_tool("ffmpeg", "-version");
     let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+    ffmpeg_source(&mut cmd, size, seconds, 60);
+    cmd.args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
+    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
+}
+
+/// ffmpeg's x264 + AAC test source arguments: `size` at 30 fps for `seconds`, a keyframe every
+/// `gop` frames, in real time. At `warning`, libsrt's own log says why a connection was rejected.
+pub(crate) fn ffmpeg_source(cmd: &mut Command, size: &str, seconds: u32, gop: u32) {
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
         .args([
             "-f",
             "lavfi",
@@ -601,13 +612,66 @@ pub(crate) fn ffmpeg_publish(
             "-tune",
             "zerolatency",
         ])
-        .args(["-g", "60", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k"])
-        .args(["-f", "flv", url])
+        .args(["-g", &gop.to_string(), "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "96k"]);
+}
+
+/// ffmpeg publishing MPEG-TS over SRT (libsrt) to `url`, a keyframe a second.
+pub(crate) fn ffmpeg_srt(
+    dir: &TempDir,
+    tag: &str,
+    url: &str,
+    size: &str,
+    seconds: u32,
+) -> ChildGuard {
+    require_ffmpeg_srt();
+    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
+    let mut cmd = Command::new("ffmpeg");
+    ffmpeg_source(&mut cmd, size, seconds, 30);
+    cmd.args(["-f", "mpegts", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
     ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
+}
+
+/// Panics unless this ffmpeg speaks SRT (libsrt).
+pub(crate) fn require_ffmpeg_srt() {
+    require_tool("ffmpeg", "-version");
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-protocols"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffmpeg -protocols");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.trim() == "srt"),
+        "this ffmpeg has no SRT protocol (libsrt); install Debian's ffmpeg with `make deps`"
+    );
+}
+
+/// The `srt listening on ADDR` banner line, right after the RTMP one.
+pub(crate) fn srt_addr(server: &Server) -> SocketAddr {
+    let rtmp = server
+        .banner
+        .iter()
+        .position(|l| l.starts_with("rtmp listening on "))
+        .expect("rtmp line in the banner");
+    let line = server.banner.get(rtmp + 1).cloned().unwrap_or_default();
+    let addr: SocketAddr = line
+        .strip_prefix("srt listening on ")
+        .unwrap_or_else(|| panic!("no srt line after the rtmp line: {:?}", server.banner))
+        .trim()
+        .parse()
+        .expect("srt address in the banner");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    addr
+}
+
+/// An SRT URL as users write it: libsrt tools (ffmpeg 5.1, srt-live-transmit) take the
+/// streamid raw, `#!::` and all, and do not URL-decode it.
+pub(crate) fn srt_url(srt: SocketAddr, streamid: &str, extra: &str) -> String {
+    format!("srt://127.0.0.1:{}?streamid={streamid}{extra}", srt.port())
 }
 
 /// A numeric field of `/proc/PID/status` (`Threads`, `VmRSS` in kB, ...).
