@@ -202,7 +202,7 @@ async fn not_found(State(state): State<AppState>, method: Method) -> Response {
         .metrics
         .http_requests
         .get_or_create(&HttpLabels {
-            route: "unmatched".into(),
+            route: "unmatched",
             method: method_label(&method),
             status: 404,
         })
@@ -233,14 +233,30 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The route template as a `'static` label, so that recording a request allocates nothing.
+/// Templates come from the router (a dozen), so the set kept here is bounded by it.
+fn route_label(template: &str) -> &'static str {
+    static ROUTES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    let known = |routes: &[&'static str]| routes.iter().copied().find(|r| *r == template);
+    if let Some(r) = known(&ROUTES.read().unwrap_or_else(|e| e.into_inner())) {
+        return r;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = known(&routes) {
+        return r;
+    }
+    let r: &'static str = Box::leak(template.to_owned().into_boxed_str());
+    routes.push(r);
+    r
+}
+
 /// Records request count, duration and response bytes under the matched route template.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+        .map_or("unmatched", |p| route_label(p.as_str()));
     let method = method_label(req.method());
     let response = next.run(req).await;
     let m = &state.metrics;
@@ -248,15 +264,10 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let hint = axum::body::HttpBody::size_hint(response.body());
     let bytes = hint.exact().unwrap_or(hint.lower());
     m.http_response_bytes
-        .get_or_create(&RouteLabel {
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabel { route })
         .inc_by(bytes);
     m.http_duration
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-            method,
-        })
+        .get_or_create(&RouteLabels { route, method })
         .observe(start.elapsed().as_secs_f64());
     m.http_requests
         .get_or_create(&HttpLabels {

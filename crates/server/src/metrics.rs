@@ -121,7 +121,7 @@ pub mod names {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// Matched route template (`/live/{name}/index.m3u8`), never the raw path.
-    pub route: String,
+    pub route: &'static str,
     /// Request method (a fixed set; anything else is `OTHER`).
     pub method: &'static str,
     /// Response status code.
@@ -132,7 +132,7 @@ pub struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// Matched route template.
-    pub route: String,
+    pub route: &'static str,
     /// Request method.
     pub method: &'static str,
 }
@@ -240,7 +240,7 @@ pub const RESTART_REASONS: [&str; 2] = ["config_change", "hardware_fallback"];
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
     /// Matched route template.
-    pub route: String,
+    pub route: &'static str,
 }
 
 /// What a held request waits for.
