@@ -76,11 +76,10 @@ pub async fn master(
 async fn master_playlist(state: &AppState, output: &StreamOutput) -> Response {
     let wait = start_timeout(state);
     let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
-        o.with_packager(|p| {
-            let all_ready = p.variants().all(|v| p.is_ready(&v.name).unwrap_or(false));
-            (all_ready || p.ended_at().is_some()).then(|| p.master_playlist())
-        })
-        .flatten()
+        let ready = o.with_packager(|p| {
+            p.variants().all(|v| p.is_ready(&v.name).unwrap_or(false)) || p.ended_at().is_some()
+        });
+        ready?.then(|| o.playlist(None, false))?
     })
     .await;
     match rendered {
@@ -124,11 +123,10 @@ async fn media_playlist(
         // A plain reload: serve once the rung has a segment.
         let wait = start_timeout(state);
         let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
-            o.with_packager(|p| {
-                let ready = p.is_ready(rung).ok()? || p.ended_at().is_some();
-                ready.then(|| p.media_playlist(rung, skip).ok())?
-            })
-            .flatten()
+            let ready = o
+                .with_packager(|p| Some(p.is_ready(rung).ok()? || p.ended_at().is_some()))
+                .flatten();
+            ready?.then(|| o.playlist(Some(rung), skip))?
         })
         .await;
         let known = output
@@ -145,19 +143,18 @@ async fn media_playlist(
     let mut too_far = false;
     let mut unknown = false;
     let rendered = wait_for(state, output, HeldKind::Playlist, timeout, |o| {
-        o.with_packager(|p| match p.playlist_request(rung, msn, q.part) {
-            Ok(Blocking::Ready) => p.media_playlist(rung, skip).ok(),
+        match o.with_packager(|p| p.playlist_request(rung, msn, q.part))? {
+            Ok(Blocking::Ready) => o.playlist(Some(rung), skip),
             Ok(Blocking::Wait) => None,
             Ok(Blocking::TooFarAhead) => {
                 too_far = true;
-                Some(String::new())
+                Some(bytes::Bytes::new())
             }
             Err(_) => {
                 unknown = true;
-                Some(String::new())
+                Some(bytes::Bytes::new())
             }
-        })
-        .flatten()
+        }
     })
     .await;
     match rendered {
@@ -260,7 +257,7 @@ fn blocking_timeout(state: &AppState) -> Duration {
     state.segment_duration * 3
 }
 
-fn playlist(text: String, cache: &'static str) -> Response {
+fn playlist(text: bytes::Bytes, cache: &'static str) -> Response {
     (
         [
             (

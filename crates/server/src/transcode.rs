@@ -179,6 +179,21 @@ pub struct StreamOutput {
     /// Per rung, the arrival times of frames in the open segment that no playlist lists yet
     /// (without LL-HLS).
     unlisted: Mutex<Vec<Vec<Instant>>>,
+    /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
+    /// rendered once per change, however many requests (held or not) ask for it.
+    rendered: Mutex<Vec<Rendered>>,
+}
+
+/// One rendered playlist.
+#[derive(Debug)]
+struct Rendered {
+    /// The rung; `None` for the master playlist.
+    rung: Option<String>,
+    /// Rendered as a delta update (`_HLS_skip`).
+    skip: bool,
+    /// The change count the text is at least as new as.
+    version: u64,
+    text: bytes::Bytes,
 }
 
 /// What one chunk made visible to players.
@@ -307,6 +322,7 @@ impl StreamOutput {
             name,
             low_latency: packager_config.low_latency,
             unlisted: Mutex::new(vec![Vec::new(); planned]),
+            rendered: Mutex::new(Vec::new()),
             state: Mutex::new(OutputState::Starting {
                 packager_config,
                 planned,
@@ -351,6 +367,45 @@ impl StreamOutput {
             OutputState::Live { packager, .. } => Some(f(packager)),
             _ => None,
         }
+    }
+
+    /// The media playlist of `rung` (a delta update with `skip`), or the master playlist for
+    /// `None`; `None` before packaging starts or for an unknown rung. Rendered once per change of
+    /// the stream: the text is cached with the change count read before rendering, so a cached
+    /// text is never older than the count it is served for.
+    pub fn playlist(&self, rung: Option<&str>, skip: bool) -> Option<bytes::Bytes> {
+        let version = *self.changed.borrow();
+        let matches = |r: &Rendered| r.rung.as_deref() == rung && r.skip == skip;
+        {
+            let cache = self.rendered.lock().expect("rendered lock");
+            if let Some(r) = cache.iter().find(|r| matches(r) && r.version == version) {
+                return Some(r.text.clone());
+            }
+        }
+        let text: bytes::Bytes = self
+            .with_packager(|p| match rung {
+                Some(rung) => p.media_playlist(rung, skip).ok(),
+                None => Some(p.master_playlist()),
+            })
+            .flatten()?
+            .into();
+        let mut cache = self.rendered.lock().expect("rendered lock");
+        match cache.iter_mut().find(|r| matches(r)) {
+            Some(r) if r.version <= version => {
+                r.version = version;
+                r.text = text.clone();
+            }
+            Some(_) => {}
+            // Rungs that exist (an unknown one renders nothing), with and without skip, and
+            // the master: bounded by the ladder.
+            None => cache.push(Rendered {
+                rung: rung.map(str::to_owned),
+                skip,
+                version,
+                text: text.clone(),
+            }),
+        }
+        Some(text)
     }
 
     /// True once the stream has ended or failed: waiting for more is pointless.
@@ -1153,22 +1208,125 @@ fn describe_backends(b: &StreamBackends) -> String {
 mod tests {
     use super::*;
 
+    fn source_rung() -> RungInfo {
+        RungInfo {
+            index: 0,
+            name: "source".into(),
+            width: 640,
+            height: 360,
+            frame_rate: Some(30.0),
+            video_kbps: None,
+            video_codec: "avc1.42c01e".into(),
+            audio_codec: None,
+            passthrough: true,
+        }
+    }
+
+    fn chunk(kind: ChunkKind, pts_ms: i64, ms: i64) -> CmafChunk {
+        CmafChunk {
+            kind,
+            data: bytes::Bytes::from(vec![0u8; 64]),
+            pts: MediaTime::from_millis(pts_ms),
+            duration: MediaTime::from_millis(ms),
+            independent: kind != ChunkKind::Continuation,
+        }
+    }
+
+    /// A live single-rung output, low-latency or not, with its init segment in.
+    fn live_output(low_latency: bool) -> Arc<StreamOutput> {
+        let config = hls::PackagerConfig {
+            low_latency,
+            ..hls::PackagerConfig::default()
+        };
+        let o = StreamOutput::new("s".parse().unwrap(), config, 1);
+        o.on_rung_ready(source_rung());
+        let now = SystemTime::now();
+        assert!(o
+            .on_chunk(0, chunk(ChunkKind::Init, 0, 0), now, &[])
+            .is_some());
+        o
+    }
+
+    #[test]
+    fn playlists_render_once_per_change() {
+        let o = live_output(true);
+        let now = SystemTime::now();
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 500), now, &[]);
+        let a = o.playlist(Some("source"), false).expect("a playlist");
+        let b = o.playlist(Some("source"), false).expect("a playlist");
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second request is served the cached text"
+        );
+        let master = o.playlist(None, false).expect("the master playlist");
+        assert!(std::str::from_utf8(&master)
+            .unwrap()
+            .contains("#EXT-X-STREAM-INF"));
+        assert!(o.playlist(Some("nope"), false).is_none());
+
+        o.on_chunk(0, chunk(ChunkKind::Continuation, 500, 500), now, &[]);
+        let c = o.playlist(Some("source"), false).expect("a playlist");
+        assert_ne!(a, c, "a new part renders a new playlist");
+        assert!(std::str::from_utf8(&c).unwrap().contains("part-"), "{c:?}");
+        o.end();
+        let ended = o.playlist(Some("source"), false).expect("a playlist");
+        assert!(std::str::from_utf8(&ended)
+            .unwrap()
+            .contains("#EXT-X-ENDLIST"));
+    }
+
+    #[test]
+    fn frames_count_as_published_when_their_part_or_segment_is_listed() {
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        let now = SystemTime::now();
+        // LL-HLS: a part is listed as it comes.
+        let ll = live_output(true);
+        let listed = ll
+            .on_chunk(
+                0,
+                chunk(ChunkKind::SegmentStart, 0, 500),
+                now,
+                &[at(0), at(33)],
+            )
+            .expect("listed");
+        assert!(listed.part);
+        assert_eq!(listed.arrivals, [at(0), at(33)]);
+
+        // Plain HLS: frames wait for their segment to complete, which the next one's start does.
+        let plain = live_output(false);
+        let first = plain
+            .on_chunk(
+                0,
+                chunk(ChunkKind::SegmentStart, 0, 2000),
+                now,
+                &[at(0), at(33)],
+            )
+            .expect("listed");
+        assert!(first.arrivals.is_empty() && first.completed.is_none());
+        let second = plain
+            .on_chunk(
+                0,
+                chunk(ChunkKind::SegmentStart, 2000, 2000),
+                now,
+                &[at(2000)],
+            )
+            .expect("listed");
+        assert!(second.completed.is_some());
+        assert_eq!(second.arrivals, [at(0), at(33)]);
+        // Ending the stream closes (and lists) the last one.
+        let closed = plain.end();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].2, [at(2000)]);
+    }
+
     #[test]
     fn ended_outputs_are_kept_for_keep_ended_then_dropped() {
         let name: StreamName = "s".parse().unwrap();
         let ready = |outputs: &Arc<Outputs>| {
             let o = StreamOutput::new(name.clone(), hls::PackagerConfig::default(), 1);
-            o.on_rung_ready(RungInfo {
-                index: 0,
-                name: "source".into(),
-                width: 640,
-                height: 360,
-                frame_rate: Some(30.0),
-                video_kbps: None,
-                video_codec: "avc1.42c01e".into(),
-                audio_codec: None,
-                passthrough: true,
-            });
+            o.on_rung_ready(source_rung());
             outputs.replace(o.clone());
             o
         };
