@@ -60,6 +60,10 @@ pub struct PackagerConfig {
     pub part_target: Duration,
     /// LL-HLS: list parts for this many of the newest segments, the open one included.
     pub part_segments: usize,
+    /// Without LL-HLS, each segment comes as one whole chunk (the muxer has no chunk duration):
+    /// a segment is complete, and listed, as soon as it is pushed, not when the next one starts.
+    /// Continuation chunks are then refused.
+    pub whole_segments: bool,
     /// Media sequence number of the first segment. A stream that is published again continues
     /// after its previous publish's last segment, so a segment URI never names two different
     /// contents (segments are served as immutable).
@@ -75,6 +79,7 @@ impl Default for PackagerConfig {
             low_latency: false,
             part_target: Duration::from_millis(500),
             part_segments: 3,
+            whole_segments: false,
             first_msn: 0,
         }
     }
@@ -283,11 +288,17 @@ impl<S: SegmentStore> Packager<S> {
                 rung.stats.parts += 1;
                 rung.stats.bytes += len;
                 self.store.put_part(&rung.variant.name, msn, 0, chunk.data);
+                if self.config.whole_segments && !self.config.low_latency {
+                    self.close_open(r, None);
+                }
             }
             ChunkKind::Continuation => {
                 let rung = &mut self.rungs[r];
                 if !rung.has_init {
                     return Err(Error::MissingInit(rung.variant.name.clone()));
+                }
+                if self.config.whole_segments && !self.config.low_latency {
+                    return Err(Error::NoOpenSegment(rung.variant.name.clone()));
                 }
                 let (Some(seg), Some((_, chunks))) =
                     (rung.playlist.partial.as_mut(), rung.open.as_mut())

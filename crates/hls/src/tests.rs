@@ -352,6 +352,38 @@ fn program_date_time_on_every_segment_and_increasing() {
 }
 
 #[test]
+fn whole_segments_are_listed_as_they_are_pushed() {
+    let mut p = Packager::in_memory(
+        PackagerConfig {
+            whole_segments: true,
+            ..PackagerConfig::default()
+        },
+        vec![variant("a", None)],
+    )
+    .unwrap();
+    let mut f = Feed::new(&mut p, "a");
+    f.segment(&mut p, &[2000], 10);
+    // Listed at once, not when the next segment starts.
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert_eq!(pl.segments.len(), 1);
+    assert_eq!(pl.segments[0].1, 2.0);
+    assert_eq!(p.stats("a").unwrap().segments, 1);
+    f.segment(&mut p, &[1900], 10);
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert_eq!(pl.segments.len(), 2);
+    assert_eq!(pl.segments[1].1, 1.9);
+    // A segment in pieces is not what this mode is for.
+    assert_eq!(
+        p.push("a", chunk(ChunkKind::Continuation, 3900, 500, 1), at(0)),
+        Err(Error::NoOpenSegment("a".into()))
+    );
+    p.end(at(5000));
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert!(pl.endlist);
+    assert_eq!(pl.segments.len(), 2, "ending adds no empty segment");
+}
+
+#[test]
 fn end_closes_the_open_segment_and_renders_endlist() {
     let mut p = Packager::in_memory(ll_config(), vec![variant("a", None)]).unwrap();
     let mut f = Feed::new(&mut p, "a");

@@ -29,9 +29,11 @@ const CUT_TOLERANCE_NS: u64 = 50_000_000;
 const FRAGMENT_DURATION_NS: u64 = 3_600_000_000_000;
 /// Cuts remembered for the encoders' force-key-unit probes.
 const CUTS_KEPT: usize = 64;
-/// Video arrival times remembered for the chunks that will hold those frames: 20 s at 60 fps,
-/// far more than any encoder and muxer hold back.
-const ARRIVALS_KEPT: usize = 1200;
+/// Video arrival times are remembered for the chunks that will hold those frames for this long
+/// beyond two segments (an encoder and muxer hold back far less)...
+const ARRIVALS_SLACK: Duration = Duration::from_secs(10);
+/// ...and never more than this many (a minute at 120 fps).
+const ARRIVALS_MAX: usize = 7200;
 
 /// Outcome of [`StreamPipeline::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,9 +147,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn arrived(&self, pts: u64, at: Instant) {
+    fn arrived(&self, pts: u64, at: Instant, keep: Duration) {
         if let Ok(mut a) = self.arrivals.lock() {
-            if a.len() >= ARRIVALS_KEPT {
+            while a.len() >= ARRIVALS_MAX
+                || a.front()
+                    .is_some_and(|(_, t)| at.saturating_duration_since(*t) > keep)
+            {
                 a.pop_front();
             }
             a.push_back((pts, at));
@@ -626,7 +631,7 @@ impl StreamPipeline {
             audio_dropped: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             cuts: Mutex::new(VecDeque::new()),
-            arrivals: Mutex::new(VecDeque::with_capacity(ARRIVALS_KEPT)),
+            arrivals: Mutex::new(VecDeque::new()),
         });
 
         let selection = options
@@ -876,7 +881,8 @@ impl StreamPipeline {
                 }
                 match self.video_src.push_buffer(buffer) {
                     Ok(_) => {
-                        self.shared.arrived(pts, Instant::now());
+                        let keep = Duration::from_nanos(self.segment_ns * 2) + ARRIVALS_SLACK;
+                        self.shared.arrived(pts, Instant::now(), keep);
                         self.shared.video_in.fetch_add(1, Ordering::Relaxed);
                         PushResult::Queued
                     }

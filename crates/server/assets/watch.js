@@ -8,13 +8,19 @@
   const $ = (id) => document.getElementById(id);
   $('name').textContent = name;
 
-  // A random playback-session id, sent as a cookie with the HLS requests only: the server counts
-  // distinct sessions per stream (ferrocast_stream_viewers). It carries nothing else, and is kept
-  // for the browser session, so a reload is not a new viewer.
-  const existing = document.cookie.split('; ').find((c) => c.startsWith('ferrocast_session='));
-  const session = existing
-    ? existing.split('=')[1]
-    : Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+  // A random playback-session id, sent as a cookie with the HLS requests only (path /live/):
+  // the server counts distinct sessions per stream (ferrocast_stream_viewers). It carries nothing
+  // else. Kept in sessionStorage, so a reload of this tab is not a new viewer and two tabs are two.
+  let session = null;
+  try {
+    session = sessionStorage.getItem('ferrocast_session');
+  } catch (_) {}
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(session || '')) {
+    session = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+    try {
+      sessionStorage.setItem('ferrocast_session', session);
+    } catch (_) {}
+  }
   document.cookie = 'ferrocast_session=' + session + '; path=/live/; SameSite=Strict';
 
   const state = (window.ferrocast = { engine: null, errors: [], hls: null, src: src, session: session });

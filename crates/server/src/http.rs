@@ -261,8 +261,13 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let response = next.run(req).await;
     let m = &state.metrics;
     // Every body here is built whole, so its size is exact; a streamed one counts its lower bound.
+    // A HEAD response's body is never sent.
     let hint = axum::body::HttpBody::size_hint(response.body());
-    let bytes = hint.exact().unwrap_or(hint.lower());
+    let bytes = if method == "HEAD" {
+        0
+    } else {
+        hint.exact().unwrap_or(hint.lower())
+    };
     m.http_response_bytes
         .get_or_create(&RouteLabel { route })
         .inc_by(bytes);

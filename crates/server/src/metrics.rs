@@ -142,7 +142,8 @@ pub struct RouteLabels {
 pub struct ConnectionLabels {
     /// `rtmp` or `srt`.
     pub protocol: &'static str,
-    /// How the connection ended: `published`, `rejected`, `error`, `timeout`, `over_limit`.
+    /// How the connection ended: `published`, `closed`, `rejected`, `error`, `timeout`,
+    /// `over_limit`.
     pub result: &'static str,
 }
 
@@ -312,13 +313,29 @@ impl Drop for HeldGuard {
 ///
 /// Sessions are opaque identifiers chosen by the player (the `session` query parameter or the
 /// `ferrocast_session` cookie). Only a keyed hash of each is kept, with the time it was last
-/// seen; no address is stored. Each stream keeps at most [`Viewers::MAX_SESSIONS`].
+/// seen; no address is stored. Only configured streams are tracked ([`Viewers::track`]), each
+/// behind its own lock, with at most [`Viewers::MAX_SESSIONS`] sessions.
 #[derive(Debug, Default)]
 pub struct Viewers {
     hasher: std::collections::hash_map::RandomState,
-    streams: Mutex<
-        std::collections::HashMap<String, std::collections::HashMap<u64, std::time::Instant>>,
-    >,
+    /// Filled once at start-up; read-only afterwards.
+    streams: std::sync::RwLock<std::collections::HashMap<String, Arc<Mutex<Sessions>>>>,
+}
+
+/// One stream's sessions.
+#[derive(Debug, Default)]
+struct Sessions {
+    last_seen: std::collections::HashMap<u64, std::time::Instant>,
+    /// When expired sessions were last dropped to make room.
+    last_purge: Option<std::time::Instant>,
+}
+
+impl Sessions {
+    fn purge(&mut self, now: std::time::Instant) {
+        self.last_seen
+            .retain(|_, t| now.saturating_duration_since(*t) < Viewers::WINDOW);
+        self.last_purge = Some(now);
+    }
 }
 
 impl Viewers {
@@ -326,6 +343,9 @@ impl Viewers {
     pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
     /// Sessions remembered per stream; beyond it new ones are not counted until old ones expire.
     pub const MAX_SESSIONS: usize = 100_000;
+    /// A full stream drops its expired sessions at most this often (a flood of new identifiers
+    /// must not turn every request into a scan).
+    const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// A usable session identifier: 1 to 64 characters of `[A-Za-z0-9_-]`.
     pub fn valid(session: &str) -> bool {
@@ -335,39 +355,63 @@ impl Viewers {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
-    /// Notes a request of `session` for `stream` at `now`. Invalid identifiers are ignored.
+    /// Tracks these (configured) streams; requests for others are not counted.
+    pub fn track<'a>(&self, streams: impl IntoIterator<Item = &'a str>) {
+        let mut map = self
+            .streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for s in streams {
+            map.entry(s.to_owned()).or_default();
+        }
+    }
+
+    fn sessions(&self, stream: &str) -> Option<Arc<Mutex<Sessions>>> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream)
+            .cloned()
+    }
+
+    /// Notes a request of `session` for `stream` at `now`. Invalid identifiers and streams not
+    /// tracked are ignored.
     pub fn seen(&self, stream: &str, session: &str, now: std::time::Instant) {
         use std::hash::BuildHasher as _;
         if !Self::valid(session) {
             return;
         }
-        let key = self.hasher.hash_one(session);
-        let mut streams = self.streams.lock().expect("viewers lock");
-        let sessions = match streams.get_mut(stream) {
-            Some(s) => s,
-            None => streams.entry(stream.to_owned()).or_default(),
+        let Some(sessions) = self.sessions(stream) else {
+            return;
         };
-        if sessions.len() >= Self::MAX_SESSIONS && !sessions.contains_key(&key) {
-            sessions.retain(|_, t| now.duration_since(*t) < Self::WINDOW);
-            if sessions.len() >= Self::MAX_SESSIONS {
+        let key = self.hasher.hash_one(session);
+        let mut s = sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.last_seen.len() >= Self::MAX_SESSIONS && !s.last_seen.contains_key(&key) {
+            let due = s
+                .last_purge
+                .is_none_or(|t| now.saturating_duration_since(t) >= Self::PURGE_EVERY);
+            if due {
+                s.purge(now);
+            }
+            if s.last_seen.len() >= Self::MAX_SESSIONS {
                 return;
             }
         }
-        sessions.insert(key, now);
+        s.last_seen.insert(key, now);
     }
 
     /// Sessions of `stream` seen within the window before `now`; forgets older ones.
     pub fn count(&self, stream: &str, now: std::time::Instant) -> usize {
-        let mut streams = self.streams.lock().expect("viewers lock");
-        let Some(sessions) = streams.get_mut(stream) else {
+        let Some(sessions) = self.sessions(stream) else {
             return 0;
         };
-        sessions.retain(|_, t| now.saturating_duration_since(*t) < Self::WINDOW);
-        let n = sessions.len();
-        if n == 0 {
-            streams.remove(stream);
-        }
-        n
+        let mut s = sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.purge(now);
+        s.last_seen.len()
     }
 }
 
@@ -549,7 +593,9 @@ impl Metrics {
     /// Adds the gauges read from the stream registry at scrape time, and starts every configured
     /// stream's error and restart counters at 0.
     pub fn watch_streams(&self, streams: &Arc<StreamRegistry>) {
-        for s in streams.snapshot() {
+        let snapshot = streams.snapshot();
+        self.viewers.track(snapshot.iter().map(|s| s.name.as_str()));
+        for s in snapshot {
             let stream = s.name.to_string();
             // inc_by(0) makes the series exist; each guard is dropped in its own statement.
             self.pipeline_errors
@@ -1168,6 +1214,7 @@ mod tests {
     #[test]
     fn viewers_count_distinct_sessions_within_the_window() {
         let v = Viewers::default();
+        v.track(["main", "other"]);
         let t0 = Instant::now();
         v.seen("main", "tab-1", t0);
         v.seen("main", "tab-1", t0 + Duration::from_secs(1));
@@ -1179,6 +1226,8 @@ mod tests {
         v.seen("main", "", t0);
         assert_eq!(v.count("main", t0 + Duration::from_secs(3)), 2);
         assert_eq!(v.count("other", t0 + Duration::from_secs(3)), 1);
+        // Streams that are not configured are not tracked.
+        v.seen("nobody", "tab-1", t0);
         assert_eq!(v.count("nobody", t0), 0);
         // tab-1 was last seen at 1 s, tab-2 at 2 s.
         assert_eq!(v.count("main", t0 + Duration::from_millis(31_500)), 1);
@@ -1188,6 +1237,7 @@ mod tests {
     #[test]
     fn viewers_stay_bounded() {
         let v = Viewers::default();
+        v.track(["main"]);
         let t0 = Instant::now();
         for i in 0..Viewers::MAX_SESSIONS + 10 {
             v.seen("main", &format!("s{i}"), t0);

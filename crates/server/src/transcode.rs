@@ -173,12 +173,6 @@ pub struct StreamOutput {
     /// A hardware element failed and the policy says go on in software: the reason, until the
     /// feeder has rebuilt the pipeline.
     fallback: Mutex<Option<String>>,
-    /// Parts are listed as they arrive (LL-HLS); otherwise frames become visible when their
-    /// segment completes.
-    low_latency: bool,
-    /// Per rung, the arrival times of frames in the open segment that no playlist lists yet
-    /// (without LL-HLS).
-    unlisted: Mutex<Vec<Vec<Instant>>>,
     /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
     /// rendered once per change, however many requests (held or not) ask for it.
     rendered: Mutex<Vec<Rendered>>,
@@ -320,8 +314,6 @@ impl StreamOutput {
         let interval = chunk_interval(&packager_config);
         Arc::new(StreamOutput {
             name,
-            low_latency: packager_config.low_latency,
-            unlisted: Mutex::new(vec![Vec::new(); planned]),
             rendered: Mutex::new(Vec::new()),
             state: Mutex::new(OutputState::Starting {
                 packager_config,
@@ -427,7 +419,7 @@ impl StreamOutput {
         names
             .into_iter()
             .zip(rates.iter())
-            .map(|(n, r)| (n, r.factor(now)))
+            .filter_map(|(n, r)| Some((n, r.factor(now)?)))
             .collect()
     }
 
@@ -494,8 +486,10 @@ impl StreamOutput {
                 *state = OutputState::Failed;
             }
         }
-        drop(state);
+        // Bumped under the lock, so that whoever sees the new state also sees the new count
+        // (the playlist cache relies on it).
         self.bump();
+        drop(state);
     }
 
     /// Pushes a chunk; once packaging has started, says what it made visible to players.
@@ -525,9 +519,11 @@ impl StreamOutput {
                         .ok()
                         .filter(|s| s.segments > before)
                         .and_then(|s| s.last_segment_duration);
+                    // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole
+                    // segment without (`PackagerConfig::whole_segments`).
                     let part = pushed.is_ok() && kind != ChunkKind::Init;
                     listed = Some(Listed {
-                        arrivals: self.newly_listed(rung, part, completed.is_some(), arrivals),
+                        arrivals: if part { arrivals.to_vec() } else { Vec::new() },
                         rung: name,
                         completed,
                         part,
@@ -535,44 +531,17 @@ impl StreamOutput {
                 }
                 OutputState::Failed => return None,
             }
+            // Under the lock: see `on_rung_ready`.
+            self.bump();
         }
         if let Some(meter) = self.rates.lock().expect("rates lock").get_mut(rung) {
             meter.record(Instant::now(), end);
         }
-        self.bump();
         listed
     }
 
-    /// The arrivals a chunk makes visible: its own with LL-HLS (each part is listed at once);
-    /// without, those of the segment it completed, while its own wait for their segment to end.
-    fn newly_listed(
-        &self,
-        rung: usize,
-        part: bool,
-        completed: bool,
-        arrivals: &[Instant],
-    ) -> Vec<Instant> {
-        if self.low_latency {
-            return if part { arrivals.to_vec() } else { Vec::new() };
-        }
-        let mut unlisted = self.unlisted.lock().expect("unlisted lock");
-        let Some(open) = unlisted.get_mut(rung) else {
-            return Vec::new();
-        };
-        let done = if completed {
-            std::mem::take(open)
-        } else {
-            Vec::new()
-        };
-        if part {
-            open.extend_from_slice(arrivals);
-        }
-        done
-    }
-
-    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung, with the
-    /// arrivals of the frames that closing them listed.
-    fn end(&self) -> Vec<(String, MediaTime, Vec<Instant>)> {
+    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
+    fn end(&self) -> Vec<(String, MediaTime)> {
         let mut closed = Vec::new();
         let mut state = self.state.lock().expect("output lock");
         if let OutputState::Live { packager, names } = &mut *state {
@@ -582,13 +551,11 @@ impl StreamOutput {
                     .map(|n| packager.stats(n).map(|s| s.segments).unwrap_or(0))
                     .collect();
                 packager.end(SystemTime::now());
-                let mut unlisted = self.unlisted.lock().expect("unlisted lock");
-                for (i, (name, before)) in names.iter().zip(before).enumerate() {
+                for (name, before) in names.iter().zip(before) {
                     if let Ok(s) = packager.stats(name) {
                         if s.segments > before {
                             if let Some(d) = s.last_segment_duration {
-                                let arrivals = unlisted.get_mut(i).map(std::mem::take);
-                                closed.push((name.clone(), d, arrivals.unwrap_or_default()));
+                                closed.push((name.clone(), d));
                             }
                         }
                     }
@@ -597,8 +564,8 @@ impl StreamOutput {
         } else {
             *state = OutputState::Failed;
         }
-        drop(state);
         self.bump();
+        drop(state);
         closed
     }
 }
@@ -637,34 +604,44 @@ impl RateMeter {
         }
     }
 
-    /// Over the last `WINDOW` of wall time (or since the first sample), up to the newest chunk:
+    /// Over the last `WINDOW` of wall time before the newest chunk (or since the first sample):
     /// a pipeline that keeps up reads about 1 whenever it is asked, not less by however long ago
-    /// its last chunk came. Once nothing has come for `stall`, the wall time runs on to `now`, so
-    /// a stalled pipeline decays towards 0.
-    fn factor(&self, now: Instant) -> f64 {
-        let Some(&(newest_at, newest)) = self.samples.back() else {
-            return 0.0;
-        };
-        let base = self
-            .samples
-            .iter()
-            .rev()
-            .find(|(t, _)| now.duration_since(*t) >= Self::WINDOW)
-            .or_else(|| self.samples.front())
-            .copied();
-        let Some((t0, m0)) = base else {
-            return 0.0;
-        };
-        let until = if now.saturating_duration_since(newest_at) <= self.stall {
+    /// its last chunk came. Once nothing has come for longer than the stall limit, the wall time
+    /// runs on to `now`, so a stalled pipeline decays towards 0. `None` until there are two
+    /// chunks half a second apart: nothing to measure yet.
+    fn factor(&self, now: Instant) -> Option<f64> {
+        let &(newest_at, newest) = self.samples.back()?;
+        let until = if now.saturating_duration_since(newest_at) <= self.stall_limit() {
             newest_at
         } else {
             now
         };
+        let (t0, m0) = self
+            .samples
+            .iter()
+            .rev()
+            .skip(1)
+            .find(|(t, _)| newest_at.saturating_duration_since(*t) >= Self::WINDOW)
+            .or_else(|| self.samples.front().filter(|_| self.samples.len() > 1))
+            .copied()?;
         let wall = until.saturating_duration_since(t0).as_secs_f64();
         if wall < 0.5 {
-            return 0.0;
+            return None;
         }
-        ((newest - m0).as_secs_f64() / wall).max(0.0)
+        Some(((newest - m0).as_secs_f64() / wall).max(0.0))
+    }
+
+    /// No chunk for this long is a stall: the configured limit, or half again the longest
+    /// recent gap between chunks (a passthrough rung's segments follow the source's keyframes,
+    /// which may be further apart than configured).
+    fn stall_limit(&self) -> Duration {
+        let newer = self.samples.iter().rev().take(8);
+        let older = self.samples.iter().rev().skip(1);
+        newer
+            .zip(older)
+            .map(|((n, _), (o, _))| n.saturating_duration_since(*o))
+            .max()
+            .map_or(self.stall, |g| self.stall.max(g * 3 / 2))
     }
 }
 
@@ -777,6 +754,8 @@ impl Transcoder {
             segment_duration: config.hls.segment_duration,
             low_latency: config.hls.low_latency,
             part_target: config.hls.part_duration,
+            // Without LL-HLS the muxer has no chunk duration: each segment is one chunk.
+            whole_segments: !config.hls.low_latency,
             ..hls::PackagerConfig::default()
         };
         let accelerator = Arc::new(Accelerator::probe(config));
@@ -1097,9 +1076,8 @@ impl Feeder {
                         p.finish();
                     }
                     let stream = running.output.name().to_string();
-                    for (rung, d, arrivals) in running.output.end() {
+                    for (rung, d) in running.output.end() {
                         metrics.segment_completed(&stream, &rung, d.as_secs_f64());
-                        metrics.listed(&stream, &rung, false, &arrivals, Instant::now());
                     }
                     tracing::info!("transcoding finished");
                     outputs.finishing.fetch_sub(1, Ordering::SeqCst);
@@ -1236,6 +1214,7 @@ mod tests {
     fn live_output(low_latency: bool) -> Arc<StreamOutput> {
         let config = hls::PackagerConfig {
             low_latency,
+            whole_segments: !low_latency,
             ..hls::PackagerConfig::default()
         };
         let o = StreamOutput::new("s".parse().unwrap(), config, 1);
@@ -1277,6 +1256,53 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_playlist_is_never_older_than_the_state_a_request_saw() {
+        // A blocking request checks the packager, then asks for the (cached) playlist: the
+        // playlist must list everything the check saw, while parts keep coming.
+        let o = live_output(true);
+        let now = SystemTime::now();
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 100), now, &[]);
+        let writer = {
+            let o = o.clone();
+            std::thread::spawn(move || {
+                for i in 1..400i64 {
+                    let kind = if i % 20 == 0 {
+                        ChunkKind::SegmentStart
+                    } else {
+                        ChunkKind::Continuation
+                    };
+                    o.on_chunk(0, chunk(kind, i * 100, 100), now, &[]);
+                }
+            })
+        };
+        // (msn, index) of the newest listed part.
+        let last_part = |text: &str| {
+            let line = text.lines().rfind(|l| l.starts_with("#EXT-X-PART:"))?;
+            let name = line.split("URI=\"part-").nth(1)?.split(".m4s").next()?;
+            let (msn, index) = name.split_once('.')?;
+            Some((msn.parse::<u64>().ok()?, index.parse::<u32>().ok()?))
+        };
+        let mut checked = 0;
+        while !writer.is_finished() {
+            let seen = o
+                .with_packager(|p| p.media_playlist("source", false).ok())
+                .flatten()
+                .and_then(|t| last_part(&t));
+            let served = o.playlist(Some("source"), false).expect("a playlist");
+            let served = std::str::from_utf8(&served).expect("utf-8");
+            if let Some(seen) = seen {
+                assert!(
+                    last_part(served) >= Some(seen),
+                    "saw part {seen:?} but was served:\n{served}"
+                );
+                checked += 1;
+            }
+        }
+        writer.join().expect("writer");
+        assert!(checked > 0);
+    }
+
+    #[test]
     fn frames_count_as_published_when_their_part_or_segment_is_listed() {
         let t = Instant::now();
         let at = |ms| t + Duration::from_millis(ms);
@@ -1294,7 +1320,7 @@ mod tests {
         assert!(listed.part);
         assert_eq!(listed.arrivals, [at(0), at(33)]);
 
-        // Plain HLS: frames wait for their segment to complete, which the next one's start does.
+        // Plain HLS: each chunk is a whole segment, complete and listed as it comes.
         let plain = live_output(false);
         let first = plain
             .on_chunk(
@@ -1304,21 +1330,9 @@ mod tests {
                 &[at(0), at(33)],
             )
             .expect("listed");
-        assert!(first.arrivals.is_empty() && first.completed.is_none());
-        let second = plain
-            .on_chunk(
-                0,
-                chunk(ChunkKind::SegmentStart, 2000, 2000),
-                now,
-                &[at(2000)],
-            )
-            .expect("listed");
-        assert!(second.completed.is_some());
-        assert_eq!(second.arrivals, [at(0), at(33)]);
-        // Ending the stream closes (and lists) the last one.
-        let closed = plain.end();
-        assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].2, [at(2000)]);
+        assert_eq!(first.completed, Some(MediaTime::from_millis(2000)));
+        assert_eq!(first.arrivals, [at(0), at(33)]);
+        assert!(plain.end().is_empty(), "nothing was left open");
     }
 
     #[test]
@@ -1360,17 +1374,56 @@ mod tests {
     fn rate_meter_tracks_realtime_and_decays_when_stalled() {
         let t0 = Instant::now();
         let m = meter(t0, 1000);
-        let f = m.factor(t0 + Duration::from_secs(10));
+        let f = m.factor(t0 + Duration::from_secs(10)).expect("a factor");
         assert!((f - 1.0).abs() < 0.01, "{f}");
         // Asked between two chunks, a pipeline that keeps up still reads 1.
-        let between = m.factor(t0 + Duration::from_millis(10_900));
+        let between = m
+            .factor(t0 + Duration::from_millis(10_900))
+            .expect("a factor");
         assert!((between - 1.0).abs() < 0.01, "{between}");
         // Half speed reads a half.
-        let half = meter(t0, 500).factor(t0 + Duration::from_millis(10_500));
+        let half = meter(t0, 500)
+            .factor(t0 + Duration::from_millis(10_500))
+            .expect("a factor");
         assert!((half - 0.5).abs() < 0.02, "{half}");
         // Nothing new for 10 s: the factor falls.
-        let stalled = m.factor(t0 + Duration::from_secs(20));
+        let stalled = m.factor(t0 + Duration::from_secs(20)).expect("a factor");
         assert!(stalled < 0.5, "{stalled}");
-        assert_eq!(RateMeter::new(Duration::from_secs(2)).factor(t0), 0.0);
+        // Nothing to measure before two chunks.
+        let mut one = RateMeter::new(Duration::from_secs(2));
+        assert_eq!(one.factor(t0), None);
+        one.record(t0, MediaTime::from_millis(500));
+        assert_eq!(one.factor(t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn rate_meter_reads_one_for_chunks_further_apart_than_its_window() {
+        // Whole 6 s segments (plain HLS), and a passthrough rung following a source keyframe
+        // every 8.3 s although 2 s segments are configured: healthy at any moment between chunks.
+        for (configured, gap_ms) in [(6_000u64, 6_000u64), (2_000, 8_300)] {
+            let t0 = Instant::now();
+            let mut m = RateMeter::new(Duration::from_millis(configured));
+            for i in 0..=6u64 {
+                m.record(
+                    t0 + Duration::from_millis(i * gap_ms),
+                    MediaTime::from_millis((i * gap_ms) as i64),
+                );
+            }
+            let last = t0 + Duration::from_millis(6 * gap_ms);
+            for after_ms in [0, 1_000, 3_000, 5_500, gap_ms - 100] {
+                let f = m
+                    .factor(last + Duration::from_millis(after_ms))
+                    .expect("a factor");
+                assert!(
+                    (f - 1.0).abs() < 0.01,
+                    "{gap_ms} ms chunks, asked {after_ms} ms after the last: {f}"
+                );
+            }
+            // Two gaps without a chunk is a stall.
+            let f = m
+                .factor(last + Duration::from_millis(2 * gap_ms))
+                .expect("a factor");
+            assert!(f < 0.8, "{f}");
+        }
     }
 }
