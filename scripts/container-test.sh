@@ -230,7 +230,10 @@ while [ "$(podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = 
 done
 status="$(podman inspect --format '{{.State.ExitCode}}' "$name")"
 [ "$status" = 0 ] || { logs; die "exit status $status after SIGTERM, want 0"; }
-podman logs "$name" 2>&1 | grep -q 'shutdown requested' || { logs; die "no 'shutdown requested' in the log"; }
+# Read the whole log first: `podman logs | grep -q` fails under pipefail when grep stops at the
+# match while podman still writes (SIGPIPE).
+drain_log="$(podman logs "$name" 2>&1)"
+grep -q 'shutdown requested' <<<"$drain_log" || { logs; die "no 'shutdown requested' in the log"; }
 if [ "$saw_503" = 1 ]; then
     log "drain ok: /readyz 503 while draining, exit 0 after $((SECONDS - t0)) s"
 else

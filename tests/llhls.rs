@@ -755,8 +755,15 @@ fn requests_too_far_ahead_get_400_at_once() {
         metrics.value("ferrocast_http_held_requests", &[("kind", "part")])
     );
     for h in held {
+        // Answered within the blocking bound: with the media (200), or 503 when it took longer
+        // than three target durations on a loaded machine; either way no longer held.
         let r = h.join().expect("request thread");
-        assert_eq!(r.status, 200, "a held request: {}", r.text());
+        assert!(
+            r.status == 200 || r.status == 503,
+            "a held request: {} {}",
+            r.status,
+            r.text()
+        );
     }
     let m = live.server.metrics();
     for kind in ["playlist", "part"] {
