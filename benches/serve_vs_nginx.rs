@@ -16,7 +16,8 @@
 //!    Ferrocast / nginx (target ≥ 1.0).
 //!
 //! What differs: nginx reads a static file (from the page cache) and checks its mtime; Ferrocast
-//! renders the playlist from its model per request and serves segments from memory (`Bytes`).
+//! serves the playlist as rendered once per change of the stream (cached) and segments from memory
+//! (`Bytes`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
