@@ -582,10 +582,22 @@ pub(crate) fn ffmpeg_publish(
     seconds: u32,
 ) -> ChildGuard {
     require_tool("ffmpeg", "-version");
+    ffmpeg_send(dir, tag, (size, seconds, 60), "flv", url)
+}
+
+/// ffmpeg sending its test source (`size`, `seconds`, keyframe interval in frames) as `format`
+/// to `url`, stderr kept in `dir`.
+fn ffmpeg_send(
+    dir: &TempDir,
+    tag: &str,
+    (size, seconds, gop): (&str, u32, u32),
+    format: &str,
+    url: &str,
+) -> ChildGuard {
     let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
     let mut cmd = Command::new("ffmpeg");
-    ffmpeg_source(&mut cmd, size, seconds, 60);
-    cmd.args(["-f", "flv", url])
+    ffmpeg_source(&mut cmd, size, seconds, gop);
+    cmd.args(["-f", format, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
@@ -625,14 +637,7 @@ pub(crate) fn ffmpeg_srt(
     seconds: u32,
 ) -> ChildGuard {
     require_ffmpeg_srt();
-    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
-    let mut cmd = Command::new("ffmpeg");
-    ffmpeg_source(&mut cmd, size, seconds, 30);
-    cmd.args(["-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr).expect("ffmpeg stderr file"));
-    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
+    ffmpeg_send(dir, tag, (size, seconds, 30), "mpegts", url)
 }
 
 /// Panics unless this ffmpeg speaks SRT (libsrt).
