@@ -22,8 +22,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::fs::File;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -31,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use support::hls::parse_attributes;
-use support::{ffmpeg_publish, http_get, player_assets_arg, repo_root, wait_until, Server};
+use support::{ffmpeg_publish, http_get, player_assets_arg, wait_until, Server};
 
 use support::env_or;
 
@@ -105,9 +103,6 @@ fn main() {
     stop.store(true, Ordering::SeqCst);
     let (mut delays, part_target, phb) = poller.join().expect("poller");
 
-    if let Some(fatal) = report.get("fatal") {
-        panic!("llhls.mjs could not drive Chromium: {fatal}");
-    }
     let samples = report["samples"].as_array().cloned().unwrap_or_default();
     let mut latency: Vec<f64> = samples
         .iter()
@@ -186,34 +181,15 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn play(server: &Server, url: &str, seconds: u32) -> Value {
-    let stdout = server.dir.file("llhls.stdout");
-    let stderr = server.dir.file("llhls.stderr");
-    let mut cmd = Command::new("node");
-    cmd.arg(repo_root().join("tests/browser/llhls.mjs"))
-        .args([url, &seconds.to_string()])
-        .env(
-            "LLHLS_HLS_CONFIG",
-            std::env::var("BENCH_HLS_CONFIG").unwrap_or_default(),
-        )
-        .env(
-            "CHROMIUM",
-            std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
-        )
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout).expect("stdout file"))
-        .stderr(File::create(&stderr).expect("stderr file"));
-    let mut node = support::ChildGuard::spawn("llhls.mjs", &mut cmd, Some(stderr));
-    let status = node.expect_exit(Duration::from_secs(u64::from(seconds) + 120));
-    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-    out.lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "llhls.mjs printed no report ({status:?}); is `npm ci --prefix tests/browser` done?\n{out}\n{}",
-                node.stderr()
-            )
-        })
+    let config = std::env::var("BENCH_HLS_CONFIG").unwrap_or_default();
+    support::browser_report(
+        &server.dir,
+        "llhls",
+        "llhls.mjs",
+        &[url, &seconds.to_string()],
+        &[("LLHLS_HLS_CONFIG", config)],
+        Duration::from_secs(u64::from(seconds) + 120),
+    )
 }
 
 /// Polls `path` every 20 ms until `stop`; for each part seen for the first time, how long after

@@ -16,11 +16,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -29,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use support::hls::{parse_attributes, parse_media, MediaPlaylist};
 use support::{
-    ffmpeg_publish, player_assets_arg, repo_root, require_tool, wait_until, ChildGuard, Server,
-    TempDir,
+    browser_report, ffmpeg_publish, player_assets_arg, require_browser_tools, require_tool,
+    wait_until, ChildGuard, Server, TempDir,
 };
 
 const STREAM: &str = "ll";
@@ -1038,55 +1035,16 @@ fn stalls_tolerated(stalls: usize) -> bool {
     stalls.saturating_sub(STALL_TOLERANCE) == 0
 }
 
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
-}
-
-fn require_browser_tools() {
-    require_tool("node", "--version");
-    let pw = repo_root().join("tests/browser/node_modules/playwright-core/package.json");
-    assert!(
-        pw.is_file(),
-        "{} is missing; run `npm ci --prefix tests/browser` (make test does)",
-        pw.display()
-    );
-    assert!(
-        Path::new(&chromium()).is_file(),
-        "{} not found; install Debian's chromium with `make deps`, or set CHROMIUM",
-        chromium()
-    );
-}
-
 /// Runs `tests/browser/llhls.mjs` and returns its report.
 fn play_llhls(server: &Server, url: &str, seconds: u32) -> Value {
-    let stdout = server.dir.file("llhls.stdout");
-    let stderr = server.dir.file("llhls.stderr");
-    let mut cmd = Command::new("node");
-    cmd.arg(repo_root().join("tests/browser/llhls.mjs"))
-        .args([url, &seconds.to_string()])
-        .env("CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout).expect("stdout file"))
-        .stderr(File::create(&stderr).expect("stderr file"));
-    let mut node = ChildGuard::spawn("llhls.mjs", &mut cmd, Some(stderr));
-    let status = node.expect_exit(Duration::from_secs(u64::from(seconds) + 90));
-    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-    let report: Value = out
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "llhls.mjs printed no report ({status:?})\nstdout:\n{out}\nstderr:\n{}",
-                node.stderr()
-            )
-        });
-    assert!(
-        status.success() && report.get("fatal").is_none(),
-        "llhls.mjs could not drive Chromium: {report:#}\nstderr:\n{}",
-        node.stderr()
-    );
-    report
+    browser_report(
+        &server.dir,
+        "llhls",
+        "llhls.mjs",
+        &[url, &seconds.to_string()],
+        &[],
+        Duration::from_secs(u64::from(seconds) + 90),
+    )
 }
 
 #[test]

@@ -10,72 +10,27 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{ffmpeg_publish, player_assets_arg, repo_root, require_tool, ChildGuard, Server};
+use support::{browser_report, ffmpeg_publish, player_assets_arg, require_browser_tools, Server};
 
 /// Wall seconds the page plays for after playback has started.
 const PLAY_SECONDS: u32 = 6;
 
-fn browser_dir() -> PathBuf {
-    repo_root().join("tests/browser")
-}
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
-}
-
-fn require_browser_tools() {
-    require_tool("node", "--version");
-    let pw = browser_dir().join("node_modules/playwright-core/package.json");
-    assert!(
-        pw.is_file(),
-        "{} is missing; run `npm ci --prefix tests/browser` (make test does)",
-        pw.display()
-    );
-    assert!(
-        Path::new(&chromium()).is_file(),
-        "{} not found; install Debian's chromium with `make deps`, or set CHROMIUM",
-        chromium()
-    );
-}
-
 /// Runs `play.mjs` on `url` and returns its JSON report.
 fn play(server: &Server, url: &str, engine: &str, screenshot: &Path) -> Value {
-    let tag = format!("play-{engine}");
-    let stdout = server.dir.file(&format!("{tag}.stdout"));
-    let stderr = server.dir.file(&format!("{tag}.stderr"));
-    let mut cmd = Command::new("node");
-    cmd.arg(browser_dir().join("play.mjs"))
-        .args([url, engine, &PLAY_SECONDS.to_string()])
-        .arg(screenshot)
-        .env("CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout).expect("stdout file"))
-        .stderr(File::create(&stderr).expect("stderr file"));
-    let mut node = ChildGuard::spawn(&tag, &mut cmd, Some(stderr));
-    let status = node.expect_exit(Duration::from_secs(90));
-    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-    let report: Value = out
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "play.mjs ({engine}) printed no report ({status:?})\nstdout:\n{out}\nstderr:\n{}",
-                node.stderr()
-            )
-        });
-    assert!(
-        status.success() && report.get("fatal").is_none(),
-        "play.mjs ({engine}) could not drive Chromium: {report:#}\nstderr:\n{}",
-        node.stderr()
-    );
-    report
+    let seconds = PLAY_SECONDS.to_string();
+    let screenshot = screenshot.display().to_string();
+    browser_report(
+        &server.dir,
+        &format!("play-{engine}"),
+        "play.mjs",
+        &[url, engine, &seconds, &screenshot],
+        &[],
+        Duration::from_secs(90),
+    )
 }
 
 /// What every engine must show: the clock advanced, frames were decoded, and no error.

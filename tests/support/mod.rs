@@ -694,6 +694,70 @@ pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Debian's Chromium, or `$CHROMIUM`.
+pub(crate) fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
+
+/// Panics with the fix unless node, playwright-core (in tests/browser) and Chromium are there.
+pub(crate) fn require_browser_tools() {
+    require_tool("node", "--version");
+    let pw = repo_root().join("tests/browser/node_modules/playwright-core/package.json");
+    assert!(
+        pw.is_file(),
+        "{} is missing; run `npm ci --prefix tests/browser` (make test does)",
+        pw.display()
+    );
+    assert!(
+        Path::new(&chromium()).is_file(),
+        "{} not found; install Debian's chromium with `make deps`, or set CHROMIUM",
+        chromium()
+    );
+}
+
+/// Runs `node tests/browser/SCRIPT ARGS...` (Chromium from [`chromium`], plus `env`), bounded by
+/// `timeout`, with its output in `dir`, and returns the JSON report it prints last. Panics, with
+/// its stderr, when it prints none or could not drive the browser (a failed exit or a `fatal`
+/// field).
+pub(crate) fn browser_report(
+    dir: &TempDir,
+    tag: &str,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> serde_json::Value {
+    let stdout = dir.file(&format!("{tag}.stdout"));
+    let stderr = dir.file(&format!("{tag}.stderr"));
+    let mut cmd = Command::new("node");
+    cmd.arg(repo_root().join("tests/browser").join(script))
+        .args(args)
+        .env("CHROMIUM", chromium())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).expect("stdout file"))
+        .stderr(File::create(&stderr).expect("stderr file"));
+    let mut node = ChildGuard::spawn(tag, &mut cmd, Some(stderr));
+    let status = node.expect_exit(timeout);
+    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let report: serde_json::Value = out
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{script} ({tag}) printed no report ({status:?}); is `npm ci --prefix tests/browser` done?\nstdout:\n{out}\nstderr:\n{}",
+                node.stderr()
+            )
+        });
+    assert!(
+        status.success() && report.get("fatal").is_none(),
+        "{script} ({tag}) could not drive Chromium: {report:#}\nstderr:\n{}",
+        node.stderr()
+    );
+    report
+}
+
 /// `--set http.assets_dir=...` pointing at the hls.js that `npm ci --prefix player` installed,
 /// so the player page has hls.js whatever the working directory. Panics with the fix when it is
 /// missing.
