@@ -45,15 +45,19 @@ fn serial() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn start_server(stream: &str, key: &str) -> Server {
-    Server::start(&[
-        "--stream",
-        &format!("{stream}={key}"),
-        "--set",
-        "transcode.preset=ultrafast",
-        "--set",
-        "hls.segment_duration=2s",
-    ])
+/// The server with the default ladder (ultrafast, 2 s segments) and `env`.
+fn start_server(stream: &str, key: &str, env: &[(&str, &str)]) -> Server {
+    Server::start_with_env(
+        &[
+            "--stream",
+            &format!("{stream}={key}"),
+            "--set",
+            "transcode.preset=ultrafast",
+            "--set",
+            "hls.segment_duration=2s",
+        ],
+        env,
+    )
 }
 
 /// Waits for the master playlist (503 while the ladder starts, 404 until the publish arrives).
@@ -274,7 +278,7 @@ fn ladder_is_probed_aligned_and_ended() {
     require_tool("ffprobe", "-version");
     let started = Instant::now();
     let stream = "ladder";
-    let server = start_server(stream, "e2e-ladder-key");
+    let server = start_server(stream, "e2e-ladder-key", &[]);
     let mut ffmpeg = ffmpeg_publish(
         &server.dir,
         stream,
@@ -463,17 +467,7 @@ fn repeated_publishes_leak_no_threads_or_memory() {
     // for dozens of publishes even though everything is freed (measured: +64 MiB over 10
     // publishes by default, flat after the 5th with 2 arenas). Two arenas keep this test about
     // leaks in the server rather than about the allocator's arena policy.
-    let server = Server::start_with_env(
-        &[
-            "--stream",
-            &format!("{stream}={key}"),
-            "--set",
-            "transcode.preset=ultrafast",
-            "--set",
-            "hls.segment_duration=2s",
-        ],
-        &[("MALLOC_ARENA_MAX", "2")],
-    );
+    let server = start_server(stream, key, &[("MALLOC_ARENA_MAX", "2")]);
     let playlist = format!("/live/{stream}/360p/index.m3u8");
     let mut previous = String::new();
     // (threads, VmRSS kB) after each cycle.
