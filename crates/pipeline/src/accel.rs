@@ -740,27 +740,21 @@ pub fn encoder_properties(kind: EncoderKind, s: &EncoderSettings) -> Vec<(&'stat
             // IDRs only where the cadence forces them, never at scene cuts.
             p.push(("option-string", "scenecut=0".into()));
         }
-        EncoderKind::NvEnc => {
+        EncoderKind::NvEnc | EncoderKind::NvCudaEnc => {
             p.push(("bitrate", kbps.clone()));
             p.push(("rc-mode", "cbr".into()));
             p.push(("vbv-buffer-size", kbps));
             p.push(("gop-size", gop));
             p.push(("preset", nv_preset.into()));
             if s.low_latency {
-                p.push(("zerolatency", "true".into()));
-                p.push(("bframes", "0".into()));
-                p.push(("rc-lookahead", "0".into()));
-            }
-        }
-        EncoderKind::NvCudaEnc => {
-            p.push(("bitrate", kbps.clone()));
-            p.push(("rc-mode", "cbr".into()));
-            p.push(("vbv-buffer-size", kbps));
-            p.push(("gop-size", gop));
-            p.push(("preset", nv_preset.into()));
-            if s.low_latency {
-                p.push(("zero-reorder-delay", "true".into()));
-                p.push(("b-frames", "0".into()));
+                // The same settings under the two element generations' names.
+                let (no_reorder, bframes) = if kind == EncoderKind::NvEnc {
+                    ("zerolatency", "bframes")
+                } else {
+                    ("zero-reorder-delay", "b-frames")
+                };
+                p.push((no_reorder, "true".into()));
+                p.push((bframes, "0".into()));
                 p.push(("rc-lookahead", "0".into()));
             }
         }
