@@ -10,10 +10,7 @@
 //
 // Like play.mjs, it only reports: tests/llhls.rs and benches/latency.rs judge. It exits non-zero
 // only when it cannot drive the browser at all. playwright-core never downloads a browser.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [url, secondsArg] = process.argv.slice(2);
 if (!url || !secondsArg) {
@@ -45,27 +42,11 @@ const recordEvents = () => {
   }
 };
 
-const profile = mkdtempSync(join(tmpdir(), 'ferrocast-chromium-llhls-'));
 const result = { url, seconds, samples: [] };
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-    viewport: { width: 1280, height: 1000 },
-    timeout: 30000,
-  });
+  browser = await launch('llhls');
+  const { context } = browser;
   result.browser = context.browser()?.version() ?? null;
   const page = context.pages()[0] ?? (await context.newPage());
   await page.addInitScript(recordEvents);
@@ -168,8 +149,7 @@ try {
 } catch (e) {
   result.fatal = String(e && e.stack ? e.stack : e);
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.stdout.write(JSON.stringify(result) + '\n');
 process.exit(result.fatal ? 1 : 0);

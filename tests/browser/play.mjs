@@ -7,10 +7,7 @@
 //
 // playwright-core never downloads a browser: it drives /usr/bin/chromium (CHROMIUM overrides),
 // with flags that keep Chromium off the network on a closed machine.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [url, engine, secondsArg, screenshot] = process.argv.slice(2);
 if (!url || !engine || !secondsArg) {
@@ -20,29 +17,11 @@ if (!url || !engine || !secondsArg) {
 const seconds = Number(secondsArg);
 const startTimeoutMs = 20000;
 
-const profile = mkdtempSync(join(tmpdir(), 'ferrocast-chromium-'));
 const result = { url, requested: engine, seconds };
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      // The fresh profile goes in as launchPersistentContext's userDataDir (it refuses
-      // --user-data-dir in args and passes that flag itself).
-    ],
-    viewport: { width: 1280, height: 1000 },
-    timeout: 30000,
-  });
+  browser = await launch('play');
+  const { context } = browser;
   result.browser = context.browser()?.version() ?? null;
   const page = context.pages()[0] ?? (await context.newPage());
   const console_ = [];
@@ -108,8 +87,7 @@ try {
 } catch (e) {
   result.fatal = String(e && e.stack ? e.stack : e);
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.stdout.write(JSON.stringify(result) + '\n');
 process.exit(result.fatal ? 1 : 0);
