@@ -420,20 +420,6 @@ impl Default for Hls {
     }
 }
 
-/// x264's speed presets.
-pub const X264_PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
-
 impl Default for Http {
     fn default() -> Self {
         Http {
@@ -687,11 +673,11 @@ impl Config {
 
     fn validate_ladder(&self) -> Result<(), ConfigError> {
         let t = &self.transcode;
-        if !X264_PRESETS.contains(&t.preset.as_str()) {
+        if !pipeline::X264_PRESETS.contains(&t.preset.as_str()) {
             return Err(ConfigError::Invalid(format!(
                 "transcode.preset {:?} is not an x264 preset; use one of {}",
                 t.preset,
-                X264_PRESETS.join(", ")
+                pipeline::X264_PRESETS.join(", ")
             )));
         }
         if t.renditions.is_empty() {
