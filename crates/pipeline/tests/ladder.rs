@@ -200,13 +200,7 @@ fn ladder_segments_are_aligned_and_playable() {
 
 #[test]
 fn parts_become_continuations() {
-    let input = generate(&Source {
-        width: 320,
-        height: 180,
-        seconds: 5,
-        ..Source::default()
-    })
-    .expect("test media");
+    let input = small_input(5);
     let mut ladder = test_ladder(Some(Duration::from_millis(500)));
     ladder.renditions = vec![
         Rendition::passthrough("source"),

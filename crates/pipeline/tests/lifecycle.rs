@@ -6,20 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use pipeline::testing::{generate, rss_kib, thread_count, Source};
+use pipeline::testing::{rss_kib, thread_count};
 use pipeline::{LadderConfig, Rendition, StreamPipeline};
 
 const ITERATIONS: usize = 10;
 
 #[test]
 fn start_finish_loop_is_bounded() {
-    let input = generate(&Source {
-        width: 320,
-        height: 180,
-        seconds: 2,
-        ..Source::default()
-    })
-    .unwrap();
+    let input = small_input(2);
     let ladder = LadderConfig {
         renditions: vec![
             Rendition::passthrough("source"),

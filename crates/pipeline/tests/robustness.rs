@@ -132,13 +132,7 @@ fn corrupt_codec_config_is_an_error_not_a_panic() {
 
 #[test]
 fn garbage_frames_fail_the_stream_only() {
-    let input = generate(&Source {
-        width: 320,
-        height: 180,
-        seconds: 2,
-        ..Source::default()
-    })
-    .unwrap();
+    let input = small_input(2);
     let sink = RecordingSink::new();
     let p = StreamPipeline::start(
         "garbage",
@@ -205,13 +199,7 @@ fn garbage_frames_fail_the_stream_only() {
 
 #[test]
 fn drop_without_finish_stops() {
-    let input = generate(&Source {
-        width: 320,
-        height: 180,
-        seconds: 1,
-        ..Source::default()
-    })
-    .unwrap();
+    let input = small_input(1);
     let sink = RecordingSink::new();
     let p = StreamPipeline::start(
         "dropped",

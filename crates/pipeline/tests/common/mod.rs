@@ -179,3 +179,14 @@ pub fn trak_count(init: &[u8]) -> usize {
 pub fn kinds(chunks: &[CmafChunk]) -> Vec<ChunkKind> {
     chunks.iter().map(|c| c.kind).collect()
 }
+
+/// `seconds` of generated 320x180 H.264 + AAC (the default source otherwise).
+pub fn small_input(seconds: u32) -> pipeline::testing::Generated {
+    pipeline::testing::generate(&pipeline::testing::Source {
+        width: 320,
+        height: 180,
+        seconds,
+        ..pipeline::testing::Source::default()
+    })
+    .expect("test media")
+}
