@@ -5,7 +5,12 @@
 use bytes::Bytes;
 use media::{MediaFrame, MediaTime};
 
-use crate::{Demuxer, Error, FourCc, Ignored, Outcome, Track, Unsupported};
+use crate::demux::Demuxer;
+use crate::error::Error;
+use crate::fourcc::FourCc;
+use crate::outcome::{Ignored, Outcome};
+use crate::track::Track;
+use crate::unsupported::Unsupported;
 
 /// Video tag body of ffmpeg's AVC sequence header for an x264 640x360 Main profile stream.
 pub const AVC_SEQUENCE_HEADER: &[u8] = &[

@@ -3,8 +3,11 @@
 use bytes::Bytes;
 use media::{AudioCodec, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
 
+use crate::error::Error;
+use crate::metadata::MetadataHints;
+use crate::outcome::{Ignored, Outcome};
 use crate::tag::{self, AudioTag, VideoTag};
-use crate::{Error, Ignored, MetadataHints, Outcome, Track};
+use crate::track::Track;
 
 /// Extends RTMP's 32-bit millisecond timestamps, which wrap every 2^32 ms (about 49.7 days),
 /// to an `i64` that does not wrap.

@@ -5,7 +5,11 @@
 
 use bytes::Bytes;
 
-use crate::{Error, FourCc, Ignored, Track, Unsupported};
+use crate::error::Error;
+use crate::fourcc::FourCc;
+use crate::outcome::Ignored;
+use crate::track::Track;
+use crate::unsupported::Unsupported;
 
 /// What one video tag body carries.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! One table of request paths, good and bad, with the [`Resource`] each should parse to. The
 //! unit tests run it, and the `fuzz/` crate can write the paths out as seeds.
 
-use crate::Resource;
+use crate::resource::Resource;
 
 /// A request path tail and what [`Resource::parse`] should make of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! HLS and Low-Latency HLS packaging for Ferrocast, sans-IO.
 //!
-//! The pipeline hands over CMAF chunks per rung (seam 3 in DESIGN.md); a [`Packager`] per
-//! stream turns them into:
-//! - stored bytes, written through a [`SegmentStore`] (STYLE 4; [`MemoryStore`] by default):
-//!   each rung's `init.mp4`, its segments, and every chunk as an LL-HLS part;
+//! The pipeline hands over CMAF chunks per rung (seam 3 in ARCHITECTURE.md, pipeline → packager);
+//! a [`Packager`] per stream turns them into:
+//! - stored bytes, written through an injected [`SegmentStore`] (convention 4 in
+//!   ARCHITECTURE.md; [`MemoryStore`] by default): each rung's `init.mp4`, its segments, and
+//!   every chunk as an LL-HLS part;
 //! - playlists, kept as plain data ([`MediaPlaylist`], [`MasterPlaylist`]) and rendered by pure
 //!   functions: the sliding window, `EXT-X-TARGETDURATION` that never decreases,
 //!   `EXT-X-PROGRAM-DATE-TIME`, discontinuities, `EXT-X-ENDLIST`, and with
@@ -11,7 +12,7 @@
 //!   and delta updates;
 //! - answers for the HTTP layer: [`Resource::parse`] for request paths, [`Packager::cursor`],
 //!   [`Packager::playlist_request`] and [`Packager::resource_status`] for blocking reloads and
-//!   blocking part requests, and [`RungStats`] for metrics.
+//!   blocking part requests, and [`VariantStats`] for metrics.
 //!
 //! No tokio, no GStreamer, no clock: wall-clock times are arguments. The server keeps a packager
 //! under a mutex, pushes chunks into it and bumps a `watch` cursor after each push.
@@ -87,7 +88,7 @@ mod tests;
 
 pub use error::Error;
 pub use packager::{
-    Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, RungStats, Variant,
+    Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, Variant, VariantStats,
     NOMINAL_AUDIO_BITRATE,
 };
 pub use playlist::{

@@ -7,13 +7,13 @@ use bytes::{Bytes, BytesMut};
 use media::cmaf::{ChunkKind, CmafChunk};
 use media::MediaTime;
 
+use crate::error::Error;
 use crate::playlist::{
     LowLatency, MasterPlaylist, MediaPlaylist, Part, RenderOptions, RenditionReport, Segment,
     VariantStream, VERSION, VERSION_LOW_LATENCY,
 };
 use crate::resource::{is_valid_rung_name, Resource};
 use crate::store::{MemoryStore, SegmentStore};
-use crate::Error;
 
 /// Assumed audio bitrate (bits/s) added to nominal video bitrates before bitrates are measured.
 pub const NOMINAL_AUDIO_BITRATE: u64 = 128_000;
@@ -85,9 +85,9 @@ impl Default for PackagerConfig {
     }
 }
 
-/// Counters for one rung, as plain numbers for the server's metrics.
+/// Counters for one variant, as plain numbers for the server's metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RungStats {
+pub struct VariantStats {
     /// Complete segments produced.
     pub segments: u64,
     /// Parts (CMAF chunks) received.
@@ -104,7 +104,7 @@ pub struct RungStats {
     pub peak_bitrate: Option<u64>,
 }
 
-impl RungStats {
+impl VariantStats {
     /// Average bitrate (bits/s) over all complete segments, once there is one.
     pub fn average_bitrate(&self) -> Option<u64> {
         bitrate(self.segment_bytes, self.media_duration)
@@ -179,7 +179,7 @@ struct Rung {
     pending_discontinuity: bool,
     /// Complete segments still in the store (msn, part count), oldest first.
     retained: VecDeque<(u64, u32)>,
-    stats: RungStats,
+    stats: VariantStats,
 }
 
 impl Packager<MemoryStore> {
@@ -221,7 +221,7 @@ impl<S: SegmentStore> Packager<S> {
                 next_msn: config.first_msn,
                 pending_discontinuity: false,
                 retained: VecDeque::new(),
-                stats: RungStats::default(),
+                stats: VariantStats::default(),
             });
         }
         let mut packager = Packager {
@@ -379,8 +379,8 @@ impl<S: SegmentStore> Packager<S> {
         }
     }
 
-    /// A rung's counters.
-    pub fn stats(&self, rung: &str) -> Result<&RungStats, Error> {
+    /// A variant's counters.
+    pub fn stats(&self, rung: &str) -> Result<&VariantStats, Error> {
         Ok(&self.rungs[self.index(rung)?].stats)
     }
 

@@ -1,6 +1,7 @@
-//! Playlists as plain data (STYLE 3): structs with add/trim methods, and rendering as a pure
-//! function of the struct. The LL-HLS rules (PART-TARGET, hold-backs, part window, preload hint,
-//! skip boundary) live here and are tested here; the [`crate::Packager`] only feeds the model.
+//! Playlists as plain data (convention 3 in ARCHITECTURE.md): structs with add/trim methods, and
+//! rendering as a pure function of the struct. The LL-HLS rules (PART-TARGET, hold-backs, part
+//! window, preload hint, skip boundary) live here and are tested here; the [`crate::Packager`]
+//! only feeds the model.
 
 use std::collections::VecDeque;
 use std::fmt::Write;

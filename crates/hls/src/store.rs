@@ -1,5 +1,6 @@
-//! Where segment bytes go (STYLE 4: outputs are injected). The packager writes through
-//! [`SegmentStore`]; the server reads through it (or through [`crate::Packager::fetch`]).
+//! Where segment bytes go (convention 4 in ARCHITECTURE.md: outputs are injected). The packager
+//! writes through [`SegmentStore`]; the server reads through it (or through
+//! [`crate::Packager::fetch`]).
 
 use std::collections::{BTreeMap, HashMap};
 

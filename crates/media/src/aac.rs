@@ -21,7 +21,7 @@
 use bytes::Bytes;
 
 use crate::bits::{BitReader, BitWriter, OutOfBits};
-use crate::{AudioCodec, AudioConfig};
+use crate::codec::{AudioCodec, AudioConfig};
 
 /// Why AAC data could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,11 +1,11 @@
-//! CMAF output chunks: what the pipeline hands to the packager (seam 3 in DESIGN.md).
+//! CMAF output chunks: what the pipeline hands to the packager (seam 3 in ARCHITECTURE.md).
 //!
 //! The pipeline classifies `cmafmux` output by buffer flags; the packager only sees these types,
 //! so it never links GStreamer and its tests can feed it synthetic chunks.
 
 use bytes::Bytes;
 
-use crate::MediaTime;
+use crate::time::MediaTime;
 
 /// What a chunk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,15 @@ use bytes::Bytes;
 use media::h264::{self, AvcDecoderConfigurationRecord};
 use media::{aac, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
 
+use crate::error::Error;
+use crate::outcome::{DropReason, Outcome};
 use crate::packet::{
     self, check_continuity, parse_packet, Continuity, EsInfo, Packet, SectionAssembler,
     SectionError, NULL_PID, PACKET_LEN, PAT_PID, SYNC,
 };
-use crate::{DropReason, Error, Outcome, Stats, Track, Unsupported};
+use crate::stats::Stats;
+use crate::track::Track;
+use crate::unsupported::Unsupported;
 
 /// The largest video PES reassembled; a bigger one is dropped ([`DropReason::TooLarge`]).
 pub const MAX_VIDEO_PES: usize = 4 << 20;

@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Deepest nesting of objects and arrays that [`decode`] accepts.
 pub const MAX_DEPTH: usize = 64;

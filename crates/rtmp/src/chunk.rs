@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::Error;
+use crate::error::Error;
 
 /// RTMP message type ids.
 pub mod msg_type {

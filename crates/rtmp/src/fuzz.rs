@@ -5,7 +5,7 @@ use bytes::BytesMut;
 
 use crate::amf0;
 use crate::chunk::{ChunkDecoder, ChunkLimits};
-use crate::{Event, ServerConfig, ServerSession};
+use crate::session::{Event, ServerConfig, ServerSession};
 
 /// Feeds `data` to a [`ChunkDecoder`] with the default limits until it needs more or fails.
 pub fn chunk(data: &[u8]) {

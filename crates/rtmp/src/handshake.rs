@@ -10,7 +10,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Size of C1, C2, S1 and S2.
 pub const HANDSHAKE_SIZE: usize = 1536;
@@ -154,7 +154,10 @@ pub fn check_c0(c0: u8) -> Result<(), Error> {
 /// Client-side helpers, for tests and fuzzing only.
 #[doc(hidden)]
 pub mod client {
-    use super::*;
+    use crate::handshake::{
+        digest_offset, fill_random, find_client_digest, fms_key, fp_key, hmac_sha256,
+        packet_digest, DIGEST_LEN, HANDSHAKE_SIZE, RTMP_VERSION,
+    };
 
     /// C0 + a simple C1 (zero version field, `fill` bytes).
     pub fn simple_c0c1(fill: u8) -> Vec<u8> {

@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::amf0::{self, Value};
 use crate::chunk::{msg_type, ChunkDecoder, ChunkEncoder, ChunkLimits, Message};
+use crate::error::Error;
 use crate::handshake::{self, HANDSHAKE_SIZE};
-use crate::Error;
 
 /// Limits and settings of a [`ServerSession`]. The limits are always on.
 #[derive(Debug, Clone, PartialEq, Eq)]

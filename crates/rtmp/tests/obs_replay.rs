@@ -1,19 +1,19 @@
 //! Replays every byte OBS Studio 29 sent in a real publish session (see
-//! `shared/fixtures/rtmp/README.md`) into a `ServerSession`.
+//! `tests/fixtures/rtmp/README.md`) into a `ServerSession`.
 
 use proptest::prelude::*;
 use rtmp::{Event, ServerConfig, ServerSession};
 
 const CAPTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rtmp/obs29.client.bin"
+    "/../../tests/fixtures/rtmp/obs29.client.bin"
 );
 
 fn capture() -> Vec<u8> {
     std::fs::read(CAPTURE).unwrap_or_else(|e| {
         panic!(
-            "cannot read the OBS capture at {CAPTURE}: {e}. The fixtures live in `shared/` beside \
-             the repository root (<repo>/../shared/fixtures/rtmp/); check it out there."
+            "cannot read the OBS capture at {CAPTURE}: {e}. It is part of the repository, in \
+             tests/fixtures/rtmp/ under the repository root; restore it from git."
         )
     })
 }

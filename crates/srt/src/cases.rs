@@ -1,7 +1,7 @@
 //! One table of streamids, accepted and refused, with what [`StreamId::parse`] should make of
 //! each. The unit tests run it and the `fuzz/` crate can write the inputs out as seeds.
 
-use crate::{Mode, StreamId, StreamIdError};
+use crate::streamid::{Mode, StreamId, StreamIdError, MAX_STREAMID_LEN};
 
 /// One streamid and its expected parse.
 #[derive(Debug, Clone)]
@@ -238,7 +238,7 @@ pub fn _cases() -> Vec<Case> {
         expect,
     })
     .collect::<Vec<_>>();
-    let longest_key = "k".repeat(crate::MAX_STREAMID_LEN);
+    let longest_key = "k".repeat(MAX_STREAMID_LEN);
     cases.push(Case {
         name: "512 bytes is allowed",
         input: longest_key.clone(),
@@ -246,7 +246,7 @@ pub fn _cases() -> Vec<Case> {
     });
     cases.push(Case {
         name: "over-long",
-        input: format!("#!::r=live/{}", "k".repeat(crate::MAX_STREAMID_LEN)),
+        input: format!("#!::r=live/{}", "k".repeat(MAX_STREAMID_LEN)),
         expect: Err(E::TooLong { len: 523 }),
     });
     cases

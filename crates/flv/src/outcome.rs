@@ -1,0 +1,40 @@
+//! What one tag gives: a frame to hand on, or why there is none.
+
+use media::MediaFrame;
+
+use crate::track::Track;
+use crate::unsupported::Unsupported;
+
+/// Why a tag produced nothing to hand on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// An end-of-sequence marker.
+    EndOfSequence,
+    /// A video info or command frame (frame type 5).
+    VideoCommand,
+    /// A sequence header identical to the one in use.
+    UnchangedConfig,
+    /// A frame with no payload (some encoders send them as keep-alives).
+    EmptyFrame,
+    /// Enhanced RTMP video metadata (e.g. HDR colour information).
+    Metadata,
+    /// Enhanced RTMP audio multichannel configuration (the AudioSpecificConfig already says
+    /// how many channels there are).
+    MultichannelConfig,
+}
+
+/// What one tag gave.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A frame, or a new decoder configuration, to hand on.
+    Frame(MediaFrame),
+    /// Nothing to hand on, for the reason given.
+    Ignored(Ignored),
+    /// A media tag arrived before the track's sequence header and was dropped.
+    WaitingForConfig(Track),
+    /// The tag uses a codec or layout Ferrocast does not ingest; the caller should refuse the
+    /// stream, saying which (the `Display` form names it).
+    Unsupported(Unsupported),
+}
