@@ -1,4 +1,4 @@
-//! Turning the muxer's buffers into [`CmafChunk`]s (seam 3 in DESIGN.md).
+//! Turning the muxer's buffers into [`CmafChunk`]s (seam 3 in ARCHITECTURE.md).
 //!
 //! The fMP4 muxer marks its output with buffer flags: `DISCONT|HEADER` is the init segment (one
 //! buffer, not followed by `MARKER`), `HEADER` starts a segment (`moof`), `HEADER|DELTA_UNIT`

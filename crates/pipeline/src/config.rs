@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 /// One rendition (rung) of the ladder as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

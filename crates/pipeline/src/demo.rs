@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
-use crate::Error;
+use crate::elements::launch;
+use crate::error::Error;
+use crate::init::init;
 
 /// A running demo publisher. Dropping it stops the publish.
 #[derive(Debug)]
@@ -90,22 +92,26 @@ fn aac_encoder() -> &'static str {
 impl DemoSource {
     /// Starts publishing to `url` (`rtmp://127.0.0.1:PORT/live/KEY`) on a thread of its own.
     pub fn start(url: &str, settings: DemoSettings) -> Result<DemoSource, Error> {
-        crate::init()?;
+        init()?;
         let with_clock = gst::ElementFactory::find("clockoverlay").is_some();
         if !with_clock {
             tracing::warn!("clockoverlay is missing (install gstreamer1.0-x); the demo shows a moving ball without a clock");
         }
         let desc = description(url, &settings, with_clock);
         // Fail now, not in the thread, if an element is missing.
-        gst::parse::launch(&desc).map_err(|e| Error::Pipeline(format!("demo pipeline: {e}")))?;
+        launch(&desc)?;
         let stop = Arc::new(AtomicBool::new(false));
+        let name = "ferrocast-demo";
         let thread = std::thread::Builder::new()
-            .name("ferrocast-demo".into())
+            .name(name.into())
             .spawn({
                 let stop = stop.clone();
                 move || run(&desc, &stop)
             })
-            .map_err(|e| Error::Pipeline(format!("demo thread: {e}")))?;
+            .map_err(|e| Error::SpawnThread {
+                thread: name.to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(DemoSource {
             stop,
             thread: Some(thread),
@@ -167,7 +173,7 @@ mod tests {
 
     #[test]
     fn description_parses_with_the_installed_plugins() {
-        crate::init().unwrap();
+        crate::init::init().unwrap();
         for clock in [false, true] {
             if clock && gst::ElementFactory::find("clockoverlay").is_none() {
                 continue;

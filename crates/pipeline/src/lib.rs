@@ -10,7 +10,7 @@
 //! ```text
 //! appsrc(h264) → h264parse → tee ─┬─ queue → isofmp4mux(source) → appsink
 //!                                 └─ queue → avdec_h264 → tee ─┬─ queue → videoscale → videoconvert
-//!                                                              │   → [videorate] → I420 caps → x264enc
+//!                                                              │   → [fps cap] → I420 caps → x264enc
 //!                                                              │   → h264parse → isofmp4mux(rung) → appsink
 //!                                                              └─ ... one branch per rung
 //! appsrc(aac) → aacparse → tee → queue → every muxer
@@ -25,6 +25,15 @@
 //! CUDA scale, NVENC, VA-API, or software); [`StreamPipeline::start_with`] builds that chain,
 //! admits hardware-encoded rungs against a session budget, and reports a failing hardware
 //! element through [`ChunkSink::on_failure`] so the owner can rebuild the stream in software.
+//!
+//! Inside, each file does one thing, and no two import each other: [`StreamPipeline`]
+//! (`stream`) asks `input` what to do with each frame (pure: timestamps, drops, keyframe gate,
+//! segment cuts) and does the GStreamer part; `graph` builds the elements (with `elements` and
+//! `caps`), `probes` count frames, force key units at cuts and cap frame rates, `output` turns
+//! a rung's appsink samples into chunks (with `chunk`), and `bus` watches for the end and for
+//! errors. `chain` admits encoders against the session budget, `shared` holds what the
+//! streaming threads share, `config` plans the ladder, and `sink`, `stats` and `error` are the
+//! types the owner sees.
 //!
 //! The drive loop: start, push frames as they arrive (never blocks), finish.
 //!
@@ -61,138 +70,31 @@ extern crate gstreamer_app as gst_app;
 extern crate gstreamer_video as gst_video;
 
 pub mod accel;
+mod bus;
+mod caps;
+mod chain;
 mod chunk;
 mod config;
 #[doc(hidden)]
 pub mod demo;
+mod elements;
+mod error;
+mod graph;
+mod init;
+mod input;
+mod output;
+mod probes;
+mod shared;
+mod sink;
+mod stats;
 mod stream;
 #[doc(hidden)]
 pub mod testing;
 
-use std::sync::OnceLock;
-
+pub use chain::{RungBackend, StartOptions, StreamBackends};
 pub use config::{default_ladder, plan, LadderConfig, Rendition, RungPlan, X264_PRESETS};
-pub use stream::{
-    PipelineStats, PushResult, RungBackend, RungStats, StartOptions, StreamBackends, StreamPipeline,
-};
-
-/// Why a pipeline could not be built or run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// GStreamer could not be initialised, or the fMP4 plugin could not be registered.
-    #[error("GStreamer could not be initialised: {0}; check the GStreamer installation")]
-    Init(String),
-    /// A GStreamer element the pipeline needs is not installed.
-    #[error("GStreamer element {0:?} is missing; install the plugin that provides it")]
-    MissingElement(String),
-    /// The input uses a codec the pipeline cannot handle.
-    #[error("unsupported input codec: {0}")]
-    UnsupportedCodec(String),
-    /// The input's codec configuration is unusable.
-    #[error("invalid codec configuration: {0}")]
-    InvalidCodecConfig(String),
-    /// The ladder configuration is invalid.
-    #[error("invalid ladder configuration: {0}")]
-    InvalidConfig(String),
-    /// No rung is left after planning the ladder against the source.
-    #[error(
-        "no rung of the ladder fits a {0}x{1} source; add a passthrough rung or a smaller one"
-    )]
-    EmptyLadder(u32, u32),
-    /// Building or starting the pipeline failed.
-    #[error("GStreamer pipeline failed: {0}")]
-    Pipeline(String),
-    /// Hardware the accelerator policy promised is not available (no device, no free encoder
-    /// session) and `on_accelerator_failure = "fail"` forbids going on in software.
-    #[error("accelerator unavailable: {0}")]
-    Accelerator(String),
-}
-
-impl From<gst::glib::BoolError> for Error {
-    fn from(e: gst::glib::BoolError) -> Self {
-        Error::Pipeline(e.to_string())
-    }
-}
-
-impl From<gst::StateChangeError> for Error {
-    fn from(e: gst::StateChangeError) -> Self {
-        Error::Pipeline(e.to_string())
-    }
-}
-
-/// Initialises GStreamer and registers the fMP4 muxers. Idempotent and thread-safe.
-pub fn init() -> Result<(), Error> {
-    static INIT: OnceLock<Result<(), Error>> = OnceLock::new();
-    INIT.get_or_init(|| {
-        gst::init().map_err(|e| Error::Init(e.to_string()))?;
-        gstfmp4::plugin_register_static().map_err(|e| Error::Init(e.to_string()))?;
-        Ok(())
-    })
-    .clone()
-}
-
-/// What a rung turned out to be, reported once its output format is known.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RungInfo {
-    /// Position of the rung (the `rung` argument of [`ChunkSink::on_chunk`]).
-    pub index: usize,
-    /// The rendition's name.
-    pub name: String,
-    /// Output width in pixels, from the output's SPS.
-    pub width: u32,
-    /// Output height in pixels, from the output's SPS.
-    pub height: u32,
-    /// Output frame rate, when known.
-    pub frame_rate: Option<f64>,
-    /// Target video bitrate in kbit/s; `None` for passthrough (the source's bitrate applies).
-    pub video_kbps: Option<u32>,
-    /// RFC 6381 codec string of the output video, from its real SPS (e.g. `avc1.64001f`).
-    pub video_codec: String,
-    /// RFC 6381 codec string of the audio muxed into the rung, if any.
-    pub audio_codec: Option<String>,
-    /// True for the passthrough rung.
-    pub passthrough: bool,
-}
-
-/// Where a pipeline's output goes. Called from GStreamer streaming threads: keep it short, and
-/// know that blocking here stalls that rung (and, through back-pressure, makes `push` drop).
-pub trait ChunkSink: Send + Sync + 'static {
-    /// A rung's output format is known; called before its first init chunk.
-    fn on_rung_ready(&self, info: RungInfo);
-    /// One complete muxer output of rung `rung`. `arrivals` holds when each video frame that the
-    /// chunk presents was handed to [`StreamPipeline::push`] (empty for init chunks): the start
-    /// of its ingest-to-publish latency.
-    fn on_chunk(&self, rung: usize, chunk: media::cmaf::CmafChunk, arrivals: &[std::time::Instant]);
-    /// The pipeline failed; the stream should end. Called at most once (by the default
-    /// [`ChunkSink::on_failure`]).
-    fn on_error(&self, message: String);
-    /// The pipeline failed. `failure.accelerator` says whether a hardware element failed (the
-    /// owner may then rebuild the stream in software: [`StreamPipeline::input_offset`] continues
-    /// the timeline). Called at most once; the default hands the message to `on_error`.
-    fn on_failure(&self, failure: Failure) {
-        self.on_error(failure.message);
-    }
-    /// Every rung has flushed its last chunk after [`StreamPipeline::finish`].
-    fn on_eos(&self) {}
-}
-
-/// Why a running pipeline stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// GStreamer's error, with the element path and debug text.
-    pub message: String,
-    /// Set when the failing element is a hardware one (or inside one).
-    pub accelerator: Option<AcceleratorFault>,
-}
-
-/// The hardware element that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceleratorFault {
-    /// The stage it served.
-    pub stage: accel::Stage,
-    /// Its backend.
-    pub backend: accel::Backend,
-    /// Its element name in the pipeline (e.g. `r1-enc`, `decoder`).
-    pub element: String,
-}
+pub use error::Error;
+pub use init::init;
+pub use sink::{AcceleratorFault, ChunkSink, Failure, RungInfo};
+pub use stats::{PipelineStats, RungStats};
+pub use stream::{PushResult, StreamPipeline};

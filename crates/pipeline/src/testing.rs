@@ -4,7 +4,9 @@
 use gst::prelude::*;
 use media::{AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
 
-use crate::{init, Error};
+use crate::elements::{launch, set_state};
+use crate::error::Error;
+use crate::init::init;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,15 +69,20 @@ struct Encoded {
 }
 
 fn run_to_samples(desc: &str) -> Result<(Option<gst::Caps>, Vec<Encoded>), Error> {
-    let pipeline = gst::parse::launch(desc)
-        .map_err(|e| Error::Pipeline(format!("{desc}: {e}")))?
+    let pipeline = launch(desc)?
         .downcast::<gst::Pipeline>()
-        .map_err(|_| Error::Pipeline("not a pipeline".into()))?;
+        .map_err(|_| Error::Launch {
+            description: desc.to_owned(),
+            reason: "it is a single element, not a pipeline".into(),
+        })?;
     let sink = pipeline
         .by_name("out")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| Error::Pipeline("no appsink named out".into()))?;
-    pipeline.set_state(gst::State::Playing)?;
+        .ok_or_else(|| Error::NoSuchElement {
+            bin: desc.to_owned(),
+            element: "out (an appsink)".into(),
+        })?;
+    set_state(pipeline.upcast_ref(), gst::State::Playing)?;
     let mut caps = None;
     let mut out = Vec::new();
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
@@ -101,40 +108,48 @@ fn run_to_samples(desc: &str) -> Result<(Option<gst::Caps>, Vec<Encoded>), Error
                 pts: rt(b.pts()),
                 dts: rt(b.dts().or(b.pts())),
                 keyframe: !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
-                data: copy(b)?,
+                data: copy(b, desc)?,
             });
         }
     }
     let error = pipeline.bus().and_then(|bus| {
         bus.pop_filtered(&[gst::MessageType::Error])
             .and_then(|m| match m.view() {
-                gst::MessageView::Error(e) => Some(e.error().to_string()),
+                gst::MessageView::Error(e) => Some(Error::Element {
+                    element: e
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default(),
+                    message: e.error().to_string(),
+                }),
                 _ => None,
             })
     });
-    pipeline.set_state(gst::State::Null)?;
+    set_state(pipeline.upcast_ref(), gst::State::Null)?;
     if let Some(e) = error {
-        return Err(Error::Pipeline(e));
+        return Err(e);
     }
     Ok((caps, out))
 }
 
-fn codec_data(caps: &Option<gst::Caps>) -> Result<bytes::Bytes, Error> {
+/// The `codec_data` of the caps that the end of `desc` produced.
+fn codec_data(caps: &Option<gst::Caps>, desc: &str) -> Result<bytes::Bytes, Error> {
     let buf = caps
         .as_ref()
         .and_then(|c| c.structure(0))
         .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-        .ok_or_else(|| Error::Pipeline("encoder output has no codec_data".into()))?;
-    let map = buf
-        .map_readable()
-        .map_err(|e| Error::Pipeline(e.to_string()))?;
-    Ok(bytes::Bytes::copy_from_slice(map.as_slice()))
+        .ok_or_else(|| Error::MissingCaps {
+            element: desc.to_owned(),
+            field: "codec_data".into(),
+        })?;
+    copy(&buf, desc)
 }
 
-fn copy(buf: &gst::BufferRef) -> Result<bytes::Bytes, Error> {
-    let map = buf
-        .map_readable()
-        .map_err(|e| Error::Pipeline(e.to_string()))?;
+/// The bytes of a buffer that `desc` produced.
+fn copy(buf: &gst::BufferRef, desc: &str) -> Result<bytes::Bytes, Error> {
+    let map = buf.map_readable().map_err(|_| Error::UnreadableBuffer {
+        element: desc.to_owned(),
+    })?;
     Ok(bytes::Bytes::copy_from_slice(map.as_slice()))
 }
 
@@ -167,7 +182,7 @@ pub fn generate(src: &Source) -> Result<Generated, Error> {
         },
     );
     let (caps, buffers) = run_to_samples(&video_desc)?;
-    let video = media::h264::video_config(codec_data(&caps)?)
+    let video = media::h264::video_config(codec_data(&caps, &video_desc)?)
         .map_err(|e| Error::InvalidCodecConfig(e.to_string()))?;
     let off = src.time_offset.as_nanos();
     let mut frames = Vec::new();
@@ -193,7 +208,7 @@ pub fn generate(src: &Source) -> Result<Generated, Error> {
              aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! appsink name=out sync=false"
         );
         let (caps, buffers) = run_to_samples(&audio_desc)?;
-        let cfg = media::aac::audio_config(codec_data(&caps)?)
+        let cfg = media::aac::audio_config(codec_data(&caps, &audio_desc)?)
             .map_err(|e| Error::InvalidCodecConfig(e.to_string()))?;
         for b in buffers {
             frames.push(MediaFrame::Audio(AudioFrame {
@@ -228,10 +243,15 @@ pub fn generate_mp3(src: &Source) -> Result<(AudioConfig, Vec<MediaFrame>), Erro
     let s = caps
         .as_ref()
         .and_then(|c| c.structure(0))
-        .ok_or_else(|| Error::Pipeline("MP3 encoder output has no caps".into()))?;
+        .ok_or_else(|| Error::MissingCaps {
+            element: desc.clone(),
+            field: "caps".into(),
+        })?;
     let field = |name: &str| {
-        s.get::<i32>(name)
-            .map_err(|e| Error::Pipeline(format!("MP3 caps {name}: {e}")))
+        s.get::<i32>(name).map_err(|_| Error::MissingCaps {
+            element: desc.clone(),
+            field: name.to_owned(),
+        })
     };
     let cfg = AudioConfig {
         codec: media::AudioCodec::Mp3,

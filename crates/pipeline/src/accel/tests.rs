@@ -1,6 +1,8 @@
 //! Selection and property mapping against an injected registry: every combination of elements
 //! picks the expected chain.
 
+use gst::prelude::*;
+
 use super::*;
 
 const NV_DEC: &str = "nvh264dec";
@@ -429,7 +431,7 @@ fn presets_map_to_the_nearest_equivalent() {
 
 #[test]
 fn mapping_applies_to_real_elements_where_installed() {
-    crate::init().unwrap();
+    crate::init::init().unwrap();
     let s = settings("ultrafast");
     let mut tried = 0;
     for (factory, kind) in [

@@ -1,0 +1,39 @@
+//! The caps the input appsrcs announce: H.264 in avcC form, AAC raw, or parsed MP3.
+
+use media::{AudioCodec, AudioConfig, VideoConfig};
+
+/// Caps of H.264 access units with `record` as their `codec_data`.
+pub(crate) fn video_caps(video: &VideoConfig, record: &bytes::Bytes) -> gst::Caps {
+    let mut b = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "avc")
+        .field("alignment", "au")
+        .field("codec_data", gst::Buffer::from_slice(record.clone()));
+    if video.width > 0 && video.height > 0 {
+        b = b
+            .field("width", video.width as i32)
+            .field("height", video.height as i32);
+    }
+    b.build()
+}
+
+/// Caps of raw AAC frames with `record` (the AudioSpecificConfig) as their `codec_data`, or of
+/// parsed MP3 frames.
+pub(crate) fn audio_caps(audio: &AudioConfig, record: &bytes::Bytes) -> gst::Caps {
+    if audio.codec == AudioCodec::Mp3 {
+        return gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 3i32)
+            .field("rate", audio.sample_rate as i32)
+            .field("channels", i32::from(audio.channels))
+            .field("parsed", true)
+            .build();
+    }
+    gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .field("codec_data", gst::Buffer::from_slice(record.clone()))
+        .field("rate", audio.sample_rate as i32)
+        .field("channels", i32::from(audio.channels))
+        .build()
+}

@@ -1,0 +1,297 @@
+//! One table of input sequences: frames in, each with the level of its queue, and the decision
+//! each one gets. Times are in milliseconds; segments are 2 s and the video queue holds 10.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use media::{MediaTime, VideoFrame};
+
+use super::{Decision, Dropped, Input, Stamp};
+
+const SEGMENT: Duration = Duration::from_secs(2);
+const MAX_QUEUED: usize = 10;
+/// The video configuration record the input starts with.
+const RECORD: &[u8] = b"first";
+
+/// What the input is handed.
+#[derive(Debug, Clone, Copy)]
+enum In {
+    /// A video frame: DTS and PTS (ms), keyframe.
+    Video(i64, i64, bool),
+    /// An audio frame: PTS (ms).
+    Audio(i64),
+    /// A video configuration with this record.
+    Config(&'static [u8]),
+}
+
+/// What it should answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// This decision (frames).
+    Decision(Decision),
+    /// Whether the configuration changed (configurations).
+    Changed(bool),
+}
+
+/// One sequence.
+struct Case {
+    /// What the case is about.
+    name: &'static str,
+    /// The offset (ms) the pipeline is started with: a predecessor's.
+    offset: Option<i64>,
+    /// Each input with its queue's level, and the answer.
+    steps: Vec<(In, u64, Out)>,
+    /// Media time zero (ms) after the last step.
+    offset_after: Option<i64>,
+}
+
+// Flags of a pushed frame.
+const KEY: u8 = 0;
+const DELTA: u8 = 1;
+const DISCONT: u8 = 2;
+const CUT: u8 = 4;
+
+fn key(dts: i64, pts: i64) -> In {
+    In::Video(dts, pts, true)
+}
+
+fn delta(dts: i64, pts: i64) -> In {
+    In::Video(dts, pts, false)
+}
+
+fn audio(pts: i64) -> In {
+    In::Audio(pts)
+}
+
+fn ns(ms: u64) -> u64 {
+    ms * 1_000_000
+}
+
+/// Pushed at `pts` and `dts` (ms of media time) with `flags`.
+fn push(pts: u64, dts: u64, flags: u8) -> Out {
+    Out::Decision(Decision::Push(Stamp {
+        pts: ns(pts),
+        dts: ns(dts),
+        delta_unit: flags & DELTA != 0,
+        discont: flags & DISCONT != 0,
+        cut: flags & CUT != 0,
+    }))
+}
+
+fn dropped(why: Dropped) -> Out {
+    Out::Decision(Decision::Drop(why))
+}
+
+fn cases() -> Vec<Case> {
+    use Dropped::*;
+    let case = |name, offset, steps, offset_after| Case {
+        name,
+        offset,
+        steps,
+        offset_after,
+    };
+    vec![
+        case(
+            "the first keyframe's smaller time is media time zero",
+            None,
+            vec![
+                (key(1000, 1080), 0, push(80, 0, KEY)),
+                (delta(1040, 1040), 0, push(40, 40, DELTA)),
+            ],
+            Some(1000),
+        ),
+        case(
+            "video starts on a keyframe; the frames before it set nothing",
+            None,
+            vec![
+                (delta(0, 0), 0, dropped(WaitingForKeyframe)),
+                (key(40, 40), 0, push(0, 0, KEY)),
+            ],
+            Some(40),
+        ),
+        case(
+            "audio first sets the offset both tracks share",
+            None,
+            vec![
+                (audio(500), 0, push(0, 0, KEY)),
+                (key(520, 520), 0, push(20, 20, KEY)),
+            ],
+            Some(500),
+        ),
+        case(
+            "video before audio's zero is dropped, and waits for a keyframe",
+            None,
+            vec![
+                (audio(500), 0, push(0, 0, KEY)),
+                (key(480, 480), 0, dropped(BeforeStart)),
+                (delta(520, 520), 0, dropped(WaitingForKeyframe)),
+                (key(560, 560), 0, push(60, 60, KEY)),
+            ],
+            Some(500),
+        ),
+        case(
+            "audio before video's zero is dropped",
+            None,
+            vec![
+                (key(1000, 1000), 0, push(0, 0, KEY)),
+                (audio(990), 0, dropped(BeforeStart)),
+                (audio(1010), 0, push(10, 10, KEY)),
+            ],
+            Some(1000),
+        ),
+        case(
+            "video DTS never goes back, and PTS is never before DTS",
+            None,
+            vec![
+                (key(100, 80), 0, push(20, 20, KEY)),
+                (delta(120, 160), 0, push(80, 40, DELTA)),
+                (delta(110, 100), 0, push(40, 40, DELTA)),
+                (delta(160, 50), 0, push(80, 80, DELTA)),
+            ],
+            Some(80),
+        ),
+        case(
+            "audio PTS never goes back",
+            None,
+            vec![
+                (audio(0), 0, push(0, 0, KEY)),
+                (audio(21), 0, push(21, 21, KEY)),
+                (audio(10), 0, push(21, 21, KEY)),
+            ],
+            Some(0),
+        ),
+        case(
+            "a full video queue drops, then video waits for a keyframe marked DISCONT",
+            None,
+            vec![
+                (key(0, 0), 9, push(0, 0, KEY)),
+                (delta(40, 40), 10, dropped(QueueFull)),
+                (delta(80, 80), 0, dropped(WaitingForKeyframe)),
+                (key(120, 120), 0, push(120, 120, DISCONT)),
+                (delta(160, 160), 0, push(160, 160, DELTA)),
+            ],
+            Some(0),
+        ),
+        case(
+            "audio may queue twice as many frames, and marks DISCONT after a drop",
+            None,
+            vec![
+                (audio(0), 19, push(0, 0, KEY)),
+                (audio(21), 20, dropped(QueueFull)),
+                (audio(42), 0, push(42, 42, DISCONT)),
+                (audio(63), 0, push(63, 63, KEY)),
+            ],
+            Some(0),
+        ),
+        case(
+            "an audio drop leaves video alone",
+            None,
+            vec![
+                (key(0, 0), 0, push(0, 0, KEY)),
+                (audio(0), 20, dropped(QueueFull)),
+                (delta(40, 40), 0, push(40, 40, DELTA)),
+            ],
+            Some(0),
+        ),
+        case(
+            "a changed video configuration waits for the next keyframe",
+            None,
+            vec![
+                (key(0, 0), 0, push(0, 0, KEY)),
+                (In::Config(RECORD), 0, Out::Changed(false)),
+                (delta(40, 40), 0, push(40, 40, DELTA)),
+                (In::Config(b"second"), 0, Out::Changed(true)),
+                (delta(80, 80), 0, dropped(WaitingForKeyframe)),
+                (key(120, 120), 0, push(120, 120, KEY)),
+                (In::Config(b"second"), 0, Out::Changed(false)),
+            ],
+            Some(0),
+        ),
+        case(
+            "a keyframe at or after the last cut plus a segment, less 50 ms, cuts",
+            None,
+            vec![
+                (key(0, 0), 0, push(0, 0, KEY)),
+                (key(1000, 1000), 0, push(1000, 1000, KEY)),
+                (key(2000, 2000), 0, push(2000, 2000, CUT)),
+                (key(3949, 3949), 0, push(3949, 3949, KEY)),
+                (key(3950, 3950), 0, push(3950, 3950, CUT)),
+                (delta(6000, 6000), 0, push(6000, 6000, DELTA)),
+                (key(6040, 6040), 0, push(6040, 6040, CUT)),
+            ],
+            Some(0),
+        ),
+        case(
+            "cuts are decided on the presentation time",
+            None,
+            vec![
+                (key(0, 80), 0, push(80, 0, KEY)),
+                (key(1990, 2029), 0, push(2029, 1990, KEY)),
+                (key(2000, 2030), 0, push(2030, 2000, CUT)),
+            ],
+            Some(0),
+        ),
+        case(
+            "a keyframe dropped for a full queue does not cut; the next one does",
+            None,
+            vec![
+                (key(0, 0), 0, push(0, 0, KEY)),
+                (key(2000, 2000), 10, dropped(QueueFull)),
+                (key(2040, 2040), 0, push(2040, 2040, DISCONT | CUT)),
+            ],
+            Some(0),
+        ),
+        case(
+            "a replacement pipeline continues its predecessor's timeline",
+            Some(5000),
+            vec![
+                (key(7000, 7000), 0, push(2000, 2000, KEY)),
+                (audio(6990), 0, push(1990, 1990, KEY)),
+                (key(4000, 4000), 0, dropped(BeforeStart)),
+            ],
+            Some(5000),
+        ),
+    ]
+}
+
+fn ms(v: i64) -> MediaTime {
+    MediaTime::from_millis(v)
+}
+
+#[test]
+fn every_case_decides_as_the_table_says() {
+    for case in cases() {
+        let mut input = Input::new(
+            case.offset.map(|o| o * 1_000_000),
+            Bytes::from_static(RECORD),
+            SEGMENT,
+            MAX_QUEUED,
+        );
+        for (i, (frame, queued, want)) in case.steps.iter().enumerate() {
+            let got = match *frame {
+                In::Video(dts, pts, keyframe) => Out::Decision(input.video(
+                    &VideoFrame {
+                        dts: ms(dts),
+                        pts: ms(pts),
+                        keyframe,
+                        data: Bytes::new(),
+                    },
+                    *queued,
+                )),
+                In::Audio(pts) => Out::Decision(input.audio(ms(pts), *queued)),
+                In::Config(record) => Out::Changed(input.video_config(&Bytes::from_static(record))),
+            };
+            assert_eq!(
+                got, *want,
+                "{}: step {i} ({frame:?}, {queued} queued)",
+                case.name
+            );
+        }
+        assert_eq!(
+            input.offset(),
+            case.offset_after.map(|o| o * 1_000_000),
+            "{}: media time zero",
+            case.name
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! A rung's appsink side: muxer buffers assembled into CMAF chunks, counted, and handed to the
+//! [`ChunkSink`] with the arrival times of the frames they present; the rung announced first,
+//! from the caps that really reach its muxer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+use media::cmaf::{ChunkKind, CmafChunk};
+
+use crate::chunk::{Assembler, OutBuffer};
+use crate::config::RungPlan;
+use crate::shared::Shared;
+use crate::sink::{ChunkSink, RungInfo};
+
+/// The output of rung `index`.
+pub(crate) struct RungOutput {
+    index: usize,
+    plan: RungPlan,
+    sink: Arc<dyn ChunkSink>,
+    shared: Arc<Shared>,
+    assembler: Mutex<Assembler>,
+    announced: AtomicBool,
+    video_pad: gst::glib::WeakRef<gst::Pad>,
+    audio_codec: Option<String>,
+}
+
+impl RungOutput {
+    /// Rung `plan.index`'s output, reading its video caps from `video_pad` (the muxer's video
+    /// sink pad) and carrying `audio_codec`, if any.
+    pub(crate) fn new(
+        plan: &RungPlan,
+        sink: &Arc<dyn ChunkSink>,
+        shared: &Arc<Shared>,
+        video_pad: &gst::Pad,
+        audio_codec: Option<String>,
+    ) -> RungOutput {
+        RungOutput {
+            index: plan.index,
+            plan: plan.clone(),
+            sink: Arc::clone(sink),
+            shared: Arc::clone(shared),
+            assembler: Mutex::new(Assembler::default()),
+            announced: AtomicBool::new(false),
+            video_pad: video_pad.downgrade(),
+            audio_codec,
+        }
+    }
+
+    /// Sends `appsink`'s samples and its end of stream here.
+    pub(crate) fn attach(self: Arc<Self>, appsink: &gst_app::AppSink) {
+        let on_eos = Arc::clone(&self);
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| self.on_sample(s))
+                .eos(move |_| on_eos.on_eos())
+                .build(),
+        );
+    }
+
+    fn on_sample(&self, appsink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+        let segment = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+        let mut chunks = Vec::new();
+        {
+            let mut assembler = self.assembler.lock().map_err(|_| gst::FlowError::Error)?;
+            let mut feed = |buffer: &gst::BufferRef| {
+                let pts = buffer.pts().map(|pts| {
+                    segment
+                        .as_ref()
+                        .and_then(|s| s.to_running_time(pts))
+                        .unwrap_or(pts)
+                        .nseconds()
+                });
+                match buffer.map_readable() {
+                    Ok(map) => assembler.push(
+                        &OutBuffer {
+                            flags: buffer.flags(),
+                            data: map.as_slice(),
+                            pts,
+                            duration: buffer.duration().map(|d| d.nseconds()),
+                        },
+                        &mut chunks,
+                    ),
+                    Err(_) => tracing::warn!("unreadable muxer buffer dropped"),
+                }
+            };
+            if let Some(list) = sample.buffer_list() {
+                for buffer in list.iter() {
+                    feed(buffer);
+                }
+            } else if let Some(buffer) = sample.buffer() {
+                feed(buffer);
+            }
+        }
+        for chunk in chunks {
+            self.emit(chunk);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn on_eos(&self) {
+        let mut chunks = Vec::new();
+        if let Ok(mut a) = self.assembler.lock() {
+            a.flush(&mut chunks);
+        }
+        for chunk in chunks {
+            self.emit(chunk);
+        }
+    }
+
+    fn emit(&self, chunk: CmafChunk) {
+        if chunk.kind == ChunkKind::Init && !self.announced.swap(true, Ordering::SeqCst) {
+            self.sink.on_rung_ready(self.info());
+        }
+        let arrivals = if chunk.kind == ChunkKind::Init {
+            Vec::new()
+        } else {
+            let start = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
+            let end = u64::try_from((chunk.pts + chunk.duration).as_nanos()).unwrap_or(0);
+            self.shared.arrivals_between(start, end)
+        };
+        if let Some(c) = self.shared.rungs.get(self.index) {
+            c.bytes
+                .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+            c.chunks.fetch_add(1, Ordering::Relaxed);
+            if chunk.kind == ChunkKind::SegmentStart {
+                c.segments.fetch_add(1, Ordering::Relaxed);
+            }
+            if chunk.kind != ChunkKind::Init {
+                c.media_end
+                    .fetch_max((chunk.pts + chunk.duration).as_nanos(), Ordering::Relaxed);
+            }
+        }
+        self.sink.on_chunk(self.index, chunk, &arrivals);
+    }
+
+    /// What the rung really is, from the caps reaching its muxer.
+    fn info(&self) -> RungInfo {
+        let mut info = RungInfo {
+            index: self.index,
+            name: self.plan.name.clone(),
+            width: self.plan.width,
+            height: self.plan.height,
+            frame_rate: None,
+            video_kbps: self.plan.video_kbps,
+            video_codec: String::new(),
+            audio_codec: self.audio_codec.clone(),
+            passthrough: self.plan.passthrough,
+        };
+        let caps = self.video_pad.upgrade().and_then(|p| p.current_caps());
+        if let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) {
+            if let Ok(f) = s.get::<gst::Fraction>("framerate") {
+                if f.numer() > 0 && f.denom() > 0 {
+                    info.frame_rate = Some(f64::from(f.numer()) / f64::from(f.denom()));
+                }
+            }
+            if let Ok(buf) = s.get::<gst::Buffer>("codec_data") {
+                if let Ok(map) = buf.map_readable() {
+                    let sps = media::h264::AvcDecoderConfigurationRecord::parse(map.as_slice())
+                        .and_then(|r| r.first_sps());
+                    match sps {
+                        Ok(sps) => {
+                            info.video_codec = sps.codec_string();
+                            info.width = sps.width;
+                            info.height = sps.height;
+                            if info.frame_rate.is_none() {
+                                info.frame_rate = sps.frame_rate;
+                            }
+                        }
+                        Err(e) => tracing::warn!(rung = %self.plan.name, "output SPS: {e}"),
+                    }
+                }
+            }
+        }
+        info
+    }
+}

@@ -1,0 +1,157 @@
+//! What `push` and GStreamer's streaming threads share: counters, the failure flag, the
+//! segment cuts the encoders' probes read, and the arrival times the chunks report.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::RungPlan;
+use crate::stats::{PipelineStats, RungStats};
+
+/// Cuts remembered for the encoders' force-key-unit probes.
+const CUTS_KEPT: usize = 64;
+/// Video arrival times are remembered for the chunks that will hold those frames for this long
+/// beyond two segments (an encoder and muxer hold back far less)...
+const ARRIVALS_SLACK: Duration = Duration::from_secs(10);
+/// ...and never more than this many (a minute at 120 fps).
+const ARRIVALS_MAX: usize = 7200;
+
+/// One rung's counters.
+pub(crate) struct RungCounters {
+    pub(crate) frames: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) chunks: AtomicU64,
+    pub(crate) segments: AtomicU64,
+    /// ns; negative means none yet.
+    pub(crate) media_end: AtomicI64,
+}
+
+/// One pipeline's shared state; every field is safe to touch from any thread.
+pub(crate) struct Shared {
+    pub(crate) rungs: Vec<RungCounters>,
+    pub(crate) video_in: AtomicU64,
+    pub(crate) audio_in: AtomicU64,
+    pub(crate) video_dropped: AtomicU64,
+    pub(crate) audio_dropped: AtomicU64,
+    pub(crate) failed: AtomicBool,
+    /// Running times (ns) of segment cuts, oldest first.
+    cuts: Mutex<VecDeque<u64>>,
+    /// (running time in ns, wall-clock arrival at `push`) of recent video frames, in push order.
+    arrivals: Mutex<VecDeque<(u64, Instant)>>,
+    /// How long an arrival is remembered.
+    keep: Duration,
+}
+
+impl Shared {
+    /// Zeroed counters for `rungs` rungs of segments of `segment_ns`.
+    pub(crate) fn new(rungs: usize, segment_ns: u64) -> Shared {
+        Shared {
+            rungs: (0..rungs)
+                .map(|_| RungCounters {
+                    frames: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                    chunks: AtomicU64::new(0),
+                    segments: AtomicU64::new(0),
+                    media_end: AtomicI64::new(-1),
+                })
+                .collect(),
+            video_in: AtomicU64::new(0),
+            audio_in: AtomicU64::new(0),
+            video_dropped: AtomicU64::new(0),
+            audio_dropped: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            cuts: Mutex::new(VecDeque::new()),
+            arrivals: Mutex::new(VecDeque::new()),
+            keep: Duration::from_nanos(segment_ns * 2) + ARRIVALS_SLACK,
+        }
+    }
+
+    /// A video frame of running time `pts` was pushed at `at`.
+    pub(crate) fn arrived(&self, pts: u64, at: Instant) {
+        if let Ok(mut a) = self.arrivals.lock() {
+            while a.len() >= ARRIVALS_MAX
+                || a.front()
+                    .is_some_and(|(_, t)| at.saturating_duration_since(*t) > self.keep)
+            {
+                a.pop_front();
+            }
+            a.push_back((pts, at));
+        }
+    }
+
+    /// Arrival times of the video frames presented in `[start, end)` (ns).
+    pub(crate) fn arrivals_between(&self, start: u64, end: u64) -> Vec<Instant> {
+        self.arrivals
+            .lock()
+            .map(|a| {
+                a.iter()
+                    .filter(|(pts, _)| (start..end).contains(pts))
+                    .map(|(_, at)| *at)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A segment starts at running time `pts` (ns).
+    pub(crate) fn add_cut(&self, pts: u64) {
+        if let Ok(mut cuts) = self.cuts.lock() {
+            cuts.push_back(pts);
+            while cuts.len() > CUTS_KEPT {
+                cuts.pop_front();
+            }
+        }
+    }
+
+    /// The newest cut at or before `running_time` and after `after` (negative: none yet).
+    pub(crate) fn due_cut(&self, running_time: u64, after: i64) -> Option<u64> {
+        match self.cuts.lock() {
+            Ok(cuts) => cuts
+                .iter()
+                .rev()
+                .find(|&&c| c <= running_time && (after < 0 || c as i64 > after))
+                .copied(),
+            Err(_) => None,
+        }
+    }
+
+    /// A segment starts exactly at `running_time`.
+    pub(crate) fn is_cut(&self, running_time: u64) -> bool {
+        self.cuts
+            .lock()
+            .map(|c| c.iter().any(|&cut| cut == running_time))
+            .unwrap_or(false)
+    }
+
+    /// The counters, with the input queues' levels read by the caller.
+    pub(crate) fn snapshot(
+        &self,
+        plan: &[RungPlan],
+        video_queued: u64,
+        audio_queued: u64,
+    ) -> PipelineStats {
+        PipelineStats {
+            video_frames_in: self.video_in.load(Ordering::Relaxed),
+            audio_frames_in: self.audio_in.load(Ordering::Relaxed),
+            video_dropped: self.video_dropped.load(Ordering::Relaxed),
+            audio_dropped: self.audio_dropped.load(Ordering::Relaxed),
+            video_queued,
+            audio_queued,
+            rungs: plan
+                .iter()
+                .zip(&self.rungs)
+                .map(|(p, c)| {
+                    let end = c.media_end.load(Ordering::Relaxed);
+                    RungStats {
+                        name: p.name.clone(),
+                        frames: c.frames.load(Ordering::Relaxed),
+                        bytes: c.bytes.load(Ordering::Relaxed),
+                        chunks: c.chunks.load(Ordering::Relaxed),
+                        segments: c.segments.load(Ordering::Relaxed),
+                        media_time: (end >= 0).then(|| media::MediaTime::from_nanos(end)),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
