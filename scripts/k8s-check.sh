@@ -9,7 +9,7 @@
 #   - promtool check rules (the chart file and the rendered PrometheusRule) and rule unit tests;
 #     every alert has a unit test where it fires and one where it stays quiet
 #   - promtool parses every PromQL query of the dashboard (as recording rules)
-#   - the metric names in alerts and dashboard exist in crates/server/src/metrics.rs
+#   - the metric names in alerts and dashboard exist in crates/telemetry/src/names.rs
 #   - checkov: chart (per values file), manifests, kustomize overlays, Dockerfile: 0 failed
 #   - k8s/manifests and k8s/monitoring match a fresh scripts/k8s-render.sh (drift)
 # Tools come from scripts/k8s-tools.sh (cached in /var/tmp/ferrocast-tools). Exit status 1 when
@@ -291,9 +291,11 @@ PY
 }
 check "promtool parses every dashboard query" dashboard_queries
 metric_names() {
-    python3 - "$chart/files/prometheus-rules.yaml" "$chart/files/grafana-dashboard.json" crates/server/src/metrics.rs <<'PY'
+    python3 - "$chart/files/prometheus-rules.yaml" "$chart/files/grafana-dashboard.json" crates/telemetry/src/names.rs \
+        $(find crates -path '*/src/*' -name '*.rs' | sort) <<'PY'
 import json, re, sys, yaml
-rules, dash, source = sys.argv[1:4]
+rules, dash, names_file = sys.argv[1:4]
+registrations = sys.argv[4:]
 exprs = [r["expr"] for g in yaml.safe_load(open(rules))["groups"] for r in g["rules"]]
 d = json.load(open(dash))
 assert d.get("uid") and d.get("panels"), "dashboard without uid or panels"
@@ -311,11 +313,12 @@ def walk(node):  # every panel, however nested (rows, collapsed rows), and every
             walk(v)
 walk(d["panels"])
 # What the service exports: the names module, with _total on counters.
-src = open(source).read()
-known = set(re.findall(r'"((?:ferrocast|process)_[a-z0-9_]+)"', src))
-# Registration adds to some names: the unit (register_with_unit(names::X, "...", Unit::Seconds, ...)
-# exports X_seconds) and _info for Info metrics.
-const = dict(re.findall(r'pub const (\w+): &str = "((?:ferrocast|process)_[a-z0-9_]+)"', src))
+names_src = open(names_file).read()
+src = "\n".join(open(f).read() for f in registrations)
+known = set(re.findall(r'"((?:ferrocast|process)_[a-z0-9_]+)"', names_src))
+# Registration (in each part's metrics) adds to some names: the unit
+# (register_with_unit(names::X, "...", Unit::Seconds, ...) exports X_seconds) and _info for Info.
+const = dict(re.findall(r'pub const (\w+): &str = "((?:ferrocast|process)_[a-z0-9_]+)"', names_src))
 for c, unit in re.findall(r'register_with_unit\(\s*names::(\w+),\s*"(?:[^"\\]|\\.)*",\s*Unit::(\w+)', src):
     known.add(f"{const[c]}_{unit.lower()}")
 for c in re.findall(r'register\(\s*names::(\w+),\s*"(?:[^"\\]|\\.)*",\s*Info::', src):
@@ -326,7 +329,7 @@ bad = set()
 for e in exprs:
     for name in re.findall(r"\b((?:ferrocast|process)_[a-z0-9_]+|up)\b(?=\s*[{\[)(]|\s*$|\s*[=!<>])", e):
         if name not in known: bad.add(name)
-if bad: sys.exit("metrics used but not exported by crates/server/src/metrics.rs: " + ", ".join(sorted(bad)))
+if bad: sys.exit("metrics used but not exported (crates/telemetry/src/names.rs): " + ", ".join(sorted(bad)))
 print(f"{len(exprs)} expressions, metric names all exported")
 PY
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use server::config::{self, Config, LogFormat, Override, Sources, StreamConfig};
+use ferrocast::config::{Config, LogFormat};
+use ferrocast::sources::{self, Override, Sources};
+use ingest::StreamConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Ferrocast: a live-streaming transcoder. Publish over RTMP or SRT, watch adaptive HLS.
@@ -49,7 +51,7 @@ struct Opts {
     /// A publishable stream as NAME=KEY; repeat for more. Replaces the file's streams.
     #[arg(long = "stream", global = true, value_name = "NAME=KEY")]
     streams: Vec<String>,
-    /// Log level or filter, e.g. `debug` or `info,server=debug` (log.level).
+    /// Log level or filter, e.g. `debug` or `info,ingest=debug` (log.level).
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
     /// Log format: text or json (log.format).
@@ -72,13 +74,13 @@ impl Opts {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let path = file.cloned().or_else(|| self.config.clone()).or_else(|| {
             env.iter()
-                .find(|(k, _)| k == config::ENV_CONFIG)
+                .find(|(k, _)| k == sources::ENV_CONFIG)
                 .map(|(_, v)| PathBuf::from(v))
         });
         let file = match path {
             Some(p) => {
                 let text =
-                    std::fs::read_to_string(&p).map_err(|source| config::ConfigError::Read {
+                    std::fs::read_to_string(&p).map_err(|source| sources::ConfigError::Read {
                         path: p.display().to_string(),
                         source,
                     })?;
@@ -115,7 +117,7 @@ impl Opts {
         let flag_streams = self
             .streams
             .iter()
-            .map(|s| config::parse_stream_pair(s, "--stream"))
+            .map(|s| sources::parse_stream_pair(s, "--stream"))
             .collect::<Result<_, _>>()?;
         Ok(Sources {
             file,
@@ -175,7 +177,7 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
         let (mut streams, generated) = config.streams_or_default();
         let demo_key = opts.demo.then(|| demo_stream(&mut streams));
         let public_host = config.listen.public_host.clone();
-        let mut app = server::App::bind(config, streams.clone()).await?;
+        let mut app = ferrocast::App::bind(config, streams.clone()).await?;
         print_banner(&app, &streams, generated, &public_host);
         if let Some(key) = demo_key {
             let http = app.http_addr();
@@ -186,7 +188,7 @@ fn serve(opts: &Opts) -> anyhow::Result<()> {
             );
             app.enable_demo(key);
         }
-        app.run(shutdown).await
+        Ok(app.run(shutdown).await?)
     });
     // Tasks still running after the drain (idle keep-alive connections) must not hold up the
     // exit beyond the grace period.
@@ -248,7 +250,7 @@ fn demo_stream(streams: &mut Vec<StreamConfig>) -> String {
     if let Some(s) = streams.iter().find(|s| s.name.as_str() == "demo") {
         return s.key.clone();
     }
-    let key = config::random_key();
+    let key = ingest::config::random_key();
     streams.push(StreamConfig {
         name: "demo".parse().expect("valid literal"),
         key: key.clone(),
@@ -270,7 +272,12 @@ fn url_host(addr: SocketAddr, public_host: &str) -> String {
 
 /// What a user needs to start streaming, on stdout (logs go to stderr). Tests read the
 /// `... listening on ADDR` lines to find ports bound as 0.
-fn print_banner(app: &server::App, streams: &[StreamConfig], generated: bool, public_host: &str) {
+fn print_banner(
+    app: &ferrocast::App,
+    streams: &[StreamConfig],
+    generated: bool,
+    public_host: &str,
+) {
     let http = app.http_addr();
     let rtmp = app.rtmp_addr();
     let http_host = url_host(http, public_host);

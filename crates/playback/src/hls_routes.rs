@@ -12,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use hls::{Blocking, Resource, ResourceStatus};
 use serde::Deserialize;
 
-use crate::http::{error, AppState};
-use crate::metrics::HeldKind;
-use crate::transcode::StreamOutput;
+use std::sync::Arc;
+
+use transcode::StreamOutput;
+
+use crate::held::HeldKind;
+use crate::response::error;
+use crate::state::Playback;
 
 /// The cookie the player page sets to tell its requests apart from other viewers'.
 pub const SESSION_COOKIE: &str = "ferrocast_session";
@@ -28,7 +32,7 @@ pub const SEGMENT_CONTENT_TYPE: &str = "video/iso.segment";
 
 /// Query parameters of LL-HLS playlist requests.
 #[derive(Debug, Default, Deserialize)]
-pub struct HlsQuery {
+pub(crate) struct HlsQuery {
     #[serde(rename = "_HLS_msn")]
     msn: Option<u64>,
     #[serde(rename = "_HLS_part")]
@@ -40,7 +44,7 @@ pub struct HlsQuery {
 }
 
 /// Counts the request's playback session (query parameter, else cookie) as a viewer of `name`.
-fn note_viewer(state: &AppState, name: &str, query: &HlsQuery, headers: &HeaderMap) {
+fn note_viewer(state: &Playback, name: &str, query: &HlsQuery, headers: &HeaderMap) {
     let cookie = || {
         headers
             .get_all(header::COOKIE)
@@ -52,16 +56,13 @@ fn note_viewer(state: &AppState, name: &str, query: &HlsQuery, headers: &HeaderM
             .map(|(_, v)| v)
     };
     if let Some(session) = query.session.as_deref().or_else(cookie) {
-        state
-            .metrics
-            .viewers
-            .seen(name, session, std::time::Instant::now());
+        state.viewers.seen(name, session, std::time::Instant::now());
     }
 }
 
 /// `GET /live/{name}/index.m3u8`.
-pub async fn master(
-    State(state): State<AppState>,
+pub(crate) async fn master(
+    State(state): State<Arc<Playback>>,
     Path(name): Path<String>,
     Query(query): Query<HlsQuery>,
     headers: HeaderMap,
@@ -73,7 +74,7 @@ pub async fn master(
     master_playlist(&state, &output).await
 }
 
-async fn master_playlist(state: &AppState, output: &StreamOutput) -> Response {
+async fn master_playlist(state: &Playback, output: &StreamOutput) -> Response {
     let wait = start_timeout(state);
     let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
         let ready = o.with_packager(|p| {
@@ -89,8 +90,8 @@ async fn master_playlist(state: &AppState, output: &StreamOutput) -> Response {
 }
 
 /// `GET /live/{name}/{*path}`: media playlists and media.
-pub async fn resource(
-    State(state): State<AppState>,
+pub(crate) async fn resource(
+    State(state): State<Arc<Playback>>,
     Path((name, path)): Path<(String, String)>,
     Query(query): Query<HlsQuery>,
     headers: HeaderMap,
@@ -110,7 +111,7 @@ pub async fn resource(
 }
 
 async fn media_playlist(
-    state: &AppState,
+    state: &Playback,
     output: &StreamOutput,
     rung: &str,
     q: HlsQuery,
@@ -172,7 +173,7 @@ async fn media_playlist(
     }
 }
 
-async fn media(state: &AppState, output: &StreamOutput, resource: Resource) -> Response {
+async fn media(state: &Playback, output: &StreamOutput, resource: Resource) -> Response {
     let timeout = blocking_timeout(state);
     let mut status = ResourceStatus::Pending;
     let bytes = wait_for(state, output, HeldKind::Part, timeout, |o| {
@@ -222,7 +223,7 @@ async fn media(state: &AppState, output: &StreamOutput, resource: Resource) -> R
 /// is over (one last check), or `timeout` passes. A request that has to wait counts as held
 /// (`kind`) until it is answered.
 async fn wait_for<T>(
-    state: &AppState,
+    state: &Playback,
     output: &StreamOutput,
     kind: HeldKind,
     timeout: Duration,
@@ -239,7 +240,7 @@ async fn wait_for<T>(
         if output.is_over() {
             return check(output);
         }
-        held.get_or_insert_with(|| state.metrics.held.hold(kind));
+        held.get_or_insert_with(|| state.held.hold(kind));
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => continue,
             _ => return None,
@@ -248,12 +249,12 @@ async fn wait_for<T>(
 }
 
 /// How long a first playlist request waits for the ladder to produce its first segment.
-fn start_timeout(state: &AppState) -> Duration {
+fn start_timeout(state: &Playback) -> Duration {
     state.segment_duration * 4 + Duration::from_secs(2)
 }
 
 /// The spec's bound for blocking requests: three target durations.
-fn blocking_timeout(state: &AppState) -> Duration {
+fn blocking_timeout(state: &Playback) -> Duration {
     state.segment_duration * 3
 }
 

@@ -1,14 +1,11 @@
-//! The HTTP surface: health, readiness, metrics and the JSON API.
+//! The HTTP surface: health, readiness, metrics and the JSON API, with playback's routes merged
+//! in.
 //!
-//! [`router`] builds the axum router from [`AppState`]; [`serve`] runs it on a listener with a
-//! connection limit until shutdown. Request metrics are labelled with the matched route template,
-//! so a scan of random paths cannot grow the label set.
+//! [`router`] builds the axum router from [`AppState`]. Request metrics are labelled with the
+//! matched route template, so a scan of random paths cannot grow the label set.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Path, Request, State};
@@ -17,67 +14,30 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use ingest::StreamRegistry;
+use playback::{error, Playback};
+use transcode::Transcoder;
 
-use crate::metrics::{HttpLabels, Metrics, RouteLabel, RouteLabels};
-use crate::registry::StreamRegistry;
+use crate::metrics::{HttpMetrics, Metrics, OPENMETRICS_CONTENT_TYPE};
 
-/// Content type of `/metrics`.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Shared state of every handler.
+/// Shared state of the wiring's handlers.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// Streams and publishers.
     pub registry: Arc<StreamRegistry>,
-    /// Metrics.
+    /// The transcoder (its hardware and outputs, for the capabilities API).
+    pub transcoder: Arc<Transcoder>,
+    /// Playback: HLS and the player page.
+    pub playback: Arc<Playback>,
+    /// Every registered metric, for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// HTTP request metrics.
+    pub http_metrics: Arc<HttpMetrics>,
     /// False once shutdown began: `/readyz` answers 503.
     pub ready: Arc<AtomicBool>,
     /// `Access-Control-Allow-Origin` value, if CORS is on.
     pub cors_allow_origin: Option<HeaderValue>,
-    /// Player assets.
-    pub assets: Arc<Assets>,
-    /// Every stream's HLS output.
-    pub outputs: Arc<crate::transcode::Outputs>,
-    /// Configured segment duration (bounds the waits of playlist requests).
-    pub segment_duration: std::time::Duration,
 }
-
-/// The player page's files. Pages, script and style are compiled in; hls.js is read once at
-/// start from `http.assets_dir`, where npm put it.
-#[derive(Debug, Default)]
-pub struct Assets {
-    hls_js: Option<bytes::Bytes>,
-}
-
-impl Assets {
-    /// Loads hls.js from `dir`; without it the page falls back to native HLS.
-    pub fn load(dir: &str) -> Assets {
-        let path = std::path::Path::new(dir).join("hls.min.js");
-        match std::fs::read(&path) {
-            Ok(b) => Assets {
-                hls_js: Some(b.into()),
-            },
-            Err(e) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    error = %e,
-                    "hls.js not found: the player page can only use native HLS; run `npm ci --prefix player` or set http.assets_dir"
-                );
-                Assets::default()
-            }
-        }
-    }
-}
-
-const INDEX_HTML: &str = include_str!("../assets/index.html");
-const WATCH_HTML: &str = include_str!("../assets/watch.html");
-const WATCH_JS: &str = include_str!("../assets/watch.js");
-const PLAYER_CSS: &str = include_str!("../assets/player.css");
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
@@ -88,11 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/streams", get(list_streams))
         .route("/api/v1/streams/{name}", get(get_stream))
         .route("/api/v1/capabilities", get(capabilities))
-        .route("/", get(index_page))
-        .route("/watch/{name}", get(watch_page))
-        .route("/assets/{file}", get(asset))
-        .route("/live/{name}/index.m3u8", get(crate::playback::master))
-        .route("/live/{name}/{*path}", get(crate::playback::resource))
+        .merge(playback::routes(state.playback.clone()))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
@@ -138,86 +94,15 @@ async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> 
 /// The accelerator probe, the selected chain and why, encoder sessions, and each stream's
 /// backends per rung.
 async fn capabilities(State(state): State<AppState>) -> Response {
-    match state.outputs.accelerator() {
-        Some(acc) => {
-            Json(crate::transcode::capabilities_json(&acc, &state.outputs)).into_response()
-        }
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the transcoder has not probed yet",
-        ),
-    }
-}
-
-async fn index_page() -> Response {
-    page(INDEX_HTML)
-}
-
-async fn watch_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    if state.registry.has_stream(&name) {
-        page(WATCH_HTML)
-    } else {
-        error(StatusCode::NOT_FOUND, "no such stream")
-    }
-}
-
-fn page(html: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        html,
-    )
-        .into_response()
-}
-
-async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let (content_type, body): (&str, bytes::Bytes) = match file.as_str() {
-        "watch.js" => ("text/javascript; charset=utf-8", WATCH_JS.into()),
-        "player.css" => ("text/css; charset=utf-8", PLAYER_CSS.into()),
-        "hls.min.js" => match &state.assets.hls_js {
-            Some(b) => ("text/javascript; charset=utf-8", b.clone()),
-            None => {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "hls.js is not installed on this server",
-                )
-            }
-        },
-        _ => return error(StatusCode::NOT_FOUND, "not found"),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        body,
-    )
-        .into_response()
+    let t = &state.transcoder;
+    Json(transcode::capabilities_json(t.hardware(), t.outputs())).into_response()
 }
 
 async fn not_found(State(state): State<AppState>, method: Method) -> Response {
     state
-        .metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            route: "unmatched",
-            method: method_label(&method),
-            status: 404,
-        })
-        .inc();
+        .http_metrics
+        .counted("unmatched", method_label(&method), 404);
     error(StatusCode::NOT_FOUND, "not found")
-}
-
-pub(crate) fn error(status: StatusCode, message: &str) -> Response {
-    // Errors describe a moment (not live yet, starting, gone): no cache or CDN may keep them.
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(serde_json::json!({ "error": message })),
-    )
-        .into_response()
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -259,7 +144,6 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .map_or("unmatched", |p| route_label(p.as_str()));
     let method = method_label(req.method());
     let response = next.run(req).await;
-    let m = &state.metrics;
     // Every body here is built whole, so its size is exact; a streamed one counts its lower bound.
     // A HEAD response's body is never sent.
     let hint = axum::body::HttpBody::size_hint(response.body());
@@ -268,19 +152,13 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     } else {
         hint.exact().unwrap_or(hint.lower())
     };
-    m.http_response_bytes
-        .get_or_create(&RouteLabel { route })
-        .inc_by(bytes);
-    m.http_duration
-        .get_or_create(&RouteLabels { route, method })
-        .observe(start.elapsed().as_secs_f64());
-    m.http_requests
-        .get_or_create(&HttpLabels {
-            route,
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    state.http_metrics.request(
+        route,
+        method,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+        bytes,
+    );
     response
 }
 
@@ -294,138 +172,48 @@ async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Respon
     response
 }
 
-/// A TCP listener that holds at most `max` connections open; more wait in the accept backlog.
-#[derive(Debug)]
-pub struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl LimitedListener {
-    /// Wraps a bound listener.
-    pub fn new(inner: TcpListener, max: usize) -> Self {
-        LimitedListener {
-            inner,
-            permits: Arc::new(Semaphore::new(max)),
-        }
-    }
-}
-
-/// A connection that returns its permit when dropped.
-#[derive(Debug)]
-pub struct LimitedStream {
-    inner: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let permit = self
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            inner: stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // Out of descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StreamConfig;
+    use crate::config::Config;
     use axum::body::Body;
     use http_body_util::BodyExt;
-    use std::time::Duration;
+    use ingest::StreamConfig;
     use tower::ServiceExt;
+    use transcode::Hardware;
 
-    fn state() -> AppState {
-        let metrics = Metrics::new();
-        let registry = StreamRegistry::new(
-            vec![StreamConfig {
-                name: "main".parse().unwrap(),
-                key: "secret-key".into(),
-                passphrase: String::new(),
-            }],
-            Duration::from_secs(5),
-            metrics.clone(),
-        );
-        AppState {
-            registry,
-            metrics,
-            ready: Arc::new(AtomicBool::new(true)),
-            cors_allow_origin: Some(HeaderValue::from_static("*")),
-            assets: Arc::new(Assets {
-                hls_js: Some(bytes::Bytes::from_static(b"/* hls */")),
-            }),
-            outputs: crate::transcode::Outputs::new(Duration::from_secs(60)),
-            segment_duration: Duration::from_secs(2),
+    /// No hardware element exists: the software chain.
+    struct NoHardware;
+
+    impl pipeline::accel::ElementRegistry for NoHardware {
+        fn has(&self, _factory: &str) -> bool {
+            false
         }
+        fn can_open(&self, _factory: &str) -> bool {
+            false
+        }
+    }
+
+    /// The wired service's state, with one stream and a stand-in hls.js.
+    fn state() -> AppState {
+        let assets = std::env::temp_dir().join(format!(
+            "ferrocast-http-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&assets).unwrap();
+        std::fs::write(assets.join("hls.min.js"), "/* hls */").unwrap();
+        let mut config = Config::default();
+        config.http.assets_dir = assets.display().to_string();
+        let streams = vec![StreamConfig {
+            name: "main".parse().unwrap(),
+            key: "secret-key".into(),
+            passphrase: String::new(),
+        }];
+        let hardware = Hardware::from_registry(&config.transcode, &config.nvidia, &NoHardware);
+        let wired = crate::wire(&config, streams, hardware).unwrap();
+        std::fs::remove_dir_all(&assets).unwrap();
+        wired.state
     }
 
     async fn get(app: &Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {

@@ -19,10 +19,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config;
-use crate::metrics::Metrics;
-use crate::registry::{PublishError, PublishHandle, StreamRegistry};
+use crate::error::PublishError;
+use crate::metrics::IngestMetrics;
+use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
+use crate::registry::{PublishHandle, StreamRegistry};
 
-const PROTOCOL: &str = "rtmp";
+const PROTOCOL: Protocol = Protocol::Rtmp;
 const READ_BUFFER: usize = 64 * 1024;
 
 /// What every RTMP connection shares.
@@ -30,7 +32,7 @@ const READ_BUFFER: usize = 64 * 1024;
 pub struct RtmpIngest {
     config: config::Rtmp,
     registry: Arc<StreamRegistry>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<IngestMetrics>,
     connections: AtomicUsize,
 }
 
@@ -39,7 +41,7 @@ impl RtmpIngest {
     pub fn new(
         config: config::Rtmp,
         registry: Arc<StreamRegistry>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<IngestMetrics>,
     ) -> Arc<Self> {
         Arc::new(RtmpIngest {
             config,
@@ -73,8 +75,9 @@ impl RtmpIngest {
             if open >= self.config.max_connections {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!(%remote, limit = self.config.max_connections, "rtmp connection refused: too many connections");
-                self.metrics.reject(PROTOCOL, "over_limit");
-                self.metrics.connection(PROTOCOL, "over_limit");
+                self.metrics.reject(PROTOCOL, Rejection::OverLimit);
+                self.metrics
+                    .connection(PROTOCOL, ConnectionOutcome::OverLimit);
                 drop(stream);
                 continue;
             }
@@ -99,7 +102,7 @@ impl RtmpIngest {
         mut socket: TcpStream,
         remote: SocketAddr,
         stop: CancellationToken,
-    ) -> &'static str {
+    ) -> ConnectionOutcome {
         let _ = socket.set_nodelay(true);
         let session_config = ServerConfig {
             max_chunk_size: self.config.max_chunk_size,
@@ -110,7 +113,7 @@ impl RtmpIngest {
             session: ServerSession::new(session_config, rand::random()),
             demuxer: flv::Demuxer::new(),
             publish: None,
-            result: "closed",
+            result: ConnectionOutcome::Closed,
         };
         let mut buf = vec![0u8; READ_BUFFER];
         // Until a publish is accepted, the whole exchange must fit in the handshake timeout.
@@ -137,8 +140,8 @@ impl RtmpIngest {
                     Err(_) => {
                         let phase = if conn.publish.is_some() { "idle" } else { "handshake" };
                         tracing::warn!(phase, "rtmp connection timed out");
-                        self.metrics.reject(PROTOCOL, "timeout");
-                        conn.result = "timeout";
+                        self.metrics.reject(PROTOCOL, Rejection::Timeout);
+                        conn.result = ConnectionOutcome::Timeout;
                         break;
                     }
                 },
@@ -160,8 +163,8 @@ impl RtmpIngest {
             };
             if let Err(e) = conn.session.handle_input(&buf[..n]) {
                 tracing::warn!(error = %e, "rtmp protocol error; closing connection");
-                self.metrics.reject(PROTOCOL, "protocol_error");
-                conn.result = "error";
+                self.metrics.reject(PROTOCOL, Rejection::ProtocolError);
+                conn.result = ConnectionOutcome::Error;
                 let _ = self.flush(&mut socket, &mut conn.session).await;
                 break;
             }
@@ -190,7 +193,10 @@ impl RtmpIngest {
                 if conn.publish.is_some() {
                     return;
                 }
-                match self.registry.publish(&key, PROTOCOL, remote) {
+                match self
+                    .registry
+                    .publish(&key, PROTOCOL, remote, std::time::Instant::now())
+                {
                     // Refused by the transcoder at once (e.g. promised hardware missing): answer
                     // with the reason instead of accepting and then dropping the publish.
                     Ok(handle) if handle.is_cancelled() => {
@@ -201,18 +207,18 @@ impl RtmpIngest {
                         tracing::warn!(%reason, "publish refused");
                         conn.session
                             .reject_publish("NetStream.Publish.Failed", &reason);
-                        conn.result = "rejected";
+                        conn.result = ConnectionOutcome::Rejected;
                     }
                     Ok(handle) => {
                         tracing::Span::current().record("stream", handle.name().as_str());
                         tracing::info!(%app, "publish started");
                         conn.session.accept_publish();
                         conn.publish = Some(handle);
-                        conn.result = "published";
+                        conn.result = ConnectionOutcome::Published;
                     }
                     Err(e) => {
                         // The key is a secret: the log says why, never what was sent.
-                        tracing::warn!(reason = e.reason(), "publish refused: {e}");
+                        tracing::warn!(reason = e.rejection().label(), "publish refused: {e}");
                         let code = match e {
                             PublishError::BadKey | PublishError::AlreadyLive(_) => {
                                 "NetStream.Publish.BadName"
@@ -220,7 +226,7 @@ impl RtmpIngest {
                             _ => "NetStream.Publish.Failed",
                         };
                         conn.session.reject_publish(code, &e.to_string());
-                        conn.result = "rejected";
+                        conn.result = ConnectionOutcome::Rejected;
                     }
                 }
             }
@@ -253,10 +259,10 @@ impl RtmpIngest {
             return;
         };
         match outcome {
-            Ok(flv::Outcome::Frame(frame)) => handle.push(&frame),
+            Ok(flv::Outcome::Frame(frame)) => handle.push(frame),
             Ok(flv::Outcome::Unsupported(what)) => {
                 tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 video with AAC or MP3 audio");
-                self.metrics.reject(PROTOCOL, "unsupported_codec");
+                self.metrics.reject(PROTOCOL, Rejection::UnsupportedCodec);
                 conn.session.reject_publish(
                     "NetStream.Publish.Failed",
                     &format!(
@@ -264,7 +270,7 @@ impl RtmpIngest {
                     ),
                 );
                 conn.publish = None;
-                conn.result = "rejected";
+                conn.result = ConnectionOutcome::Rejected;
             }
             Ok(_) => {}
             // One bad tag is dropped; the demuxer keeps its state for the next one.
@@ -292,5 +298,5 @@ struct Connection {
     session: ServerSession,
     demuxer: flv::Demuxer,
     publish: Option<PublishHandle>,
-    result: &'static str,
+    result: ConnectionOutcome,
 }

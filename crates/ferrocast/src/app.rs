@@ -1,0 +1,360 @@
+//! The service, wired: every part constructed with its metrics, the listeners bound, and the
+//! ordered, bounded shutdown (convention 6 in ARCHITECTURE.md).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderValue;
+use ingest::rtmp_listener::RtmpIngest;
+use ingest::srt_listener::{self, SrtIngest};
+use ingest::{
+    IngestMetrics, PublisherGauges, SrtLinkGauges, SrtLinks, StreamConfig, StreamRegistry,
+};
+use playback::{Playback, PlaybackGauges};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use transcode::{Hardware, HardwareGauges, OutputGauges, Outputs, TranscodeMetrics, Transcoder};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::listener::LimitedListener;
+use crate::metrics::{self as service_metrics, HttpMetrics, Metrics};
+
+/// Why the service could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// GStreamer (or its fMP4 plugin) could not be initialised.
+    #[error(
+        "cannot initialise GStreamer; install the GStreamer runtime and plugins (see README): {0}"
+    )]
+    Gstreamer(#[source] pipeline::Error),
+    /// `http.cors_allow_origin` cannot be sent as a header.
+    #[error("http.cors_allow_origin {0:?} is not a valid header value")]
+    CorsOrigin(String),
+    /// A listen address could not be bound (in use, not ours, no permission).
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Listen {
+        /// `HTTP`, `RTMP` or `SRT on UDP`.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why the service stopped other than by a shutdown request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+    /// The HTTP server's task panicked.
+    #[error("HTTP server task panicked")]
+    HttpPanicked,
+    /// The HTTP server stopped without being asked to.
+    #[error("HTTP server stopped unexpectedly")]
+    HttpStopped,
+}
+
+/// Every part of the service, constructed and connected, before anything listens.
+#[derive(Debug)]
+pub struct Wired {
+    /// What the HTTP handlers share.
+    pub state: AppState,
+    /// The ingest's counters, for the listeners.
+    pub ingest_metrics: Arc<IngestMetrics>,
+    /// The live SRT links, kept by the SRT listener.
+    pub srt_links: Arc<SrtLinks>,
+}
+
+/// Builds every part for `config` (with these `streams` publishable, on this `hardware`), each
+/// registering its metrics, and connects them: the registry's publishes feed the transcoder,
+/// whose outputs playback serves.
+pub fn wire(
+    config: &Config,
+    streams: Vec<StreamConfig>,
+    hardware: Hardware,
+) -> Result<Wired, BindError> {
+    let mut registry = Registry::default();
+    service_metrics::register_process(&mut registry);
+    let http_metrics = Arc::new(HttpMetrics::new(&mut registry));
+    let ingest_metrics = Arc::new(IngestMetrics::new(&mut registry));
+    let names: Vec<String> = streams.iter().map(|s| s.name.to_string()).collect();
+    let transcode_metrics = Arc::new(TranscodeMetrics::new(
+        &mut registry,
+        names.iter().map(String::as_str),
+    ));
+
+    let streams_registry = StreamRegistry::new(
+        streams,
+        config.ingest.publisher_timeout,
+        ingest_metrics.clone(),
+    );
+    let outputs = Outputs::new(config.hls.keep_ended);
+    let hardware = Arc::new(hardware);
+    let transcoder = Transcoder::new(
+        &config.transcode,
+        &config.hls,
+        hardware.clone(),
+        outputs.clone(),
+        transcode_metrics,
+    );
+    streams_registry.set_consumer_factory(transcoder.consumer_factory());
+    let playback = Playback::new(
+        outputs.clone(),
+        names.iter().map(String::as_str),
+        config.hls.segment_duration,
+        &config.http.assets_dir,
+    );
+    let srt_links = Arc::new(SrtLinks::default());
+
+    registry.register_collector(Box::new(PublisherGauges::new(&streams_registry)));
+    registry.register_collector(Box::new(SrtLinkGauges::new(&srt_links)));
+    registry.register_collector(Box::new(OutputGauges::new(&outputs)));
+    registry.register_collector(Box::new(HardwareGauges::new(&hardware, &outputs)));
+    registry.register_collector(Box::new(PlaybackGauges::new(
+        playback.held().clone(),
+        playback.viewers().clone(),
+    )));
+
+    let cors_allow_origin = match config.http.cors_allow_origin.as_str() {
+        "" => None,
+        o => Some(HeaderValue::from_str(o).map_err(|_| BindError::CorsOrigin(o.to_owned()))?),
+    };
+    Ok(Wired {
+        state: AppState {
+            registry: streams_registry,
+            transcoder,
+            playback,
+            metrics: Arc::new(Metrics::new(registry)),
+            http_metrics,
+            ready: Arc::new(AtomicBool::new(true)),
+            cors_allow_origin,
+        },
+        ingest_metrics,
+        srt_links,
+    })
+}
+
+/// The bound sockets.
+#[derive(Debug)]
+struct Listeners {
+    http: TcpListener,
+    rtmp: TcpListener,
+    srt: tokio::net::UdpSocket,
+}
+
+/// A bound, not yet running service.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    wired: Wired,
+    listeners: Listeners,
+    /// For the SRT ingest's per-stream passphrases.
+    streams: Vec<StreamConfig>,
+    demo_key: Option<String>,
+}
+
+impl App {
+    /// Probes the hardware, builds every part and binds every listener (so the real bound
+    /// addresses are known before anything is printed).
+    pub async fn bind(config: Config, streams: Vec<StreamConfig>) -> Result<App, BindError> {
+        pipeline::init().map_err(BindError::Gstreamer)?;
+        let hardware = Hardware::probe(&config.transcode, &config.nvidia);
+        hardware.log();
+        let wired = wire(&config, streams.clone(), hardware)?;
+        let listen = |what, addr| move |source| BindError::Listen { what, addr, source };
+        let http = TcpListener::bind(config.listen.http)
+            .await
+            .map_err(listen("HTTP", config.listen.http))?;
+        let rtmp = TcpListener::bind(config.listen.rtmp)
+            .await
+            .map_err(listen("RTMP", config.listen.rtmp))?;
+        let srt = srt_listener::bind(config.listen.srt)
+            .await
+            .map_err(listen("SRT on UDP", config.listen.srt))?;
+        Ok(App {
+            config,
+            wired,
+            listeners: Listeners { http, rtmp, srt },
+            streams,
+            demo_key: None,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listeners
+            .http
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The bound RTMP address.
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.listeners
+            .rtmp
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The bound SRT address (UDP).
+    pub fn srt_addr(&self) -> SocketAddr {
+        self.listeners
+            .srt
+            .local_addr()
+            .expect("bound socket has an address")
+    }
+
+    /// Publishes the built-in test pattern to our own RTMP ingest with `key` once running.
+    pub fn enable_demo(&mut self, key: String) {
+        self.demo_key = Some(key);
+    }
+
+    /// The URL the demo publishes to: our RTMP listener, reached over loopback when it listens
+    /// on every interface.
+    fn demo_url(&self, key: &str) -> String {
+        let addr = self.rtmp_addr();
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("rtmp://{host}:{}/live/{key}", addr.port())
+    }
+
+    /// Handler state (for tests).
+    pub fn state(&self) -> &AppState {
+        &self.wired.state
+    }
+
+    /// Serves until `shutdown` fires, then drains within `shutdown_grace`: refuse new work and
+    /// turn readiness to 503, end live publishes, let the pipelines write their last segments
+    /// and ENDLIST, keep serving them, then let HTTP finish.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), RunError> {
+        let demo_url = self.demo_key.as_deref().map(|k| self.demo_url(k));
+        let App {
+            config,
+            wired,
+            listeners: Listeners { http, rtmp, srt },
+            streams,
+            ..
+        } = self;
+        let state = wired.state;
+        let grace = config.shutdown_grace;
+        let ingest_tasks = TaskTracker::new();
+        let ingest_stop = CancellationToken::new();
+        let http_stop = CancellationToken::new();
+
+        let rtmp_ingest = RtmpIngest::new(
+            config.rtmp.clone(),
+            state.registry.clone(),
+            wired.ingest_metrics.clone(),
+        );
+        let rtmp_task =
+            tokio::spawn(rtmp_ingest.serve(rtmp, ingest_stop.clone(), ingest_tasks.clone()));
+        let srt_ingest = SrtIngest::new(
+            config.srt.clone(),
+            &streams,
+            state.registry.clone(),
+            wired.ingest_metrics,
+            wired.srt_links,
+        );
+        drop(streams);
+        let srt_task =
+            tokio::spawn(srt_ingest.serve(srt, ingest_stop.clone(), ingest_tasks.clone()));
+
+        let router = http::router(state.clone());
+        let listener = LimitedListener::new(http, config.http.max_connections);
+        let http_stop_wait = http_stop.clone();
+        let mut http_task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { http_stop_wait.cancelled().await })
+                .await
+        });
+
+        let demo = match demo_url {
+            Some(url) => match pipeline::demo::DemoSource::start(&url, Default::default()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the demo publisher");
+                    None
+                }
+            },
+            None => None,
+        };
+
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            res = &mut http_task => {
+                res.map_err(|_| RunError::HttpPanicked)?.map_err(RunError::Http)?;
+                return Err(RunError::HttpStopped);
+            }
+        }
+
+        let deadline = Instant::now() + grace;
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: draining"
+        );
+        state.ready.store(false, Ordering::SeqCst);
+        // Viewers of streams live now get their final segments and ENDLIST while we drain.
+        let had_live = state.registry.live_count() > 0;
+        // The demo must not reconnect while we drain; stopping it joins a thread, so not here.
+        if let Some(d) = demo {
+            let _ = tokio::task::spawn_blocking(move || drop(d)).await;
+        }
+        state.registry.drain();
+        ingest_stop.cancel();
+        ingest_tasks.close();
+        let _ = rtmp_task.await;
+        // The SRT listener rejects newcomers while its publishers close, then goes.
+        let _ = tokio::time::timeout_at(deadline.into(), srt_task).await;
+        if tokio::time::timeout_at(deadline.into(), ingest_tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("ingest connections still open at the end of the grace period");
+        }
+        if !state.registry.wait_idle(deadline.into()).await {
+            tracing::warn!("publishes still live at the end of the grace period");
+        }
+        // Pipelines flush their last segment and the playlists get ENDLIST.
+        if !state
+            .transcoder
+            .outputs()
+            .wait_finished(deadline.into())
+            .await
+        {
+            tracing::warn!("pipelines still flushing at the end of the grace period");
+        }
+        // Players that were watching keep fetching the last parts, segments and the ENDLIST
+        // playlist; HTTP keeps serving them until the grace period is nearly over.
+        if had_live {
+            // A second is left for HTTP's own graceful close within the grace period.
+            let linger_until = deadline
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or(deadline);
+            tracing::info!("serving the ended streams' playlists until the grace period ends");
+            tokio::time::sleep_until(linger_until.into()).await;
+        }
+        http_stop.cancel();
+        match tokio::time::timeout_at(deadline.into(), http_task).await {
+            Ok(res) => res
+                .map_err(|_| RunError::HttpPanicked)?
+                .map_err(RunError::Http)?,
+            Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period"),
+        }
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! Why a publish was refused.
+
+use media::StreamName;
+
+use crate::outcome::Rejection;
+
+/// Why a publish was refused. The `Display` text is safe to send to the publisher.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// No configured stream has this key.
+    #[error("unknown stream key")]
+    BadKey,
+    /// The stream already has a publisher that is still sending.
+    #[error("stream {0} is already being published; retry after the current publisher stops")]
+    AlreadyLive(StreamName),
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    Draining,
+}
+
+impl PublishError {
+    /// The rejection it is counted as.
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            PublishError::BadKey => Rejection::BadKey,
+            PublishError::AlreadyLive(_) => Rejection::AlreadyLive,
+            PublishError::Draining => Rejection::Draining,
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! The stream registry: which streams exist, who publishes each, and the takeover rule.
+//!
+//! Ingest drivers call [`StreamRegistry::publish`] with the key a publisher presented. The registry
+//! maps it to the public stream name, enforces one publisher per name, and hands back a
+//! [`PublishHandle`]. Media frames go through the handle into the publish's bounded queue
+//! ([`crate::frames`]), whose other end the consumer (the transcoder) was given; dropping the
+//! handle is the unpublish, so a closed socket always ends the stream, whatever the client sent
+//! before.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use media::{MediaFrame, StreamName};
+use tokio::sync::watch;
+
+use crate::config::StreamConfig;
+use crate::end::EndSignal;
+use crate::error::PublishError;
+use crate::frames::{self, FrameReceiver, FrameSender};
+use crate::metrics::{IngestMetrics, TrackCounters};
+use crate::outcome::Protocol;
+use crate::snapshot::{rfc3339, AudioInfo, PublisherSnapshot, StreamSnapshot, VideoInfo};
+
+/// Starts the consumer of a new publish: the stream's name, the signal through which the
+/// consumer can end the publish (its pipeline failed, promised hardware is missing), saying why,
+/// and the receiving end of the publish's frames. It is called on the ingest's task, so it must
+/// return at once: the consumer does its work on a thread of its own. The publish is over for
+/// the consumer when the receiver reports [`frames::RecvError::Closed`].
+pub type ConsumerFactory = Arc<dyn Fn(&StreamName, EndSignal, FrameReceiver) + Send + Sync>;
+
+/// The live publishes, by stream name.
+type LiveMap = BTreeMap<StreamName, Arc<LiveStream>>;
+
+/// All streams and their publishers.
+pub struct StreamRegistry {
+    streams: Vec<StreamConfig>,
+    live: Mutex<LiveMap>,
+    /// The number of live publishers, for whoever waits for them all to end.
+    live_count: watch::Sender<usize>,
+    metrics: Arc<IngestMetrics>,
+    publisher_timeout: Duration,
+    draining: AtomicBool,
+    next_id: AtomicU64,
+    consumers: OnceLock<ConsumerFactory>,
+}
+
+impl std::fmt::Debug for StreamRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRegistry")
+            .field("streams", &self.streams.len())
+            .field("live", &self.live_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One live publish session.
+#[derive(Debug)]
+struct LiveStream {
+    id: u64,
+    name: StreamName,
+    protocol: Protocol,
+    remote: SocketAddr,
+    started_at: SystemTime,
+    started: Instant,
+    /// Nanoseconds after `started` of the last frame.
+    last_activity_ns: AtomicU64,
+    stats: Mutex<Stats>,
+    cancel: EndSignal,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    video: Option<VideoInfo>,
+    audio: Option<AudioInfo>,
+    window_start_ns: u64,
+    window_bytes: u64,
+    window_video_frames: u64,
+    bitrate_bps: u64,
+    measured_fps: Option<f64>,
+}
+
+/// Proof of being a stream's publisher. Dropping it unpublishes.
+pub struct PublishHandle {
+    registry: Arc<StreamRegistry>,
+    stream: Arc<LiveStream>,
+    frames: Option<FrameSender>,
+    counters: TrackCounters,
+}
+
+impl StreamRegistry {
+    /// A registry for these streams; publishers that send nothing for `publisher_timeout` may be
+    /// taken over.
+    pub fn new(
+        streams: Vec<StreamConfig>,
+        publisher_timeout: Duration,
+        metrics: Arc<IngestMetrics>,
+    ) -> Arc<StreamRegistry> {
+        Arc::new(StreamRegistry {
+            streams,
+            live: Mutex::new(BTreeMap::new()),
+            live_count: watch::channel(0).0,
+            metrics,
+            publisher_timeout,
+            draining: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            consumers: OnceLock::new(),
+        })
+    }
+
+    /// Sets what receives every future publish's media. Only the first call takes effect.
+    pub fn set_consumer_factory(&self, factory: ConsumerFactory) {
+        let _ = self.consumers.set(factory);
+    }
+
+    /// The configured streams' names, in configuration order.
+    pub fn names(&self) -> impl Iterator<Item = &StreamName> {
+        self.streams.iter().map(|s| &s.name)
+    }
+
+    /// The configured stream for a key. Compares every key in constant time, so response timing
+    /// does not reveal how much of a key was right.
+    pub fn lookup_key(&self, key: &str) -> Option<&StreamName> {
+        let mut found = None;
+        for s in &self.streams {
+            if constant_time_eq(s.key.as_bytes(), key.as_bytes()) {
+                found = Some(&s.name);
+            }
+        }
+        found
+    }
+
+    /// True when `name` is a configured stream.
+    pub fn has_stream(&self, name: &str) -> bool {
+        self.streams.iter().any(|s| s.name.as_str() == name)
+    }
+
+    /// What [`publish`](Self::publish) would answer for `key` at `now`, without publishing or
+    /// counting a rejection: for ingest that must decide before it accepts a connection (SRT
+    /// accepts or rejects at the handshake). `publish` still has the last word.
+    pub fn check_publish(&self, key: &str, now: Instant) -> Result<StreamName, PublishError> {
+        self.admit(key, now).map(|(name, _)| name)
+    }
+
+    /// The stream `key` may publish at `now`, with the live map locked: not while draining, not
+    /// for an unknown key, not while the stream's publisher is still sending.
+    fn admit(
+        &self,
+        key: &str,
+        now: Instant,
+    ) -> Result<(StreamName, MutexGuard<'_, LiveMap>), PublishError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(PublishError::Draining);
+        }
+        let name = self.lookup_key(key).ok_or(PublishError::BadKey)?.clone();
+        let live = self.live.lock().expect("registry lock");
+        match live.get(&name) {
+            Some(current) if current.idle_for(now) < self.publisher_timeout => {
+                Err(PublishError::AlreadyLive(name))
+            }
+            _ => Ok((name, live)),
+        }
+    }
+
+    /// Starts a publish for `key` at `now`. A live publisher idle for `publisher_timeout` is
+    /// replaced (its handle's [`PublishHandle::cancelled`] fires); a sending one makes this fail.
+    pub fn publish(
+        self: &Arc<Self>,
+        key: &str,
+        protocol: Protocol,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Result<PublishHandle, PublishError> {
+        let (name, mut live) = self.admit(key, now).inspect_err(|e| {
+            self.metrics.reject(protocol, e.rejection());
+        })?;
+        if let Some(current) = live.get(&name) {
+            tracing::info!(
+                stream = %name,
+                idle_ms = current.idle_for(now).as_millis() as u64,
+                old = %current.remote,
+                new = %remote,
+                "publisher taken over after silence"
+            );
+            current.cancel.cancel();
+        }
+        let stream = Arc::new(LiveStream {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name: name.clone(),
+            protocol,
+            remote,
+            started_at: SystemTime::now(),
+            started: now,
+            last_activity_ns: AtomicU64::new(0),
+            stats: Mutex::new(Stats::default()),
+            cancel: EndSignal::default(),
+        });
+        live.insert(name.clone(), stream.clone());
+        self.live_count.send_replace(live.len());
+        drop(live);
+        let frames = self.consumers.get().map(|start| {
+            let (tx, rx) = frames::channel(frames::CAPACITY);
+            start(&name, stream.cancel.clone(), rx);
+            tx
+        });
+        Ok(PublishHandle {
+            registry: self.clone(),
+            frames,
+            counters: self.metrics.tracks(name.as_str()),
+            stream,
+        })
+    }
+
+    /// Refuses new publishes and tells every live publisher to stop.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        for s in self.live.lock().expect("registry lock").values() {
+            s.cancel.cancel();
+        }
+    }
+
+    /// Number of live publishers.
+    pub fn live_count(&self) -> usize {
+        *self.live_count.borrow()
+    }
+
+    /// Waits until no publisher is live, or `deadline`; true when none is.
+    pub async fn wait_idle(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.live_count.subscribe();
+        tokio::time::timeout_at(deadline, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Every configured stream with its live state, in configuration order.
+    pub fn snapshot(&self) -> Vec<StreamSnapshot> {
+        let live = self.live.lock().expect("registry lock");
+        self.streams
+            .iter()
+            .map(|s| {
+                let publisher = live.get(&s.name).map(|l| l.snapshot());
+                StreamSnapshot {
+                    name: s.name.clone(),
+                    live: publisher.is_some(),
+                    publisher,
+                }
+            })
+            .collect()
+    }
+
+    fn unpublish(&self, stream: &LiveStream) {
+        let mut live = self.live.lock().expect("registry lock");
+        if live.get(&stream.name).map(|s| s.id) == Some(stream.id) {
+            live.remove(&stream.name);
+            self.live_count.send_replace(live.len());
+        }
+    }
+}
+
+impl LiveStream {
+    fn idle_for(&self, now: Instant) -> Duration {
+        let since_start = now.saturating_duration_since(self.started);
+        let last = Duration::from_nanos(self.last_activity_ns.load(Ordering::Relaxed));
+        since_start.saturating_sub(last)
+    }
+
+    fn snapshot(&self) -> PublisherSnapshot {
+        let stats = self.stats.lock().expect("stats lock");
+        let mut video = stats.video.clone();
+        if let Some(v) = &mut video {
+            if v.frame_rate.is_none() {
+                v.frame_rate = stats.measured_fps;
+            }
+        }
+        PublisherSnapshot {
+            protocol: self.protocol,
+            remote_addr: self.remote.to_string(),
+            started_at: rfc3339(self.started_at),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            video,
+            audio: stats.audio.clone(),
+            bitrate_bps: stats.bitrate_bps,
+        }
+    }
+}
+
+impl PublishHandle {
+    /// The public stream name.
+    pub fn name(&self) -> &StreamName {
+        &self.stream.name
+    }
+
+    /// Completes when this publish must end: taken over by a new publisher, server drain, or
+    /// ended by the consumer.
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.stream.cancel.cancelled()
+    }
+
+    /// Why the server ended this publish, when it said (e.g. a transcoding failure).
+    pub fn end_reason(&self) -> Option<String> {
+        self.stream.cancel.reason()
+    }
+
+    /// True once [`Self::cancelled`] has fired.
+    pub fn is_cancelled(&self) -> bool {
+        self.stream.cancel.is_cancelled()
+    }
+
+    /// Records a frame from the publisher and queues it for the consumer; never blocks.
+    pub fn push(&mut self, frame: MediaFrame) {
+        self.push_at(frame, Instant::now());
+    }
+
+    /// [`Self::push`], for a frame that arrived at `now`.
+    pub fn push_at(&mut self, frame: MediaFrame, now: Instant) {
+        self.record(&frame, now);
+        if let Some(frames) = &self.frames {
+            frames.send(frame);
+        }
+    }
+
+    fn record(&self, frame: &MediaFrame, now: Instant) {
+        let now_ns = now
+            .saturating_duration_since(self.stream.started)
+            .as_nanos() as u64;
+        self.stream
+            .last_activity_ns
+            .store(now_ns, Ordering::Relaxed);
+        let len = frame.len() as u64;
+        let mut stats = self.stream.stats.lock().expect("stats lock");
+        match frame {
+            MediaFrame::VideoConfig(c) => {
+                stats.video = Some(VideoInfo {
+                    codec: c.codec,
+                    codec_string: c.codec_string.clone(),
+                    width: c.width,
+                    height: c.height,
+                    frame_rate: c.frame_rate,
+                });
+            }
+            MediaFrame::AudioConfig(c) => {
+                stats.audio = Some(AudioInfo {
+                    codec: c.codec,
+                    codec_string: c.codec_string.clone(),
+                    sample_rate: c.sample_rate,
+                    channels: c.channels,
+                });
+            }
+            MediaFrame::Video(_) => {
+                self.counters.video_bytes.inc_by(len);
+                self.counters.video_frames.inc();
+                stats.window_bytes += len;
+                stats.window_video_frames += 1;
+            }
+            MediaFrame::Audio(_) => {
+                self.counters.audio_bytes.inc_by(len);
+                self.counters.audio_frames.inc();
+                stats.window_bytes += len;
+            }
+        }
+        let elapsed_ns = now_ns.saturating_sub(stats.window_start_ns);
+        if elapsed_ns >= 1_000_000_000 {
+            let secs = elapsed_ns as f64 / 1e9;
+            stats.bitrate_bps = (stats.window_bytes as f64 * 8.0 / secs) as u64;
+            if stats.window_video_frames > 0 {
+                stats.measured_fps =
+                    Some((stats.window_video_frames as f64 / secs * 100.0).round() / 100.0);
+            }
+            stats.window_start_ns = now_ns;
+            stats.window_bytes = 0;
+            stats.window_video_frames = 0;
+        }
+    }
+}
+
+impl std::fmt::Debug for PublishHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishHandle")
+            .field("stream", &self.stream.name)
+            .field("id", &self.stream.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PublishHandle {
+    fn drop(&mut self) {
+        // The queue closes first, so the consumer's output is ending before the name is free
+        // again.
+        self.frames = None;
+        self.registry.unpublish(&self.stream);
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::RecvError;
+    use prometheus_client::registry::Registry;
+
+    fn registry(timeout: Duration) -> Arc<StreamRegistry> {
+        let streams = vec![
+            StreamConfig {
+                name: "a".parse().unwrap(),
+                key: "key-a".into(),
+                passphrase: String::new(),
+            },
+            StreamConfig {
+                name: "b".parse().unwrap(),
+                key: "key-b".into(),
+                passphrase: String::new(),
+            },
+        ];
+        let metrics = Arc::new(IngestMetrics::new(&mut Registry::default()));
+        StreamRegistry::new(streams, timeout, metrics)
+    }
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    const RTMP: Protocol = Protocol::Rtmp;
+
+    fn audio() -> MediaFrame {
+        MediaFrame::Audio(media::AudioFrame {
+            pts: media::MediaTime::ZERO,
+            data: bytes::Bytes::from_static(&[1, 2, 3]),
+        })
+    }
+
+    #[test]
+    fn key_maps_to_name_and_drop_unpublishes() {
+        let r = registry(Duration::from_secs(5));
+        let now = Instant::now();
+        assert_eq!(
+            r.publish("nope", RTMP, addr(), now).unwrap_err(),
+            PublishError::BadKey
+        );
+        let h = r.publish("key-b", RTMP, addr(), now).unwrap();
+        assert_eq!(h.name().as_str(), "b");
+        assert_eq!(r.live_count(), 1);
+        let snap = r.snapshot();
+        assert!(!snap[0].live && snap[1].live);
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(
+            !json.contains("key-b"),
+            "keys never leave the registry: {json}"
+        );
+        assert!(json.contains(r#""protocol":"rtmp""#), "{json}");
+        drop(h);
+        assert_eq!(r.live_count(), 0);
+    }
+
+    /// A registry with `key-a` live since `now`.
+    fn live(timeout: Duration, now: Instant) -> (Arc<StreamRegistry>, PublishHandle) {
+        let r = registry(timeout);
+        let h = r.publish("key-a", RTMP, addr(), now).unwrap();
+        (r, h)
+    }
+
+    #[test]
+    fn second_publisher_refused_while_first_sends() {
+        let now = Instant::now();
+        let (r, _h) = live(Duration::from_secs(60), now);
+        assert!(matches!(
+            r.publish("key-a", Protocol::Srt, addr(), now),
+            Err(PublishError::AlreadyLive(_))
+        ));
+    }
+
+    #[test]
+    fn takeover_after_silence() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let (r, mut old) = live(Duration::from_millis(30), t0);
+        // Sending keeps the publish: 20 ms after its last frame, it is not idle yet.
+        old.push_at(audio(), at(50));
+        assert!(matches!(
+            r.check_publish("key-a", at(70)),
+            Err(PublishError::AlreadyLive(_))
+        ));
+        assert!(r.publish("key-a", RTMP, addr(), at(70)).is_err());
+        let new = r.publish("key-a", RTMP, addr(), at(90)).unwrap();
+        assert!(old.is_cancelled());
+        assert!(!new.is_cancelled());
+        // The old handle going away must not unpublish the newcomer.
+        drop(old);
+        assert_eq!(r.live_count(), 1);
+        drop(new);
+        assert_eq!(r.live_count(), 0);
+    }
+
+    #[test]
+    fn drain_refuses_and_cancels() {
+        let now = Instant::now();
+        let (r, h) = live(Duration::from_secs(5), now);
+        r.drain();
+        assert!(h.is_cancelled());
+        assert_eq!(
+            r.publish("key-b", RTMP, addr(), now).unwrap_err(),
+            PublishError::Draining
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_idle_ends_with_the_last_publisher() {
+        let (r, h) = live(Duration::from_secs(5), Instant::now());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        assert!(!r.wait_idle(deadline).await, "a publisher is still live");
+        let waiter = {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.wait_idle(tokio::time::Instant::now() + Duration::from_secs(10))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(h);
+        assert!(waiter.await.unwrap());
+    }
+
+    #[test]
+    fn consumer_gets_frames_and_the_end_of_the_publish() {
+        let r = registry(Duration::from_secs(5));
+        let (tx, rx) = std::sync::mpsc::channel();
+        r.set_consumer_factory(Arc::new(move |name, _ended, frames| {
+            assert_eq!(name.as_str(), "a");
+            tx.send(frames).unwrap();
+        }));
+        let mut h = r.publish("key-a", RTMP, addr(), Instant::now()).unwrap();
+        let frames = rx.recv().unwrap();
+        h.push(audio());
+        h.push(audio());
+        let wait = Duration::from_secs(1);
+        assert!(frames.recv_timeout(wait).is_ok());
+        assert!(frames.recv_timeout(wait).is_ok());
+        assert_eq!(
+            frames.recv_timeout(Duration::from_millis(1)).unwrap_err(),
+            RecvError::Timeout
+        );
+        drop(h);
+        assert_eq!(frames.recv_timeout(wait).unwrap_err(), RecvError::Closed);
+    }
+
+    #[test]
+    fn end_signal_carries_the_first_reason() {
+        let r = registry(Duration::from_secs(5));
+        let signals = Arc::new(Mutex::new(Vec::new()));
+        let seen = signals.clone();
+        r.set_consumer_factory(Arc::new(move |_name, end: EndSignal, _frames| {
+            seen.lock().unwrap().push(end);
+        }));
+        let now = Instant::now();
+        let a = r.publish("key-a", RTMP, addr(), now).unwrap();
+        let end = signals.lock().unwrap()[0].clone();
+        assert_eq!(a.end_reason(), None);
+        end.end("Transcoding failed: boom");
+        end.end("a later reason");
+        assert!(a.is_cancelled());
+        assert_eq!(a.end_reason().as_deref(), Some("Transcoding failed: boom"));
+        // A takeover or drain ends without a reason.
+        let b = r.publish("key-b", RTMP, addr(), now).unwrap();
+        r.drain();
+        assert!(b.is_cancelled());
+        assert_eq!(b.end_reason(), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! Ferrocast's playback: what viewers' players fetch.
+//!
+//! [`routes`] serves the master and media playlists, init segments, segments and parts of every
+//! stream's output (from `transcode`), with LL-HLS blocking reloads that wait on the output's
+//! `watch` cursor (seam 4 in ARCHITECTURE.md; never a poll loop or a thread per request), and the
+//! player page. Every wait is bounded: a playlist or resource that does not appear in time is a
+//! 503 or 404, and an ended stream answers at once.
+//!
+//! Playback counts what only it sees: requests held waiting for media ([`HeldRequests`]) and
+//! distinct playback sessions per stream ([`Viewers`]); [`PlaybackGauges`] reads both at scrape
+//! time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use playback::{routes, Playback};
+//!
+//! let outputs = transcode::Outputs::new(Duration::from_secs(60));
+//! let playback = Playback::new(outputs, ["main"], Duration::from_secs(2), "player/dist");
+//! let app: axum::Router = routes(playback);
+//! # drop(app);
+//! ```
+
+mod assets;
+mod gauges;
+mod held;
+mod hls_routes;
+mod player;
+mod response;
+mod routes;
+mod state;
+mod viewers;
+
+pub use assets::Assets;
+pub use gauges::PlaybackGauges;
+pub use held::{HeldGuard, HeldKind, HeldRequests};
+pub use hls_routes::{
+    INIT_CONTENT_TYPE, PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SESSION_COOKIE,
+};
+pub use response::error;
+pub use routes::routes;
+pub use state::Playback;
+pub use viewers::Viewers;

@@ -1,0 +1,21 @@
+//! Playback's routes, for the service's router to merge.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::Playback;
+use crate::{hls_routes, player};
+
+/// The player page (`/`, `/watch/{name}`, `/assets/{file}`) and HLS (`/live/{name}/...`), with
+/// their state applied, so that any router can merge them.
+pub fn routes<S: Clone + Send + Sync + 'static>(playback: Arc<Playback>) -> Router<S> {
+    Router::new()
+        .route("/", get(player::index_page))
+        .route("/watch/{name}", get(player::watch_page))
+        .route("/assets/{file}", get(player::asset))
+        .route("/live/{name}/index.m3u8", get(hls_routes::master))
+        .route("/live/{name}/{*path}", get(hls_routes::resource))
+        .with_state(playback)
+}

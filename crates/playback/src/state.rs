@@ -1,0 +1,69 @@
+//! What every playback route shares.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use transcode::Outputs;
+
+use crate::assets::Assets;
+use crate::held::HeldRequests;
+use crate::viewers::Viewers;
+
+/// Playback's state: the streams' outputs, the player's files, and the viewer and held-request
+/// counts it keeps.
+#[derive(Debug)]
+pub struct Playback {
+    pub(crate) outputs: Arc<Outputs>,
+    pub(crate) assets: Assets,
+    pub(crate) viewers: Arc<Viewers>,
+    pub(crate) held: Arc<HeldRequests>,
+    /// The configured streams' names: the watch page exists for these only.
+    pub(crate) streams: HashSet<String>,
+    /// Configured segment duration (bounds the waits of playlist requests).
+    pub(crate) segment_duration: Duration,
+}
+
+impl Playback {
+    /// Playback of `outputs` for the configured `streams`, whose segments last about
+    /// `segment_duration`; the player's hls.js is read from `assets_dir`.
+    pub fn new<'a>(
+        outputs: Arc<Outputs>,
+        streams: impl IntoIterator<Item = &'a str>,
+        segment_duration: Duration,
+        assets_dir: &str,
+    ) -> Arc<Playback> {
+        Playback::with_assets(outputs, streams, segment_duration, Assets::load(assets_dir))
+    }
+
+    /// As [`Playback::new`], with the player's files given.
+    pub fn with_assets<'a>(
+        outputs: Arc<Outputs>,
+        streams: impl IntoIterator<Item = &'a str>,
+        segment_duration: Duration,
+        assets: Assets,
+    ) -> Arc<Playback> {
+        let names: Vec<&str> = streams.into_iter().collect();
+        let viewers = Arc::new(Viewers::default());
+        viewers.track(names.iter().copied());
+        let streams = names.into_iter().map(str::to_owned).collect();
+        Arc::new(Playback {
+            outputs,
+            assets,
+            viewers,
+            held: Arc::new(HeldRequests::default()),
+            streams,
+            segment_duration,
+        })
+    }
+
+    /// The viewer counts, for the gauges.
+    pub fn viewers(&self) -> &Arc<Viewers> {
+        &self.viewers
+    }
+
+    /// The held-request counts, for the gauges.
+    pub fn held(&self) -> &Arc<HeldRequests> {
+        &self.held
+    }
+}

@@ -1,0 +1,77 @@
+//! The accelerator's state as `/api/v1/capabilities` shows it.
+
+use pipeline::accel;
+
+use crate::hardware::Hardware;
+use crate::outputs::Outputs;
+
+/// The body of `/api/v1/capabilities`.
+pub fn capabilities_json(acc: &Hardware, outputs: &Outputs) -> serde_json::Value {
+    use serde_json::json;
+    let elements: Vec<_> = acc
+        .capabilities
+        .elements
+        .iter()
+        .map(|e| {
+            json!({
+                "stage": e.stage.as_str(),
+                "kind": e.backend.as_str(),
+                "factory": e.factory,
+                "registered": e.registered,
+                "usable": e.usable,
+            })
+        })
+        .collect();
+    let mut available = serde_json::Map::new();
+    for stage in accel::Stage::ALL {
+        let kinds: Vec<&str> = accel::Backend::ALL
+            .iter()
+            .filter(|b| acc.capabilities.available(stage, **b))
+            .map(|b| b.as_str())
+            .collect();
+        available.insert(stage.as_str().into(), json!(kinds));
+    }
+    let s = &acc.selection;
+    let mut streams: Vec<_> = outputs
+        .all()
+        .into_iter()
+        .filter(|o| !o.is_over())
+        .filter_map(|o| o.backends().map(|b| (o.name().to_string(), b)))
+        .collect();
+    streams.sort_by(|a, b| a.0.cmp(&b.0));
+    let streams: Vec<_> = streams
+        .into_iter()
+        .map(|(name, b)| {
+            json!({
+                "name": name,
+                "decode": { "factory": b.decoder.factory, "backend": b.decoder.backend.as_str() },
+                "scale": b.scale.as_str(),
+                "rungs": b.rungs.iter().map(|r| json!({
+                    "name": r.name,
+                    "encoder": r.encoder,
+                    "backend": r.backend.as_str(),
+                    "fallback": r.fallback,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "policy": acc.policy.as_str(),
+        "on_failure": acc.on_failure.as_str(),
+        "device": acc.capabilities.device,
+        "available": available,
+        "elements": elements,
+        "selection": {
+            "decode": { "factory": s.decoder.factory, "backend": s.decoder.backend.as_str() },
+            "scale": s.scale.as_str(),
+            "encode": { "factory": s.encoder.factory, "backend": s.encoder.kind.backend().as_str() },
+            "fallbacks": s.fallbacks.iter().map(|(stage, why)| json!({ "stage": stage.as_str(), "reason": why })).collect::<Vec<_>>(),
+            "unmet": s.unmet,
+        },
+        "refusal": acc.refusal,
+        "encoder_sessions": { "in_use": acc.sessions.in_use(), "limit": acc.sessions.limit() },
+        "fallbacks": acc.fallbacks.by_label(),
+        "refusals": acc.refusals.by_label(),
+        "streams": streams,
+    })
+}

@@ -1,0 +1,393 @@
+//! One publish's consumer, on a thread of its own: it reads the publish's frames from the
+//! registry's queue and runs the stream's pipeline.
+//!
+//! A publish goes through three states. *Waiting*: frames are buffered (bounded) until the video
+//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived.
+//! *Running*: frames go to the pipeline without blocking; when it falls behind, the pipeline drops
+//! and counts. *Finishing* (once the publish's queue closes): the pipeline is flushed and the
+//! playlists end with `EXT-X-ENDLIST`. Building and flushing pipelines happens on this thread,
+//! never on the ingest's network tasks.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ingest::frames::{DropCounter, FrameReceiver, RecvError};
+use ingest::{ConsumerFactory, EndSignal};
+use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
+use pipeline::accel::{FailurePolicy, Selection};
+use pipeline::{PushResult, StartOptions, StreamBackends, StreamPipeline};
+
+use crate::hardware::HardwareIssue;
+use crate::metrics::{RestartReason, RungLabels, TranscodeMetrics};
+use crate::output::StreamOutput;
+use crate::outputs::Busy;
+use crate::sink::Sink;
+use crate::transcoder::Transcoder;
+
+/// Frames buffered while waiting for configurations and a keyframe.
+const MAX_PENDING: usize = 600;
+/// How long to wait for an audio configuration once video has started.
+const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How long the feeder waits for a frame before it looks at its state again (the audio wait
+/// runs out without a frame arriving).
+const TICK: Duration = Duration::from_millis(100);
+
+impl Transcoder {
+    /// What the registry calls for each publish: refuses it at once when promised hardware is
+    /// missing, else starts its feeder thread.
+    pub fn consumer_factory(self: &Arc<Self>) -> ConsumerFactory {
+        let this = self.clone();
+        Arc::new(
+            move |name: &StreamName, ended: EndSignal, frames: FrameReceiver| {
+                if let Some(why) = &this.hardware.refusal {
+                    // Refused before any frame: the ingest sends the publisher an error status and
+                    // closes; the reason is in the log, the API and the metrics.
+                    tracing::error!(stream = %name, "publish refused: {why}");
+                    this.hardware.refuse(HardwareIssue::Unavailable);
+                    this.metrics.pipeline_error(name.as_str());
+                    ended.end(format!("Refused: {why}"));
+                    return;
+                }
+                spawn(this.clone(), name.clone(), ended, frames);
+            },
+        )
+    }
+}
+
+/// Starts the feeder thread of a publish. The drain waits for it (the busy guard) from now on.
+fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames: FrameReceiver) {
+    let busy = transcoder.outputs.busy();
+    let span = tracing::info_span!("stream", stream = %name);
+    let feeder = Feeder {
+        name,
+        input_drops: frames.drop_counter(),
+        transcoder,
+        ended: ended.clone(),
+        video: None,
+        audio: None,
+        pending: VecDeque::new(),
+        first_video_at: None,
+        running: None,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("ferrocast-feed".into())
+        .spawn(move || {
+            let _entered = span.entered();
+            let _busy = busy;
+            feeder.run(frames);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the transcoding thread; ending the publish");
+        ended.end("Cannot transcode this stream: the server is out of threads");
+    }
+}
+
+struct Running {
+    output: Arc<StreamOutput>,
+    video: VideoConfig,
+    epoch: SystemTime,
+}
+
+/// One publish's consumer.
+struct Feeder {
+    name: StreamName,
+    transcoder: Arc<Transcoder>,
+    ended: EndSignal,
+    input_drops: DropCounter,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    pending: VecDeque<MediaFrame>,
+    first_video_at: Option<Instant>,
+    running: Option<Running>,
+}
+
+impl Feeder {
+    /// Feeds the publish's frames until its queue closes, then finishes the pipeline.
+    fn run(mut self, frames: FrameReceiver) {
+        loop {
+            match frames.recv_timeout(TICK) {
+                Ok(frame) => self.push(frame),
+                Err(RecvError::Timeout) if self.running.is_none() => self.try_start(),
+                Err(RecvError::Timeout) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+        if let Some(running) = self.running.take() {
+            finish(running, &self.transcoder.metrics);
+        }
+    }
+
+    fn push(&mut self, frame: MediaFrame) {
+        match &frame {
+            MediaFrame::VideoConfig(c) => {
+                let changed = self
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.video.record != c.record);
+                self.video = Some(c.clone());
+                if changed {
+                    // New resolution or profile mid-stream: a fresh pipeline and ladder.
+                    tracing::info!(stream = %self.name, "video configuration changed; restarting the ladder");
+                    self.transcoder
+                        .metrics
+                        .pipeline_restart(self.name.as_str(), RestartReason::ConfigChange);
+                    self.finish_in_background();
+                }
+                return;
+            }
+            MediaFrame::AudioConfig(c) => {
+                self.audio = Some(c.clone());
+                return;
+            }
+            MediaFrame::Video(_) => {
+                self.first_video_at.get_or_insert_with(Instant::now);
+            }
+            MediaFrame::Audio(_) => {}
+        }
+        if self.ended.is_cancelled() {
+            return;
+        }
+        let fallback = self
+            .running
+            .as_ref()
+            .and_then(|r| r.output.fallback.lock().expect("fallback lock").take());
+        if let Some(why) = fallback {
+            self.restart_in_software(&why);
+        }
+        if let Some(running) = &self.running {
+            let result = running
+                .output
+                .pipeline
+                .lock()
+                .expect("pipeline lock")
+                .as_ref()
+                .map(|p| p.push(&frame));
+            let falling_back = running
+                .output
+                .fallback
+                .lock()
+                .expect("fallback lock")
+                .is_some();
+            // A hardware failure that goes on in software is rebuilt on the next frame.
+            if result == Some(PushResult::Closed) && !self.ended.is_cancelled() && !falling_back {
+                tracing::warn!(stream = %self.name, "pipeline closed; ending the stream");
+                self.ended.cancel();
+            }
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(frame);
+        self.try_start();
+    }
+
+    fn try_start(&mut self) {
+        let Some(video) = self.video.clone() else {
+            return;
+        };
+        let audio_waited = self
+            .first_video_at
+            .is_some_and(|t| t.elapsed() >= AUDIO_WAIT);
+        if self.audio.is_none() && !audio_waited {
+            return;
+        }
+        // Start on a keyframe; everything before it is useless to a decoder.
+        let Some(key) = self
+            .pending
+            .iter()
+            .position(|f| matches!(f, MediaFrame::Video(v) if v.keyframe))
+        else {
+            return;
+        };
+        let key_dts = self.pending[key].dts().unwrap_or(MediaTime::ZERO);
+        let frames: Vec<MediaFrame> = self
+            .pending
+            .drain(..)
+            .skip(key)
+            .filter(|f| match f {
+                MediaFrame::Audio(a) => a.pts >= key_dts,
+                _ => true,
+            })
+            .collect();
+        let t = &self.transcoder;
+        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        let packager_config = hls::PackagerConfig {
+            first_msn: t.outputs.first_msn(&self.name),
+            ..t.packager.clone()
+        };
+        let output = StreamOutput::new(self.name.clone(), packager_config, plan.len());
+        output.count_input_drops(self.input_drops.clone());
+        let epoch = SystemTime::now();
+        let options = StartOptions {
+            selection: Some(t.hardware.selection.clone()),
+            sessions: Some(t.hardware.sessions.clone()),
+            on_failure: t.hardware.on_failure,
+            input_offset: None,
+        };
+        match self.start_pipeline(&output, &video, epoch, &options) {
+            Ok(p) => {
+                let backends = p.backends().clone();
+                tracing::info!(
+                    stream = %self.name,
+                    width = video.width,
+                    height = video.height,
+                    audio = self.audio.is_some(),
+                    rungs = plan.len(),
+                    chain = %describe_backends(&backends),
+                    "transcoding started"
+                );
+                for r in backends.rungs.iter().filter(|r| r.fallback.is_some()) {
+                    t.hardware.fallback(HardwareIssue::SessionLimit);
+                    tracing::warn!(stream = %self.name, rung = %r.name, reason = r.fallback.as_deref().unwrap_or(""), "rung encoded in software");
+                }
+                *output.backends.lock().expect("backends lock") = Some(backends);
+                for f in &frames {
+                    p.push(f);
+                }
+                *output.pipeline.lock().expect("pipeline lock") = Some(p);
+                t.outputs.replace(output.clone());
+                self.running = Some(Running {
+                    output,
+                    video,
+                    epoch,
+                });
+            }
+            Err(pipeline::Error::Accelerator(why)) => {
+                tracing::error!(stream = %self.name, "publish refused: {why}");
+                t.hardware.refuse(HardwareIssue::SessionLimit);
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.end(format!("Refused: {why}"));
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.end(format!("Cannot transcode this stream: {e}"));
+            }
+        }
+    }
+
+    /// Builds and starts a pipeline that writes into `output`.
+    fn start_pipeline(
+        &self,
+        output: &Arc<StreamOutput>,
+        video: &VideoConfig,
+        epoch: SystemTime,
+        options: &StartOptions,
+    ) -> Result<StreamPipeline, pipeline::Error> {
+        let t = &self.transcoder;
+        let sink = Arc::new(Sink {
+            output: output.clone(),
+            metrics: t.metrics.clone(),
+            epoch,
+            ended: self.ended.clone(),
+            hardware: t.hardware.clone(),
+        });
+        StreamPipeline::start_with(
+            self.name.as_str(),
+            video,
+            self.audio.as_ref(),
+            &t.ladder,
+            sink,
+            options,
+        )
+    }
+
+    /// Replaces a pipeline whose hardware failed by an all-software one on the same output:
+    /// the timeline continues, and every rung's playlist marks the change with
+    /// `EXT-X-DISCONTINUITY`.
+    fn restart_in_software(&mut self, why: &str) {
+        let Some(running) = &self.running else {
+            return;
+        };
+        let t = &self.transcoder;
+        let old = running
+            .output
+            .pipeline
+            .lock()
+            .expect("pipeline lock")
+            .take();
+        let offset = old.as_ref().and_then(|p| p.input_offset());
+        // Stopping joins its bus thread: this thread is ours to block.
+        drop(old);
+        running.output.discontinuity();
+        let options = StartOptions {
+            selection: Some(Selection::software()),
+            sessions: None,
+            on_failure: FailurePolicy::Fallback,
+            input_offset: offset,
+        };
+        match self.start_pipeline(&running.output, &running.video, running.epoch, &options) {
+            Ok(p) => {
+                tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
+                t.metrics
+                    .pipeline_restart(self.name.as_str(), RestartReason::HardwareFallback);
+                let mut backends = p.backends().clone();
+                for r in backends.rungs.iter_mut().filter(|r| r.encoder.is_some()) {
+                    r.fallback = Some(format!("runtime fallback: {why}"));
+                }
+                *running.output.backends.lock().expect("backends lock") = Some(backends);
+                *running.output.pipeline.lock().expect("pipeline lock") = Some(p);
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
+                t.metrics.pipeline_error(self.name.as_str());
+                self.ended.end(format!("Transcoding failed: {e}"));
+            }
+        }
+    }
+
+    /// Flushes and ends the running pipeline on a thread of its own, so that the next one can
+    /// start at once.
+    fn finish_in_background(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        let busy: Busy = self.transcoder.outputs.busy();
+        let metrics = self.transcoder.metrics.clone();
+        let span = tracing::info_span!("stream", stream = %self.name);
+        let spawned = std::thread::Builder::new()
+            .name("ferrocast-finish".into())
+            .spawn(move || {
+                let _entered = span.entered();
+                let _busy = busy;
+                finish(running, &metrics);
+            });
+        if spawned.is_err() {
+            tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
+        }
+    }
+}
+
+/// Flushes the pipeline's last segments and ends the output's playlists (ENDLIST).
+fn finish(running: Running, metrics: &TranscodeMetrics) {
+    let pipeline = running
+        .output
+        .pipeline
+        .lock()
+        .expect("pipeline lock")
+        .take();
+    if let Some(p) = pipeline {
+        p.finish();
+    }
+    let stream = running.output.name().as_str();
+    for (rung, d) in running.output.end() {
+        metrics.segment_completed(&RungLabels::new(stream, &rung), d.as_secs_f64());
+    }
+    tracing::info!("transcoding finished");
+}
+
+/// `decode=nvh264dec(nvidia) scale=nvidia 720p=nvh264enc(nvidia) 480p=x264enc(software)`.
+fn describe_backends(b: &StreamBackends) -> String {
+    let mut out = format!(
+        "decode={}({}) scale={}",
+        b.decoder.factory, b.decoder.backend, b.scale
+    );
+    for r in &b.rungs {
+        if let Some(enc) = &r.encoder {
+            out.push_str(&format!(" {}={enc}({})", r.name, r.backend));
+        }
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! Ferrocast's transcoder: from a publish's media frames to HLS.
+//!
+//! The registry (in `ingest`) hands every publish's frames to [`Transcoder::consumer_factory`]
+//! through a bounded queue (seam 2 in ARCHITECTURE.md). Each publish gets a feeder thread that
+//! waits for the codec configurations and a keyframe, starts a [`pipeline::StreamPipeline`] for
+//! the ladder, and packages its CMAF chunks with an [`hls::Packager`] in the stream's
+//! [`StreamOutput`]. [`Outputs`] holds every stream's output for the HTTP side, which waits on
+//! each output's `watch` cursor (seam 4). [`Hardware`] is the accelerator probe and policy: it
+//! refuses publishes, counts fallbacks, and rebuilds a stream in software when a hardware element
+//! fails.
+//!
+//! Counters are recorded through [`TranscodeMetrics`]; gauges ([`OutputGauges`],
+//! [`HardwareGauges`]) read the outputs and the hardware state at scrape time.
+//!
+//! The wiring, in short:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use transcode::{Hardware, Hls, Outputs, Transcode, TranscodeMetrics, Transcoder};
+//!
+//! # fn wire(registry: &ingest::StreamRegistry) -> Result<(), pipeline::Error> {
+//! pipeline::init()?;
+//! let (config, hls) = (Transcode::default(), Hls::default());
+//! let hardware = Arc::new(Hardware::probe(&config, &Default::default()));
+//! let mut metrics = prometheus_client::registry::Registry::default();
+//! let metrics = Arc::new(TranscodeMetrics::new(&mut metrics, ["main"]));
+//! let outputs = Outputs::new(hls.keep_ended);
+//! let transcoder = Transcoder::new(&config, &hls, hardware, outputs.clone(), metrics);
+//! registry.set_consumer_factory(transcoder.consumer_factory());
+//! // ... publishes come and go; HTTP serves `outputs.get("main")` ...
+//! # let _ = Duration::ZERO;
+//! # Ok(())
+//! # }
+//! ```
+
+mod api;
+pub mod config;
+mod feeder;
+mod gauges;
+mod hardware;
+mod metrics;
+mod output;
+mod outputs;
+mod rate;
+mod sink;
+mod transcoder;
+
+pub use api::capabilities_json;
+pub use config::{Accelerator, Hls, Nvidia, OnAcceleratorFailure, RenditionConfig, Transcode};
+pub use gauges::{HardwareGauges, OutputGauges};
+pub use hardware::{Hardware, HardwareIssue, IssueCounts, ENV_TEST_FAULTS};
+pub use metrics::{RestartReason, TranscodeMetrics};
+pub use output::StreamOutput;
+pub use outputs::Outputs;
+pub use transcoder::Transcoder;

@@ -1,0 +1,535 @@
+//! One stream's HLS output: the packager fed by the pipeline's chunks, the playlists rendered
+//! once per change, and the `watch` cursor that held playlist and part requests wait on.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use ingest::frames::{DropCounter, Dropped};
+use media::cmaf::{ChunkKind, CmafChunk};
+use media::{MediaTime, StreamName};
+use pipeline::{RungInfo, StreamBackends, StreamPipeline};
+use tokio::sync::watch;
+
+use crate::rate::RateMeter;
+
+/// One stream's pipeline, packager and the cursor HTTP waiters watch.
+pub struct StreamOutput {
+    name: StreamName,
+    state: Mutex<OutputState>,
+    changed: watch::Sender<u64>,
+    rates: Mutex<Vec<RateMeter>>,
+    /// The running pipeline; taken out when it finishes.
+    pub(crate) pipeline: Mutex<Option<StreamPipeline>>,
+    /// The running pipeline's element chain (kept after it ends, for the API).
+    pub(crate) backends: Mutex<Option<StreamBackends>>,
+    /// A hardware element failed and the policy says go on in software: the reason, until the
+    /// feeder has rebuilt the pipeline.
+    pub(crate) fallback: Mutex<Option<String>>,
+    /// Frames the publish's queue dropped before they reached the pipeline.
+    input_drops: OnceLock<DropCounter>,
+    /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
+    /// rendered once per change, however many requests (held or not) ask for it.
+    rendered: Mutex<Vec<Rendered>>,
+}
+
+/// One rendered playlist.
+#[derive(Debug)]
+struct Rendered {
+    /// The rung; `None` for the master playlist.
+    rung: Option<String>,
+    /// Rendered as a delta update (`_HLS_skip`).
+    skip: bool,
+    /// The change count the text is at least as new as.
+    version: u64,
+    text: bytes::Bytes,
+}
+
+/// What one chunk made visible to players.
+#[derive(Debug)]
+pub(crate) struct Listed {
+    /// The rung's name.
+    pub(crate) rung: String,
+    /// The duration of the segment the chunk completed, if it completed one.
+    pub(crate) completed: Option<MediaTime>,
+    /// Whether the chunk is a listed part (not an init segment).
+    pub(crate) part: bool,
+    /// Arrival times of the frames that became listed with it.
+    pub(crate) arrivals: Vec<Instant>,
+}
+
+impl std::fmt::Debug for StreamOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamOutput")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+enum OutputState {
+    /// Rungs announce themselves before their first chunk; the packager needs them all.
+    Starting {
+        packager_config: hls::PackagerConfig,
+        planned: usize,
+        ready: Vec<Option<RungInfo>>,
+        pending: Vec<(usize, CmafChunk, SystemTime)>,
+    },
+    Live {
+        packager: hls::Packager,
+        names: Vec<String>,
+    },
+    Failed,
+}
+
+impl StreamOutput {
+    pub(crate) fn new(
+        name: StreamName,
+        packager_config: hls::PackagerConfig,
+        planned: usize,
+    ) -> Arc<Self> {
+        let interval = chunk_interval(&packager_config);
+        Arc::new(StreamOutput {
+            name,
+            rendered: Mutex::new(Vec::new()),
+            state: Mutex::new(OutputState::Starting {
+                packager_config,
+                planned,
+                ready: vec![None; planned],
+                pending: Vec::new(),
+            }),
+            changed: watch::channel(0).0,
+            rates: Mutex::new((0..planned).map(|_| RateMeter::new(interval)).collect()),
+            pipeline: Mutex::new(None),
+            backends: Mutex::new(None),
+            fallback: Mutex::new(None),
+            input_drops: OnceLock::new(),
+        })
+    }
+
+    /// The element chain of the stream's (newest) pipeline.
+    pub fn backends(&self) -> Option<StreamBackends> {
+        self.backends.lock().expect("backends lock").clone()
+    }
+
+    /// The running pipeline's counters, if it runs.
+    pub fn pipeline_stats(&self) -> Option<pipeline::PipelineStats> {
+        self.pipeline
+            .lock()
+            .expect("pipeline lock")
+            .as_ref()
+            .map(|p| p.stats())
+    }
+
+    /// Frames the publish's input queue dropped before they reached the pipeline (it fell
+    /// behind, or was starting).
+    pub fn input_dropped(&self) -> Dropped {
+        self.input_drops
+            .get()
+            .map(DropCounter::get)
+            .unwrap_or_default()
+    }
+
+    /// Counts `drops` as this output's input drops (the first call wins).
+    pub(crate) fn count_input_drops(&self, drops: DropCounter) {
+        let _ = self.input_drops.set(drops);
+    }
+
+    /// Marks a break in every rung's timeline (`EXT-X-DISCONTINUITY` before the next segment).
+    pub(crate) fn discontinuity(&self) {
+        let mut state = self.state.lock().expect("output lock");
+        if let OutputState::Live { packager, names } = &mut *state {
+            for n in names.iter() {
+                let _ = packager.discontinuity(n);
+            }
+        }
+    }
+
+    /// The stream name.
+    pub fn name(&self) -> &StreamName {
+        &self.name
+    }
+
+    /// A receiver that changes whenever the packager does (a chunk, the end).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Runs `f` on the packager once it exists.
+    pub fn with_packager<R>(&self, f: impl FnOnce(&hls::Packager) -> R) -> Option<R> {
+        match &*self.state.lock().expect("output lock") {
+            OutputState::Live { packager, .. } => Some(f(packager)),
+            _ => None,
+        }
+    }
+
+    /// The media playlist of `rung` (a delta update with `skip`), or the master playlist for
+    /// `None`; `None` before packaging starts or for an unknown rung. Rendered once per change of
+    /// the stream: the text is cached with the change count read before rendering, so a cached
+    /// text is never older than the count it is served for.
+    pub fn playlist(&self, rung: Option<&str>, skip: bool) -> Option<bytes::Bytes> {
+        let version = *self.changed.borrow();
+        let matches = |r: &Rendered| r.rung.as_deref() == rung && r.skip == skip;
+        {
+            let cache = self.rendered.lock().expect("rendered lock");
+            if let Some(r) = cache.iter().find(|r| matches(r) && r.version == version) {
+                return Some(r.text.clone());
+            }
+        }
+        let text: bytes::Bytes = self
+            .with_packager(|p| match rung {
+                Some(rung) => p.media_playlist(rung, skip).ok(),
+                None => Some(p.master_playlist()),
+            })
+            .flatten()?
+            .into();
+        let mut cache = self.rendered.lock().expect("rendered lock");
+        match cache.iter_mut().find(|r| matches(r)) {
+            Some(r) if r.version <= version => {
+                r.version = version;
+                r.text = text.clone();
+            }
+            Some(_) => {}
+            // Rungs that exist (an unknown one renders nothing), with and without skip, and
+            // the master: bounded by the ladder.
+            None => cache.push(Rendered {
+                rung: rung.map(str::to_owned),
+                skip,
+                version,
+                text: text.clone(),
+            }),
+        }
+        Some(text)
+    }
+
+    /// True once the stream has ended or failed: waiting for more is pointless.
+    pub fn is_over(&self) -> bool {
+        match &*self.state.lock().expect("output lock") {
+            OutputState::Live { packager, .. } => packager.ended_at().is_some(),
+            OutputState::Failed => true,
+            OutputState::Starting { .. } => false,
+        }
+    }
+
+    /// Media seconds produced per wall second over the last few seconds, per rung name.
+    pub fn realtime_factors(&self) -> Vec<(String, f64)> {
+        let names = self
+            .with_packager(|p| p.variants().map(|v| v.name.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let now = Instant::now();
+        let rates = self.rates.lock().expect("rates lock");
+        names
+            .into_iter()
+            .zip(rates.iter())
+            .filter_map(|(n, r)| Some((n, r.factor(now)?)))
+            .collect()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn expired(&self, keep: Duration) -> bool {
+        let state = self.state.lock().expect("output lock");
+        match &*state {
+            OutputState::Live { packager, .. } => packager
+                .ended_at()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > keep),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn on_rung_ready(&self, info: RungInfo) {
+        let mut state = self.state.lock().expect("output lock");
+        let OutputState::Starting {
+            packager_config,
+            planned,
+            ready,
+            pending,
+        } = &mut *state
+        else {
+            return;
+        };
+        if let Some(slot) = ready.get_mut(info.index) {
+            *slot = Some(info);
+        }
+        if ready.iter().filter(|r| r.is_some()).count() < *planned {
+            return;
+        }
+        let infos: Vec<RungInfo> = ready.iter().flatten().cloned().collect();
+        let variants = infos
+            .iter()
+            .map(|r| hls::Variant {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                frame_rate: r.frame_rate,
+                video_codec: r.video_codec.clone(),
+                audio_codec: r.audio_codec.clone(),
+                bitrate_kbps: r.video_kbps,
+            })
+            .collect();
+        match hls::Packager::in_memory(packager_config.clone(), variants) {
+            Ok(mut packager) => {
+                let names: Vec<String> = infos.iter().map(|r| r.name.clone()).collect();
+                for (rung, chunk, pdt) in pending.drain(..) {
+                    if let Some(name) = names.get(rung) {
+                        if let Err(e) = packager.push(name, chunk, pdt) {
+                            tracing::warn!(stream = %self.name, error = %e, "packager refused a chunk");
+                        }
+                    }
+                }
+                tracing::info!(stream = %self.name, rungs = ?names, "ladder ready");
+                *state = OutputState::Live { packager, names };
+            }
+            Err(e) => {
+                tracing::error!(stream = %self.name, error = %e, "cannot package the ladder");
+                *state = OutputState::Failed;
+            }
+        }
+        // Bumped under the lock, so that whoever sees the new state also sees the new count
+        // (the playlist cache relies on it).
+        self.bump();
+        drop(state);
+    }
+
+    /// Pushes a chunk; once packaging has started, says what it made visible to players.
+    pub(crate) fn on_chunk(
+        &self,
+        rung: usize,
+        chunk: CmafChunk,
+        pdt: SystemTime,
+        arrivals: &[Instant],
+    ) -> Option<Listed> {
+        let end = chunk.pts + chunk.duration;
+        let kind = chunk.kind;
+        let mut listed = None;
+        {
+            let mut state = self.state.lock().expect("output lock");
+            match &mut *state {
+                OutputState::Starting { pending, .. } => pending.push((rung, chunk, pdt)),
+                OutputState::Live { packager, names } => {
+                    let name = names.get(rung)?.clone();
+                    let before = packager.stats(&name).map(|s| s.segments).unwrap_or(0);
+                    let pushed = packager.push(&name, chunk, pdt);
+                    if let Err(e) = &pushed {
+                        tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
+                    }
+                    let completed = packager
+                        .stats(&name)
+                        .ok()
+                        .filter(|s| s.segments > before)
+                        .and_then(|s| s.last_segment_duration);
+                    // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole
+                    // segment without (`PackagerConfig::whole_segments`).
+                    let part = pushed.is_ok() && kind != ChunkKind::Init;
+                    listed = Some(Listed {
+                        arrivals: if part { arrivals.to_vec() } else { Vec::new() },
+                        rung: name,
+                        completed,
+                        part,
+                    });
+                }
+                OutputState::Failed => return None,
+            }
+            // Under the lock: see `on_rung_ready`.
+            self.bump();
+        }
+        if let Some(meter) = self.rates.lock().expect("rates lock").get_mut(rung) {
+            meter.record(Instant::now(), end);
+        }
+        listed
+    }
+
+    /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
+    pub(crate) fn end(&self) -> Vec<(String, MediaTime)> {
+        let mut closed = Vec::new();
+        let mut state = self.state.lock().expect("output lock");
+        if let OutputState::Live { packager, names } = &mut *state {
+            if packager.ended_at().is_none() {
+                let before: Vec<u64> = names
+                    .iter()
+                    .map(|n| packager.stats(n).map(|s| s.segments).unwrap_or(0))
+                    .collect();
+                packager.end(SystemTime::now());
+                for (name, before) in names.iter().zip(before) {
+                    if let Ok(s) = packager.stats(name) {
+                        if s.segments > before {
+                            if let Some(d) = s.last_segment_duration {
+                                closed.push((name.clone(), d));
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            *state = OutputState::Failed;
+        }
+        self.bump();
+        drop(state);
+        closed
+    }
+}
+
+/// How often a rung hands over a chunk: a part with LL-HLS, a whole segment without.
+fn chunk_interval(c: &hls::PackagerConfig) -> Duration {
+    if c.low_latency {
+        c.part_target
+    } else {
+        c.segment_duration
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn source_rung() -> RungInfo {
+        RungInfo {
+            index: 0,
+            name: "source".into(),
+            width: 640,
+            height: 360,
+            frame_rate: Some(30.0),
+            video_kbps: None,
+            video_codec: "avc1.42c01e".into(),
+            audio_codec: None,
+            passthrough: true,
+        }
+    }
+
+    fn chunk(kind: ChunkKind, pts_ms: i64, ms: i64) -> CmafChunk {
+        CmafChunk {
+            kind,
+            data: bytes::Bytes::from(vec![0u8; 64]),
+            pts: MediaTime::from_millis(pts_ms),
+            duration: MediaTime::from_millis(ms),
+            independent: kind != ChunkKind::Continuation,
+        }
+    }
+
+    /// A live single-rung output, low-latency or not, with its init segment in.
+    fn live_output(low_latency: bool) -> Arc<StreamOutput> {
+        let config = hls::PackagerConfig {
+            low_latency,
+            whole_segments: !low_latency,
+            ..hls::PackagerConfig::default()
+        };
+        let o = StreamOutput::new("s".parse().unwrap(), config, 1);
+        o.on_rung_ready(source_rung());
+        let now = SystemTime::now();
+        assert!(o
+            .on_chunk(0, chunk(ChunkKind::Init, 0, 0), now, &[])
+            .is_some());
+        o
+    }
+
+    #[test]
+    fn playlists_render_once_per_change() {
+        let o = live_output(true);
+        let now = SystemTime::now();
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 500), now, &[]);
+        let a = o.playlist(Some("source"), false).expect("a playlist");
+        let b = o.playlist(Some("source"), false).expect("a playlist");
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second request is served the cached text"
+        );
+        let master = o.playlist(None, false).expect("the master playlist");
+        assert!(std::str::from_utf8(&master)
+            .unwrap()
+            .contains("#EXT-X-STREAM-INF"));
+        assert!(o.playlist(Some("nope"), false).is_none());
+
+        o.on_chunk(0, chunk(ChunkKind::Continuation, 500, 500), now, &[]);
+        let c = o.playlist(Some("source"), false).expect("a playlist");
+        assert_ne!(a, c, "a new part renders a new playlist");
+        assert!(std::str::from_utf8(&c).unwrap().contains("part-"), "{c:?}");
+        o.end();
+        let ended = o.playlist(Some("source"), false).expect("a playlist");
+        assert!(std::str::from_utf8(&ended)
+            .unwrap()
+            .contains("#EXT-X-ENDLIST"));
+    }
+
+    #[test]
+    fn a_cached_playlist_is_never_older_than_the_state_a_request_saw() {
+        // A blocking request checks the packager, then asks for the (cached) playlist: the
+        // playlist must list everything the check saw, while parts keep coming.
+        let o = live_output(true);
+        let now = SystemTime::now();
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 100), now, &[]);
+        let writer = {
+            let o = o.clone();
+            std::thread::spawn(move || {
+                for i in 1..400i64 {
+                    let kind = if i % 20 == 0 {
+                        ChunkKind::SegmentStart
+                    } else {
+                        ChunkKind::Continuation
+                    };
+                    o.on_chunk(0, chunk(kind, i * 100, 100), now, &[]);
+                }
+            })
+        };
+        // (msn, index) of the newest listed part.
+        let last_part = |text: &str| {
+            let line = text.lines().rfind(|l| l.starts_with("#EXT-X-PART:"))?;
+            let name = line.split("URI=\"part-").nth(1)?.split(".m4s").next()?;
+            let (msn, index) = name.split_once('.')?;
+            Some((msn.parse::<u64>().ok()?, index.parse::<u32>().ok()?))
+        };
+        let mut checked = 0;
+        while !writer.is_finished() {
+            let seen = o
+                .with_packager(|p| p.media_playlist("source", false).ok())
+                .flatten()
+                .and_then(|t| last_part(&t));
+            let served = o.playlist(Some("source"), false).expect("a playlist");
+            let served = std::str::from_utf8(&served).expect("utf-8");
+            if let Some(seen) = seen {
+                assert!(
+                    last_part(served) >= Some(seen),
+                    "saw part {seen:?} but was served:\n{served}"
+                );
+                checked += 1;
+            }
+        }
+        writer.join().expect("writer");
+        assert!(checked > 0);
+    }
+
+    #[test]
+    fn frames_count_as_published_when_their_part_or_segment_is_listed() {
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        let now = SystemTime::now();
+        // LL-HLS: a part is listed as it comes.
+        let ll = live_output(true);
+        let listed = ll
+            .on_chunk(
+                0,
+                chunk(ChunkKind::SegmentStart, 0, 500),
+                now,
+                &[at(0), at(33)],
+            )
+            .expect("listed");
+        assert!(listed.part);
+        assert_eq!(listed.arrivals, [at(0), at(33)]);
+
+        // Plain HLS: each chunk is a whole segment, complete and listed as it comes.
+        let plain = live_output(false);
+        let first = plain
+            .on_chunk(
+                0,
+                chunk(ChunkKind::SegmentStart, 0, 2000),
+                now,
+                &[at(0), at(33)],
+            )
+            .expect("listed");
+        assert_eq!(first.completed, Some(MediaTime::from_millis(2000)));
+        assert_eq!(first.arrivals, [at(0), at(33)]);
+        assert!(plain.end().is_empty(), "nothing was left open");
+    }
+}

@@ -1,0 +1,160 @@
+//! Every stream's HLS output, by name: what the HTTP side serves and the metrics read.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use media::StreamName;
+use tokio::sync::watch;
+
+use crate::output::StreamOutput;
+
+/// Every stream's HLS output, for the HTTP side.
+#[derive(Debug)]
+pub struct Outputs {
+    map: Mutex<HashMap<StreamName, Arc<StreamOutput>>>,
+    keep_ended: Duration,
+    /// Feeders running and pipelines finishing: the drain waits for none to be left.
+    busy: AtomicUsize,
+    finished: watch::Sender<()>,
+}
+
+impl Outputs {
+    /// An empty set of outputs; ended streams are kept for `keep_ended`.
+    pub fn new(keep_ended: Duration) -> Arc<Outputs> {
+        Arc::new(Outputs {
+            map: Mutex::new(HashMap::new()),
+            keep_ended,
+            busy: AtomicUsize::new(0),
+            finished: watch::channel(()).0,
+        })
+    }
+
+    /// The output of a stream, if it has one (live, starting, or ended but still kept).
+    /// On the request path, so it looks at one output only; ended outputs past `keep_ended` are
+    /// dropped here when asked for, and all at once in [`Outputs::all`] (each scrape).
+    pub fn get(&self, name: &str) -> Option<Arc<StreamOutput>> {
+        let mut map = self.map.lock().expect("outputs lock");
+        let (key, output) = map.iter().find(|(n, _)| n.as_str() == name)?;
+        if output.expired(self.keep_ended) {
+            let key = key.clone();
+            map.remove(&key);
+            return None;
+        }
+        Some(output.clone())
+    }
+
+    /// All outputs still served, for metrics.
+    pub fn all(&self) -> Vec<Arc<StreamOutput>> {
+        let mut map = self.map.lock().expect("outputs lock");
+        let keep = self.keep_ended;
+        map.retain(|_, o| !o.expired(keep));
+        map.values().cloned().collect()
+    }
+
+    /// Where a new publish of `name` starts its media sequence numbers. Segments are served as
+    /// immutable, so a URI must never name two contents: not after a reconnect (continue after
+    /// the previous publish) and not after a restart of the process (start from the clock, in
+    /// units of the shortest allowed segment, 500 ms, which no real-time publish can outrun).
+    pub(crate) fn first_msn(&self, name: &StreamName) -> u64 {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d.as_millis() / 500) as u64)
+            .unwrap_or(0);
+        let previous = self
+            .map
+            .lock()
+            .expect("outputs lock")
+            .get(name)
+            .and_then(|o| o.with_packager(|p| p.next_msn()))
+            .unwrap_or(0);
+        clock.max(previous)
+    }
+
+    pub(crate) fn replace(&self, output: Arc<StreamOutput>) {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .insert(output.name().clone(), output);
+    }
+
+    /// Counts one piece of work that the drain must wait for (a feeder, a finishing pipeline)
+    /// until the guard drops.
+    pub(crate) fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// Waits until every feeder has ended and every finishing pipeline has flushed (ENDLIST
+    /// written), or the deadline.
+    pub async fn wait_finished(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.finished.subscribe();
+        loop {
+            if self.busy.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+    }
+}
+
+/// Work the drain waits for, counted until dropped.
+pub(crate) struct Busy(Arc<Outputs>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.finished.send_replace(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::source_rung;
+
+    #[test]
+    fn ended_outputs_are_kept_for_keep_ended_then_dropped() {
+        let name: StreamName = "s".parse().unwrap();
+        let ready = |outputs: &Arc<Outputs>| {
+            let o = StreamOutput::new(name.clone(), hls::PackagerConfig::default(), 1);
+            o.on_rung_ready(source_rung());
+            outputs.replace(o.clone());
+            o
+        };
+        let kept = Outputs::new(Duration::from_secs(60));
+        ready(&kept).end();
+        assert!(
+            kept.get("s").is_some(),
+            "an ended stream stays served for keep_ended"
+        );
+        let gone = Outputs::new(Duration::ZERO);
+        ready(&gone).end();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(gone.get("s").is_none());
+        assert!(gone.all().is_empty());
+        assert!(gone.get("other").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_waits_for_busy_work() {
+        let outputs = Outputs::new(Duration::from_secs(60));
+        let soon = || tokio::time::Instant::now() + Duration::from_secs(1);
+        assert!(outputs.wait_finished(soon()).await, "nothing to wait for");
+        let busy = outputs.busy();
+        assert!(!outputs.wait_finished(soon()).await, "a feeder is running");
+        let waiter = {
+            let outputs = outputs.clone();
+            tokio::spawn(async move { outputs.wait_finished(soon()).await })
+        };
+        tokio::task::yield_now().await;
+        drop(busy);
+        assert!(waiter.await.unwrap());
+    }
+}

@@ -1,0 +1,86 @@
+//! What the pipeline's streaming threads call: chunks into the output, failures into the
+//! publish's end signal (or a rebuild in software).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ingest::EndSignal;
+use media::cmaf::CmafChunk;
+use pipeline::accel::FailurePolicy;
+use pipeline::{ChunkSink, Failure, RungInfo};
+
+use crate::hardware::{Hardware, HardwareIssue};
+use crate::metrics::{RungLabels, TranscodeMetrics};
+use crate::output::StreamOutput;
+
+/// What the pipeline's threads call.
+pub(crate) struct Sink {
+    pub(crate) output: Arc<StreamOutput>,
+    pub(crate) metrics: Arc<TranscodeMetrics>,
+    /// Wall clock of media time zero: the arrival of the first frame fed to the pipeline.
+    pub(crate) epoch: SystemTime,
+    pub(crate) ended: EndSignal,
+    pub(crate) hardware: Arc<Hardware>,
+}
+
+impl ChunkSink for Sink {
+    fn on_rung_ready(&self, info: RungInfo) {
+        tracing::debug!(stream = %self.output.name(), rung = %info.name, width = info.width, height = info.height, codec = %info.video_codec, "rung ready");
+        self.output.on_rung_ready(info);
+    }
+
+    fn on_chunk(&self, rung: usize, chunk: CmafChunk, arrivals: &[Instant]) {
+        let pts = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
+        let pdt = self.epoch + Duration::from_nanos(pts);
+        let bytes = chunk.data.len() as u64;
+        if let Some(listed) = self.output.on_chunk(rung, chunk, pdt, arrivals) {
+            let now = Instant::now();
+            let labels = RungLabels::new(self.output.name().as_str(), &listed.rung);
+            self.metrics.packaged(&labels, bytes);
+            if let Some(d) = listed.completed {
+                self.metrics.segment_completed(&labels, d.as_secs_f64());
+            }
+            self.metrics
+                .listed(&labels, listed.part, &listed.arrivals, now);
+        }
+    }
+
+    fn on_failure(&self, failure: Failure) {
+        let Some(fault) = &failure.accelerator else {
+            return self.on_error(failure.message);
+        };
+        if self.hardware.on_failure == FailurePolicy::Fallback {
+            tracing::warn!(
+                stream = %self.output.name(),
+                stage = fault.stage.as_str(),
+                element = %fault.element,
+                error = %failure.message,
+                "hardware {} failed; rebuilding the stream in software",
+                fault.stage.as_str()
+            );
+            self.hardware.fallback(HardwareIssue::RuntimeError);
+            *self.output.fallback.lock().expect("fallback lock") = Some(format!(
+                "{} ({}) failed: {}",
+                fault.element, fault.backend, failure.message
+            ));
+            return;
+        }
+        tracing::error!(
+            stream = %self.output.name(),
+            stage = fault.stage.as_str(),
+            element = %fault.element,
+            error = %failure.message,
+            "hardware {} failed and transcode.on_accelerator_failure = \"fail\"; ending the stream",
+            fault.stage.as_str()
+        );
+        self.hardware.refuse(HardwareIssue::RuntimeError);
+        self.on_error(failure.message);
+    }
+
+    fn on_error(&self, message: String) {
+        tracing::error!(stream = %self.output.name(), error = %message, "pipeline failed; ending the stream");
+        self.metrics.pipeline_error(self.output.name().as_str());
+        // Ends the publish: the ingest connection closes, and unpublish tidies up.
+        self.ended.end(format!("Transcoding failed: {message}"));
+    }
+}

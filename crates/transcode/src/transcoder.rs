@@ -1,0 +1,50 @@
+//! The settings and shared state every publish's feeder works with.
+
+use std::sync::Arc;
+
+use pipeline::LadderConfig;
+
+use crate::config::{Hls, Transcode};
+use crate::hardware::Hardware;
+use crate::metrics::TranscodeMetrics;
+use crate::outputs::Outputs;
+
+/// The transcoder: the ladder, the packaging, the hardware, and every stream's output. The
+/// registry reaches it through [`Transcoder::consumer_factory`].
+#[derive(Debug)]
+pub struct Transcoder {
+    pub(crate) ladder: LadderConfig,
+    pub(crate) packager: hls::PackagerConfig,
+    pub(crate) outputs: Arc<Outputs>,
+    pub(crate) metrics: Arc<TranscodeMetrics>,
+    pub(crate) hardware: Arc<Hardware>,
+}
+
+impl Transcoder {
+    /// A transcoder for this configuration, on the probed `hardware`, writing into `outputs`.
+    pub fn new(
+        transcode: &Transcode,
+        hls: &Hls,
+        hardware: Arc<Hardware>,
+        outputs: Arc<Outputs>,
+        metrics: Arc<TranscodeMetrics>,
+    ) -> Arc<Transcoder> {
+        Arc::new(Transcoder {
+            ladder: transcode.ladder(hls),
+            packager: hls.packager(),
+            outputs,
+            metrics,
+            hardware,
+        })
+    }
+
+    /// Every stream's output.
+    pub fn outputs(&self) -> &Arc<Outputs> {
+        &self.outputs
+    }
+
+    /// The accelerator state.
+    pub fn hardware(&self) -> &Arc<Hardware> {
+        &self.hardware
+    }
+}
