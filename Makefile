@@ -14,7 +14,7 @@ BIN := $(TARGET_DIR)/release/ferrocast
 PLAYER_JS := player/node_modules/hls.js/dist/hls.min.js
 PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 
-.PHONY: deps build run test test-deploy lint fuzz-build node-deps
+.PHONY: deps build run test test-deploy lint check-layers fuzz-build node-deps
 
 ## deps: install the Debian packages and tools the build and the tests need (no-op when present)
 deps:
@@ -45,6 +45,7 @@ run: deps
 ## targets' build, and the deployment checks (Helm/kustomize/checkov/promtool, and the container
 ## image built and run with podman around the binary the tests just built)
 test: deps
+	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory node-deps
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory fuzz-build
@@ -55,10 +56,15 @@ test-deploy:
 	scripts/k8s-check.sh
 	scripts/container-test.sh "$(TARGET_DIR)/debug/ferrocast"
 
-## lint: formatting and clippy, warnings as errors
-lint:
+## lint: formatting, clippy with warnings as errors, and the layer check
+lint: check-layers
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## check-layers: crates import only lower layers, no two files import each other (ARCHITECTURE.md)
+check-layers:
+	python3 scripts/check-layers.py --self-test
+	python3 scripts/check-layers.py
 
 ## fuzz-build: check that the cargo-fuzz targets compile on stable (running them needs nightly)
 fuzz-build:
