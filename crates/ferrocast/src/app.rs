@@ -29,17 +29,15 @@ use crate::metrics::{self as service_metrics, HttpMetrics, Metrics};
 #[non_exhaustive]
 pub enum BindError {
     /// GStreamer (or its fMP4 plugin) could not be initialised.
-    #[error(
-        "cannot initialise GStreamer; install the GStreamer runtime and plugins (see README): {0}"
-    )]
+    #[error("cannot initialise GStreamer; install the GStreamer runtime and plugins (see README)")]
     Gstreamer(#[source] pipeline::Error),
     /// `http.cors_allow_origin` cannot be sent as a header.
     #[error("http.cors_allow_origin {0:?} is not a valid header value")]
     CorsOrigin(String),
     /// A listen address could not be bound (in use, not ours, no permission).
-    #[error("cannot listen for {what} on {addr}: {source}")]
+    #[error("cannot listen for {what} {addr}")]
     Listen {
-        /// `HTTP`, `RTMP` or `SRT on UDP`.
+        /// `HTTP on`, `RTMP on` or `SRT on UDP`.
         what: &'static str,
         /// The address asked for.
         addr: SocketAddr,
@@ -54,7 +52,7 @@ pub enum BindError {
 #[non_exhaustive]
 pub enum RunError {
     /// The HTTP server failed.
-    #[error("HTTP server failed: {0}")]
+    #[error("HTTP server failed")]
     Http(#[source] std::io::Error),
     /// The HTTP server's task panicked.
     #[error("HTTP server task panicked")]
@@ -174,10 +172,10 @@ impl App {
         let listen = |what, addr| move |source| BindError::Listen { what, addr, source };
         let http = TcpListener::bind(config.listen.http)
             .await
-            .map_err(listen("HTTP", config.listen.http))?;
+            .map_err(listen("HTTP on", config.listen.http))?;
         let rtmp = TcpListener::bind(config.listen.rtmp)
             .await
-            .map_err(listen("RTMP", config.listen.rtmp))?;
+            .map_err(listen("RTMP on", config.listen.rtmp))?;
         let srt = srt_listener::bind(config.listen.srt)
             .await
             .map_err(listen("SRT on UDP", config.listen.srt))?;

@@ -165,17 +165,17 @@ impl ProcessCollector {
 
 /// What `/proc/self` says; `None` fields where the platform has no procfs.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessStats {
+struct ProcessStats {
     /// User + system CPU seconds.
-    pub cpu_seconds: Option<f64>,
+    cpu_seconds: Option<f64>,
     /// Resident set size in bytes.
-    pub rss_bytes: Option<u64>,
+    rss_bytes: Option<u64>,
     /// Open file descriptors.
-    pub open_fds: Option<u64>,
+    open_fds: Option<u64>,
 }
 
 /// Reads the current process's CPU time, RSS and descriptor count.
-pub fn process_stats() -> ProcessStats {
+fn process_stats() -> ProcessStats {
     let mut stats = ProcessStats::default();
     // SAFETY-free: sysconf is not available without libc; the kernel's USER_HZ is 100 on every
     // Linux architecture we ship for.

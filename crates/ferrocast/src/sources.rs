@@ -23,7 +23,7 @@ pub const ENV_STREAMS: &str = "FERROCAST_STREAMS";
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// The path given.
         path: String,
@@ -49,7 +49,13 @@ pub enum ConfigError {
     },
     /// A value is syntactically fine but not acceptable.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] settings::Invalid),
+    Invalid(settings::Invalid),
+}
+
+impl From<settings::Invalid> for ConfigError {
+    fn from(e: settings::Invalid) -> Self {
+        ConfigError::Invalid(e)
+    }
 }
 
 /// An override of one key: from an environment variable or a flag.

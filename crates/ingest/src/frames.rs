@@ -17,10 +17,10 @@ use media::MediaFrame;
 
 /// Frames a publish may have queued towards its consumer: about 13 s of 30 fps video with 48 kHz
 /// AAC, far more than a pipeline takes to start.
-pub const CAPACITY: usize = 1024;
+pub(crate) const CAPACITY: usize = 1024;
 
 /// A bounded queue of one publish's frames.
-pub fn channel(capacity: usize) -> (FrameSender, FrameReceiver) {
+pub(crate) fn channel(capacity: usize) -> (FrameSender, FrameReceiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::with_capacity(capacity.min(CAPACITY)),
@@ -29,6 +29,7 @@ pub fn channel(capacity: usize) -> (FrameSender, FrameReceiver) {
             receiver_gone: false,
             wait_keyframe: false,
             overflowing: false,
+            receiver_waiting: false,
         }),
         ready: Condvar::new(),
         dropped: DropCounter::default(),
@@ -43,7 +44,7 @@ pub fn channel(capacity: usize) -> (FrameSender, FrameReceiver) {
 
 /// What became of a frame handed to [`FrameSender::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sent {
+pub(crate) enum Sent {
     /// Queued for the consumer.
     Queued,
     /// Dropped and counted: the queue was full, or video waits for a keyframe after a drop.
@@ -107,13 +108,16 @@ struct State {
     wait_keyframe: bool,
     /// Full since the last warning: warn once per overflow, not once per frame.
     overflowing: bool,
+    /// The receiver waits for a frame: only then does a sender wake it.
+    receiver_waiting: bool,
 }
 
 impl State {
-    /// Queues `frame` or drops it (counting it in `dropped`), by the policy in the module docs.
-    fn offer(&mut self, frame: MediaFrame, dropped: &DropCounter) -> Sent {
+    /// Queues `frame` or drops it (counting it in `dropped`), by the policy in the module docs;
+    /// also says whether the queue has just overflowed.
+    fn offer(&mut self, frame: MediaFrame, dropped: &DropCounter) -> (Sent, bool) {
         if self.receiver_gone {
-            return Sent::Closed;
+            return (Sent::Closed, false);
         }
         let is_config = matches!(
             frame,
@@ -122,23 +126,18 @@ impl State {
         if let MediaFrame::Video(v) = &frame {
             if self.wait_keyframe && !v.keyframe {
                 dropped.count(&frame);
-                return Sent::Dropped;
+                return (Sent::Dropped, false);
             }
         }
+        let mut overflowed = false;
         if self.queue.len() >= self.capacity {
-            if !self.overflowing {
-                self.overflowing = true;
-                tracing::warn!(
-                    capacity = self.capacity,
-                    "the transcoder is not taking this stream's frames; dropping them"
-                );
-            }
+            overflowed = !std::mem::replace(&mut self.overflowing, true);
             if !is_config {
                 if matches!(frame, MediaFrame::Video(_)) {
                     self.wait_keyframe = true;
                 }
                 dropped.count(&frame);
-                return Sent::Dropped;
+                return (Sent::Dropped, overflowed);
             }
             self.flush_media(dropped);
         } else if self.queue.len() < self.capacity / 2 {
@@ -148,7 +147,7 @@ impl State {
             self.wait_keyframe = false;
         }
         self.queue.push_back(frame);
-        Sent::Queued
+        (Sent::Queued, overflowed)
     }
 
     /// Drops every queued media frame and all but the newest configuration of each track.
@@ -170,19 +169,28 @@ impl State {
 
 /// The ingest's end of a publish's queue. Dropping it ends the publish for the consumer, once
 /// the consumer has received what was queued.
-pub struct FrameSender {
+pub(crate) struct FrameSender {
     shared: Arc<Shared>,
 }
 
 impl FrameSender {
     /// Queues a frame for the consumer; never blocks.
-    pub fn send(&self, frame: MediaFrame) -> Sent {
-        let sent = match self.shared.state.lock() {
-            Ok(mut state) => state.offer(frame, &self.shared.dropped),
-            Err(_) => Sent::Closed,
+    pub(crate) fn send(&self, frame: MediaFrame) -> Sent {
+        let Ok(mut state) = self.shared.state.lock() else {
+            return Sent::Closed;
         };
-        if sent == Sent::Queued {
+        let (sent, overflowed) = state.offer(frame, &self.shared.dropped);
+        let wake = sent == Sent::Queued && state.receiver_waiting;
+        let capacity = state.capacity;
+        drop(state);
+        if wake {
             self.shared.ready.notify_one();
+        }
+        if overflowed {
+            tracing::warn!(
+                capacity,
+                "the transcoder is not taking this stream's frames; dropping them"
+            );
         }
         sent
     }
@@ -211,14 +219,16 @@ pub struct FrameReceiver {
 impl FrameReceiver {
     /// The next frame, waiting at most `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<MediaFrame, RecvError> {
-        let Ok(state) = self.shared.state.lock() else {
+        let Ok(mut state) = self.shared.state.lock() else {
             return Err(RecvError::Closed);
         };
+        state.receiver_waiting = true;
         let (mut state, _) = self
             .shared
             .ready
             .wait_timeout_while(state, timeout, |s| s.queue.is_empty() && !s.sender_gone)
             .map_err(|_| RecvError::Closed)?;
+        state.receiver_waiting = false;
         match state.queue.pop_front() {
             Some(frame) => Ok(frame),
             None if state.sender_gone => Err(RecvError::Closed),

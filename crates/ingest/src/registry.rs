@@ -115,11 +115,6 @@ impl StreamRegistry {
         let _ = self.consumers.set(factory);
     }
 
-    /// The configured streams' names, in configuration order.
-    pub fn names(&self) -> impl Iterator<Item = &StreamName> {
-        self.streams.iter().map(|s| &s.name)
-    }
-
     /// The configured stream for a key. Compares every key in constant time, so response timing
     /// does not reveal how much of a key was right.
     pub fn lookup_key(&self, key: &str) -> Option<&StreamName> {
@@ -130,11 +125,6 @@ impl StreamRegistry {
             }
         }
         found
-    }
-
-    /// True when `name` is a configured stream.
-    pub fn has_stream(&self, name: &str) -> bool {
-        self.streams.iter().any(|s| s.name.as_str() == name)
     }
 
     /// What [`publish`](Self::publish) would answer for `key` at `now`, without publishing or

@@ -13,15 +13,6 @@ impl Assets {
         self.hls_js.as_ref()
     }
 
-    /// The files with this hls.js (tests use a stand-in).
-    pub fn with_hls_js(hls_js: bytes::Bytes) -> Assets {
-        Assets {
-            hls_js: Some(hls_js),
-        }
-    }
-}
-
-impl Assets {
     /// Loads hls.js from `dir`; without it the page falls back to native HLS.
     pub fn load(dir: &str) -> Assets {
         let path = std::path::Path::new(dir).join("hls.min.js");

@@ -33,23 +33,13 @@ impl Playback {
         segment_duration: Duration,
         assets_dir: &str,
     ) -> Arc<Playback> {
-        Playback::with_assets(outputs, streams, segment_duration, Assets::load(assets_dir))
-    }
-
-    /// As [`Playback::new`], with the player's files given.
-    pub fn with_assets<'a>(
-        outputs: Arc<Outputs>,
-        streams: impl IntoIterator<Item = &'a str>,
-        segment_duration: Duration,
-        assets: Assets,
-    ) -> Arc<Playback> {
         let names: Vec<&str> = streams.into_iter().collect();
         let viewers = Arc::new(Viewers::default());
         viewers.track(names.iter().copied());
         let streams = names.into_iter().map(str::to_owned).collect();
         Arc::new(Playback {
             outputs,
-            assets,
+            assets: Assets::load(assets_dir),
             viewers,
             held: Arc::new(HeldRequests::default()),
             streams,

@@ -42,16 +42,24 @@ impl Transcoder {
             move |name: &StreamName, ended: EndSignal, frames: FrameReceiver| {
                 if let Some(why) = &this.hardware.refusal {
                     // Refused before any frame: the ingest sends the publisher an error status and
-                    // closes; the reason is in the log, the API and the metrics.
-                    tracing::error!(stream = %name, "publish refused: {why}");
-                    this.hardware.refuse(HardwareIssue::Unavailable);
-                    this.metrics.pipeline_error(name.as_str());
-                    ended.end(format!("Refused: {why}"));
+                    // closes.
+                    this.refuse(name, &ended, HardwareIssue::Unavailable, why);
                     return;
                 }
                 spawn(this.clone(), name.clone(), ended, frames);
             },
         )
+    }
+}
+
+impl Transcoder {
+    /// Refuses a publish for want of hardware: the reason goes to the log, the metrics and, as
+    /// an error status, to the publisher.
+    fn refuse(&self, name: &StreamName, ended: &EndSignal, issue: HardwareIssue, why: &str) {
+        tracing::error!(stream = %name, "publish refused: {why}");
+        self.hardware.refuse(issue);
+        self.metrics.pipeline_error(name.as_str());
+        ended.end(format!("Refused: {why}"));
     }
 }
 
@@ -108,7 +116,11 @@ impl Feeder {
         loop {
             match frames.recv_timeout(TICK) {
                 Ok(frame) => self.push(frame),
-                Err(RecvError::Timeout) if self.running.is_none() => self.try_start(),
+                // The audio wait may run out between frames; a publish that has ended waits for
+                // nothing.
+                Err(RecvError::Timeout) if self.running.is_none() && !self.ended.is_cancelled() => {
+                    self.try_start()
+                }
                 Err(RecvError::Timeout) => {}
                 Err(RecvError::Closed) => break,
             }
@@ -217,8 +229,12 @@ impl Feeder {
             first_msn: t.outputs.first_msn(&self.name),
             ..t.packager.clone()
         };
-        let output = StreamOutput::new(self.name.clone(), packager_config, plan.len());
-        output.count_input_drops(self.input_drops.clone());
+        let output = StreamOutput::new(
+            self.name.clone(),
+            packager_config,
+            plan.len(),
+            self.input_drops.clone(),
+        );
         let epoch = SystemTime::now();
         let options = StartOptions {
             selection: Some(t.hardware.selection.clone()),
@@ -255,10 +271,7 @@ impl Feeder {
                 });
             }
             Err(pipeline::Error::Accelerator(why)) => {
-                tracing::error!(stream = %self.name, "publish refused: {why}");
-                t.hardware.refuse(HardwareIssue::SessionLimit);
-                t.metrics.pipeline_error(self.name.as_str());
-                self.ended.end(format!("Refused: {why}"));
+                t.refuse(&self.name, &self.ended, HardwareIssue::SessionLimit, &why);
             }
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");

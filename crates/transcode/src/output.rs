@@ -1,7 +1,7 @@
 //! One stream's HLS output: the packager fed by the pipeline's chunks, the playlists rendered
 //! once per change, and the `watch` cursor that held playlist and part requests wait on.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ingest::frames::{DropCounter, Dropped};
@@ -26,7 +26,7 @@ pub struct StreamOutput {
     /// feeder has rebuilt the pipeline.
     pub(crate) fallback: Mutex<Option<String>>,
     /// Frames the publish's queue dropped before they reached the pipeline.
-    input_drops: OnceLock<DropCounter>,
+    input_drops: DropCounter,
     /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
     /// rendered once per change, however many requests (held or not) ask for it.
     rendered: Mutex<Vec<Rendered>>,
@@ -86,6 +86,7 @@ impl StreamOutput {
         name: StreamName,
         packager_config: hls::PackagerConfig,
         planned: usize,
+        input_drops: DropCounter,
     ) -> Arc<Self> {
         let interval = chunk_interval(&packager_config);
         Arc::new(StreamOutput {
@@ -102,7 +103,7 @@ impl StreamOutput {
             pipeline: Mutex::new(None),
             backends: Mutex::new(None),
             fallback: Mutex::new(None),
-            input_drops: OnceLock::new(),
+            input_drops,
         })
     }
 
@@ -123,15 +124,7 @@ impl StreamOutput {
     /// Frames the publish's input queue dropped before they reached the pipeline (it fell
     /// behind, or was starting).
     pub fn input_dropped(&self) -> Dropped {
-        self.input_drops
-            .get()
-            .map(DropCounter::get)
-            .unwrap_or_default()
-    }
-
-    /// Counts `drops` as this output's input drops (the first call wins).
-    pub(crate) fn count_input_drops(&self, drops: DropCounter) {
-        let _ = self.input_drops.set(drops);
+        self.input_drops.get()
     }
 
     /// Marks a break in every rung's timeline (`EXT-X-DISCONTINUITY` before the next segment).
@@ -415,7 +408,7 @@ pub(crate) mod tests {
             whole_segments: !low_latency,
             ..hls::PackagerConfig::default()
         };
-        let o = StreamOutput::new("s".parse().unwrap(), config, 1);
+        let o = StreamOutput::new("s".parse().unwrap(), config, 1, DropCounter::default());
         o.on_rung_ready(source_rung());
         let now = SystemTime::now();
         assert!(o

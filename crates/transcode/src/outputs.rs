@@ -1,7 +1,6 @@
 //! Every stream's HLS output, by name: what the HTTP side serves and the metrics read.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +15,7 @@ pub struct Outputs {
     map: Mutex<HashMap<StreamName, Arc<StreamOutput>>>,
     keep_ended: Duration,
     /// Feeders running and pipelines finishing: the drain waits for none to be left.
-    busy: AtomicUsize,
-    finished: watch::Sender<()>,
+    busy: watch::Sender<usize>,
 }
 
 impl Outputs {
@@ -26,8 +24,7 @@ impl Outputs {
         Arc::new(Outputs {
             map: Mutex::new(HashMap::new()),
             keep_ended,
-            busy: AtomicUsize::new(0),
-            finished: watch::channel(()).0,
+            busy: watch::channel(0).0,
         })
     }
 
@@ -82,25 +79,17 @@ impl Outputs {
     /// Counts one piece of work that the drain must wait for (a feeder, a finishing pipeline)
     /// until the guard drops.
     pub(crate) fn busy(self: &Arc<Self>) -> Busy {
-        self.busy.fetch_add(1, Ordering::SeqCst);
+        self.busy.send_modify(|n| *n += 1);
         Busy(self.clone())
     }
 
     /// Waits until every feeder has ended and every finishing pipeline has flushed (ENDLIST
     /// written), or the deadline.
     pub async fn wait_finished(&self, deadline: tokio::time::Instant) -> bool {
-        let mut rx = self.finished.subscribe();
-        loop {
-            if self.busy.load(Ordering::SeqCst) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
+        let mut rx = self.busy.subscribe();
+        tokio::time::timeout_at(deadline, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -109,8 +98,7 @@ pub(crate) struct Busy(Arc<Outputs>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
-        self.0.finished.send_replace(());
+        self.0.busy.send_modify(|n| *n -= 1);
     }
 }
 
@@ -123,7 +111,12 @@ mod tests {
     fn ended_outputs_are_kept_for_keep_ended_then_dropped() {
         let name: StreamName = "s".parse().unwrap();
         let ready = |outputs: &Arc<Outputs>| {
-            let o = StreamOutput::new(name.clone(), hls::PackagerConfig::default(), 1);
+            let o = StreamOutput::new(
+                name.clone(),
+                hls::PackagerConfig::default(),
+                1,
+                ingest::frames::DropCounter::default(),
+            );
             o.on_rung_ready(source_rung());
             outputs.replace(o.clone());
             o
