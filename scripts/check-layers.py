@@ -375,54 +375,51 @@ def self_test():
     assert len(check_crates(meta, layers)) == 1, "a back edge (even a dev one) is found"
     assert len(check_crates(meta, {"low": 0})) == 1, "a crate without a layer is found"
 
-    def crate(files):
-        d = tempfile.mkdtemp()
-        for name, text in files.items():
-            path = os.path.join(d, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "w").write(text)
-        return d
-
-    clean = crate({
-        "lib.rs": "mod a;\nmod b;\npub use a::A;\npub use b::{B, C};\n#[cfg(test)]\nmod tests;\n",
-        "a.rs": "use crate::b::B;\npub struct A(B);\n#[cfg(test)]\nmod tests { use crate::a::A; }\n",
-        "b.rs": "// use crate::a::A;\npub struct B; pub struct C; const S: &str = \"crate::a::A\";\n",
-        "tests.rs": "use super::*;\nuse crate::a::A;\n",
-    })
-    assert check_files("clean", clean) == [], check_files("clean", clean)
-    cyclic = crate({
-        "lib.rs": "mod a;\nmod b;\npub use a::A;\npub struct Root;\n",
-        "a.rs": "use crate::b::B;\npub struct A(B);\n",
-        "b.rs": "pub struct B;\nfn f() -> crate::a::A { todo!() }\n",
-    })
-    found = check_files("cyclic", cyclic)
-    assert len(found) == 1 and "a.rs" in found[0] and "b.rs" in found[0], found
-    through_root = crate({
-        "lib.rs": "mod a;\npub use a::A;\npub struct Root;\n",
-        "a/mod.rs": "mod inner;\npub use inner::A;\n",
-        "a/inner.rs": "use crate::{Root, a::other};\npub struct A;\n",
-    })
-    found = check_files("root", through_root)
-    assert len(found) == 1 and "lib.rs" in found[0], found
-    child_parent = crate({
-        "lib.rs": "mod srt;\n",
-        "srt/mod.rs": "mod admit;\nuse admit::decide;\npub struct Ingest;\n",
-        "srt/admit.rs": "use super::Ingest;\npub fn decide() {}\n",
-    })
-    found = check_files("child", child_parent)
-    assert len(found) == 1 and "admit.rs" in found[0], found
-    inline = crate({
-        "lib.rs": "mod a;\npub use a::A;\n",
-        "a.rs": "pub struct A;\npub mod client { use super::*; }\n#[cfg(test)]\npub(crate) mod tests { use crate::A; }\n",
-    })
-    assert check_files("inline", inline) == [], check_files("inline", inline)
-    url = crate({
-        "lib.rs": "mod a;\nmod b;\n",
-        "a.rs": "const URL: &str = \"http://example.com\";\nuse crate::b::B;\nconst C: char = '\"';\npub struct A<'a>(&'a B);\n",
-        "b.rs": "use crate::a::A;\npub struct B; /* \"use crate::x; */ const R: &str = r#\"//\"#;\n",
-    })
-    found = check_files("url", url)
-    assert len(found) == 1 and "a.rs" in found[0], found
+    # (what, files, a file the one cycle found must name; None: no cycle)
+    cases = [
+        ("test code and comments are not imports", {
+            "lib.rs": "mod a;\nmod b;\npub use a::A;\npub use b::{B, C};\n#[cfg(test)]\nmod tests;\n",
+            "a.rs": "use crate::b::B;\npub struct A(B);\n#[cfg(test)]\nmod tests { use crate::a::A; }\n",
+            "b.rs": "// use crate::a::A;\npub struct B; pub struct C; const S: &str = \"crate::a::A\";\n",
+            "tests.rs": "use super::*;\nuse crate::a::A;\n",
+        }, None),
+        ("two files import each other", {
+            "lib.rs": "mod a;\nmod b;\npub use a::A;\npub struct Root;\n",
+            "a.rs": "use crate::b::B;\npub struct A(B);\n",
+            "b.rs": "pub struct B;\nfn f() -> crate::a::A { todo!() }\n",
+        }, "b.rs"),
+        ("an import through the root re-export", {
+            "lib.rs": "mod a;\npub use a::A;\npub struct Root;\n",
+            "a/mod.rs": "mod inner;\npub use inner::A;\n",
+            "a/inner.rs": "use crate::{Root, a::other};\npub struct A;\n",
+        }, "lib.rs"),
+        ("a child that imports its parent", {
+            "lib.rs": "mod srt;\n",
+            "srt/mod.rs": "mod admit;\nuse admit::decide;\npub struct Ingest;\n",
+            "srt/admit.rs": "use super::Ingest;\npub fn decide() {}\n",
+        }, "admit.rs"),
+        ("super in an inline module is that module's parent", {
+            "lib.rs": "mod a;\npub use a::A;\n",
+            "a.rs": "pub struct A;\npub mod client { use super::*; }\n#[cfg(test)]\npub(crate) mod tests { use crate::A; }\n",
+        }, None),
+        ("a string holding // hides no code", {
+            "lib.rs": "mod a;\nmod b;\n",
+            "a.rs": "const URL: &str = \"http://example.com\";\nuse crate::b::B;\nconst C: char = '\"';\npub struct A<'a>(&'a B);\n",
+            "b.rs": "use crate::a::A;\npub struct B; /* \"use crate::x; */ const R: &str = r#\"//\"#;\n",
+        }, "a.rs"),
+    ]
+    for what, files, named in cases:
+        with tempfile.TemporaryDirectory() as d:
+            for name, text in files.items():
+                path = os.path.join(d, name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(text)
+            found = check_files("case", d)
+        if named is None:
+            assert found == [], (what, found)
+        else:
+            assert len(found) == 1 and named in found[0], (what, found)
     print("check-layers: self-test passed")
     return 0
 
