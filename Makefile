@@ -14,7 +14,7 @@ BIN := $(TARGET_DIR)/release/ferrocast
 PLAYER_JS := player/node_modules/hls.js/dist/hls.min.js
 PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 
-.PHONY: deps build run test test-deploy lint check-layers fuzz-build node-deps
+.PHONY: deps build run test test-deploy lint check-layers fuzz-build fuzz node-deps
 
 ## deps: install the Debian packages and tools the build and the tests need (no-op when present)
 deps:
@@ -41,14 +41,15 @@ run: deps
 	$(CARGO) build --release --locked -p ferrocast
 	$(BIN) serve --demo
 
-## test: the whole suite: unit, property and end-to-end tests (browser ones included), the fuzz
-## targets' build, and the deployment checks (Helm/kustomize/checkov/promtool, and the container
-## image built and run with podman around the binary the tests just built)
+## test: the whole suite: unit, property and end-to-end tests (browser ones included), every fuzz
+## target for FUZZ_SECONDS (20 s) on its seeds, and the deployment checks (Helm/kustomize/
+## checkov/promtool, and the container image built and run with podman around the binary the
+## tests just built)
 test: deps
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory node-deps
 	$(CARGO) test --workspace --locked
-	$(MAKE) --no-print-directory fuzz-build
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory test-deploy
 
 ## test-deploy: k8s validation and the podman container test (needs root or sudo for podman)
@@ -66,6 +67,10 @@ check-layers:
 	python3 scripts/check-layers.py --self-test
 	python3 scripts/check-layers.py
 
-## fuzz-build: check that the cargo-fuzz targets compile on stable (running them needs nightly)
+## fuzz-build: check that the cargo-fuzz targets compile (plain stable build, no instrumentation)
 fuzz-build:
 	$(CARGO) build --manifest-path fuzz/Cargo.toml
+
+## fuzz: run every fuzz target, coverage-guided, for FUZZ_SECONDS each (stable Rust; fuzz/README.md)
+fuzz:
+	scripts/fuzz-run.sh

@@ -167,3 +167,21 @@ fn error_variants_are_distinct_codes() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+/// Writes the table's streamids as fuzz seeds under `fuzz/seeds/srt_streamid/`. Run by hand:
+/// `cargo test -p srt -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files outside the crate"]
+fn write_fuzz_seeds() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/srt_streamid");
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in _cases() {
+        let name: String = case
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::fs::write(dir.join(format!("{name}.txt")), &case.input).unwrap();
+    }
+}
