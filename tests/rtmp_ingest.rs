@@ -307,6 +307,12 @@ fn second_publisher_is_refused_then_takes_over_a_silent_one() {
         addr_a.as_str()
     );
 
+    // A's source playlist is live before A goes silent.
+    let before = wait_until(LIVE_TIMEOUT, "a segment in A's source playlist", || {
+        source_playlist(&server).filter(|p| !p.ended && p.last_msn().is_some())
+    });
+    let a_last = before.last_msn().unwrap();
+
     // A goes silent; after the 1 s publisher timeout, C takes over.
     a.signal("STOP");
     thread::sleep(Duration::from_secs(2));
@@ -331,6 +337,33 @@ fn second_publisher_is_refused_then_takes_over_a_silent_one() {
         server.stream("main")["publisher"]["remote_addr"],
         pc["remote_addr"]
     );
+    // The same playlist URL now serves C's media: live, with sequence numbers that carry on from
+    // A's instead of starting again, and segments a player can fetch.
+    let after = wait_until(
+        LIVE_TIMEOUT,
+        "a segment of C in the source playlist",
+        || {
+            source_playlist(&server)
+                .filter(|p| !p.ended && p.last_msn().is_some_and(|m| m > a_last))
+        },
+    );
+    let newest = after.segments.last().unwrap();
+    // Either C's playlist starts after A's last segment, or it keeps A's segments and marks the
+    // change with a discontinuity; numbers that start again would be below A's.
+    assert!(
+        after.first_msn().unwrap() > a_last || after.text.contains("#EXT-X-DISCONTINUITY"),
+        "sequence numbers started again after the takeover (A's last was {a_last}):\n{}",
+        after.text
+    );
+    let segment = server.get_bytes(&format!("/live/main/source/{}", newest.uri));
+    assert_eq!(segment.status, 200, "{}", newest.uri);
+    assert!(!segment.body.is_empty(), "{} is empty", newest.uri);
+}
+
+/// The stream's source media playlist, when one is served.
+fn source_playlist(server: &Server) -> Option<support::hls::MediaPlaylist> {
+    let r = server.get("/live/main/source/index.m3u8");
+    (r.status == 200).then(|| support::hls::parse_media(&r.body))
 }
 
 /// Reads until the server closes the connection (EOF or reset), bounded.
