@@ -2,7 +2,6 @@
 //! ordered, bounded shutdown (convention 6 in ARCHITECTURE.md).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +19,11 @@ use tokio_util::task::TaskTracker;
 use transcode::{Hardware, HardwareGauges, OutputGauges, Outputs, TranscodeMetrics, Transcoder};
 
 use crate::config::Config;
+use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::listener::LimitedListener;
 use crate::metrics::{self as service_metrics, HttpMetrics, Metrics};
+use crate::supervise::{supervise, Faults, Listener};
 
 /// Why the service could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,7 @@ pub fn wire(
         ingest_metrics.clone(),
     );
     let outputs = Outputs::new(config.hls.keep_ended);
+    let health = Health::new(outputs.clone());
     let hardware = Arc::new(hardware);
     let transcoder = Transcoder::new(
         &config.transcode,
@@ -134,7 +136,8 @@ pub fn wire(
             playback,
             metrics: Arc::new(Metrics::new(registry)),
             http_metrics,
-            ready: Arc::new(AtomicBool::new(true)),
+            health,
+            faults: Faults::from_env(),
             cors_allow_origin,
         },
         ingest_metrics,
@@ -240,6 +243,8 @@ impl App {
     /// and ENDLIST, keep serving them, then let HTTP finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RunError> {
         let demo_url = self.demo_key.as_deref().map(|k| self.demo_url(k));
+        // A listener whose task dies is bound again on the address it got.
+        let (rtmp_addr, srt_addr) = (self.rtmp_addr(), self.srt_addr());
         let App {
             config,
             wired,
@@ -258,8 +263,22 @@ impl App {
             state.registry.clone(),
             wired.ingest_metrics.clone(),
         );
-        let rtmp_task =
-            tokio::spawn(rtmp_ingest.serve(rtmp, ingest_stop.clone(), ingest_tasks.clone()));
+        let rtmp_task = tokio::spawn(supervise(
+            Listener::Rtmp,
+            state.health.rtmp.clone(),
+            rtmp,
+            move || TcpListener::bind(rtmp_addr),
+            {
+                let (stop, tasks) = (ingest_stop.clone(), ingest_tasks.clone());
+                move |socket| {
+                    rtmp_ingest
+                        .clone()
+                        .serve(socket, stop.clone(), tasks.clone())
+                }
+            },
+            ingest_stop.clone(),
+            state.faults.clone(),
+        ));
         let srt_ingest = SrtIngest::new(
             config.srt.clone(),
             &streams,
@@ -268,8 +287,26 @@ impl App {
             wired.srt_links,
         );
         drop(streams);
-        let srt_task =
-            tokio::spawn(srt_ingest.serve(srt, ingest_stop.clone(), ingest_tasks.clone()));
+        let srt_health = state.health.srt.clone();
+        let srt_task = tokio::spawn(supervise(
+            Listener::Srt,
+            srt_health.clone(),
+            srt,
+            move || srt_listener::bind(srt_addr),
+            {
+                let (stop, tasks) = (ingest_stop.clone(), ingest_tasks.clone());
+                move |socket| {
+                    srt_ingest.clone().serve(
+                        socket,
+                        stop.clone(),
+                        tasks.clone(),
+                        srt_health.clone(),
+                    )
+                }
+            },
+            ingest_stop.clone(),
+            state.faults.clone(),
+        ));
 
         let router = http::router(state.clone());
         let listener = LimitedListener::new(http, config.http.max_connections);
@@ -304,7 +341,7 @@ impl App {
             grace_ms = grace.as_millis() as u64,
             "shutting down: draining"
         );
-        state.ready.store(false, Ordering::SeqCst);
+        state.health.start_drain();
         // Viewers of streams live now get their final segments and ENDLIST while we drain.
         let had_live = state.registry.live_count() > 0;
         // The demo must not reconnect while we drain; stopping it joins a thread, so not here.
@@ -314,7 +351,7 @@ impl App {
         state.registry.drain();
         ingest_stop.cancel();
         ingest_tasks.close();
-        let _ = rtmp_task.await;
+        let _ = tokio::time::timeout_at(deadline.into(), rtmp_task).await;
         // The SRT listener rejects newcomers while its publishers close, then goes.
         let _ = tokio::time::timeout_at(deadline.into(), srt_task).await;
         if tokio::time::timeout_at(deadline.into(), ingest_tasks.wait())

@@ -4,7 +4,6 @@
 //! [`router`] builds the axum router from [`AppState`]. Request metrics are labelled with the
 //! matched route template, so a scan of random paths cannot grow the label set.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +17,11 @@ use ingest::StreamRegistry;
 use playback::{error, Playback};
 use transcode::Transcoder;
 
+use crate::health::Health;
 use crate::metrics::{HttpMetrics, Metrics, OPENMETRICS_CONTENT_TYPE};
+use crate::supervise::Faults;
+#[cfg(debug_assertions)]
+use crate::supervise::Listener;
 
 /// Shared state of the wiring's handlers.
 #[derive(Clone, Debug)]
@@ -33,15 +36,26 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// HTTP request metrics.
     pub http_metrics: Arc<HttpMetrics>,
-    /// False once shutdown began: `/readyz` answers 503.
-    pub ready: Arc<AtomicBool>,
+    /// The listeners, the drain and the pipelines, for `/healthz` and `/readyz`.
+    pub health: Arc<Health>,
+    /// Test-only fault injection (debug builds with `TESTING_FERROCAST_FAULTS=1`).
+    pub faults: Option<Arc<Faults>>,
     /// `Access-Control-Allow-Origin` value, if CORS is on.
     pub cors_allow_origin: Option<HeaderValue>,
 }
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new();
+    #[cfg(debug_assertions)]
+    let router = match state.faults {
+        Some(_) => router.route(
+            "/testing/faults/listener/{name}",
+            axum::routing::post(kill_listener),
+        ),
+        None => router,
+    };
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -55,16 +69,42 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(state): State<AppState>) -> Response {
+    let (status, report) = state.health.liveness();
+    (status, Json(report)).into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    }
+    let (status, report) = state.health.readiness();
+    (status, Json(report)).into_response()
+}
+
+/// `POST /testing/faults/listener/{name}?down_for_ms=N`: kills that listener's task, which its
+/// supervisor starts again N ms later (default 0). Debug builds with fault injection only.
+#[cfg(debug_assertions)]
+async fn kill_listener(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(faults) = &state.faults else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    let Some(listener) = Listener::from_name(&name) else {
+        return error(StatusCode::NOT_FOUND, "no such listener");
+    };
+    let down_for = match q.get("down_for_ms").map(|v| v.parse::<u64>()) {
+        None => 0,
+        Some(Ok(ms)) => ms,
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "down_for_ms is not a number"),
+    };
+    tracing::warn!(
+        listener = name,
+        down_for_ms = down_for,
+        "fault injection: killing the listener task"
+    );
+    faults.kill(listener, std::time::Duration::from_millis(down_for));
+    (StatusCode::ACCEPTED, "killed\n").into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -232,17 +272,44 @@ mod tests {
     async fn health_and_readiness() {
         let st = state();
         let app = router(st.clone());
-        assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
-        assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
-        st.ready.store(false, Ordering::SeqCst);
+        // Nothing serves until the listeners' tasks start.
+        let (status, _, body) = get(&app, "/healthz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        st.health.rtmp.up();
+        st.health.srt.up();
+        let (status, headers, body) = get(&app, "/healthz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let (status, _, body) = get(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["status"], "ready");
+        assert_eq!(report["listeners"]["rtmp"]["state"], "up");
+        assert_eq!(report["pipelines"]["running"], 0);
+        st.health.start_drain();
         let (status, _, body) = get(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body, "draining\n");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["status"], "draining");
         assert_eq!(
             get(&app, "/healthz").await.0,
             StatusCode::OK,
             "liveness is not readiness"
         );
+        // Without fault injection there is no testing route.
+        assert!(st.faults.is_none());
+        let res = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(Method::POST)
+                    .uri("/testing/faults/listener/rtmp")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_ne!(res.status(), StatusCode::ACCEPTED);
     }
 
     #[tokio::test]

@@ -25,10 +25,12 @@
 
 mod app;
 pub mod config;
+pub mod health;
 pub mod http;
 mod listener;
 pub mod metrics;
 pub mod sources;
+pub mod supervise;
 
 pub use app::{wire, App, BindError, RunError, Wired};
 pub use config::Config;

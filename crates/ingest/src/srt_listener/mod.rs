@@ -47,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{Srt, StreamConfig};
+use crate::health::ListenerHealth;
 use crate::metrics::IngestMetrics;
 use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
 use crate::registry::StreamRegistry;
@@ -121,12 +122,14 @@ impl SrtIngest {
 
     /// Serves callers on `socket` until `stop` fires, then rejects newcomers while the open
     /// connections close (briefly), and closes the listener. Connection tasks are spawned on
-    /// `tracker`. If srt-tokio's listener task dies, the port is bound again.
+    /// `tracker`. If srt-tokio's listener task dies, the port is bound again; `health` is down
+    /// meanwhile.
     pub async fn serve(
         self: Arc<Self>,
         socket: UdpSocket,
         stop: CancellationToken,
         tracker: TaskTracker,
+        health: Arc<ListenerHealth>,
     ) {
         let local = match socket.local_addr() {
             Ok(a) => a,
@@ -165,7 +168,9 @@ impl SrtIngest {
                     }
                 }
             };
+            health.up();
             if !self.accept(&mut incoming, &stop, &tracker).await {
+                health.down();
                 tracing::error!(
                     "the SRT listener task ended unexpectedly (srt-tokio failed on a caller's \
                      handshake); binding the port again"
