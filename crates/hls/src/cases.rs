@@ -29,7 +29,8 @@ pub fn path_cases() -> Vec<PathCase> {
     vec![
         ok("index.m3u8", Resource::Master),
         ok("720p/index.m3u8", Resource::Media(r("720p"))),
-        ok("source/init.mp4", Resource::Init(r("source"))),
+        ok("source/init.mp4", Resource::Init(r("source"), 0)),
+        ok("source/init-3.mp4", Resource::Init(r("source"), 3)),
         ok("720p/seg-12.m4s", Resource::Segment(r("720p"), 12)),
         ok("720p/seg-0.m4s", Resource::Segment(r("720p"), 0)),
         ok(
@@ -50,6 +51,9 @@ pub fn path_cases() -> Vec<PathCase> {
         bad("720p"),
         bad("720p/"),
         bad("720p/index.m3u"),
+        bad("720p/init-0.mp4"),
+        bad("720p/init-01.mp4"),
+        bad("720p/init-.mp4"),
         bad("/720p/index.m3u8"),
         bad("720p//index.m3u8"),
         bad("720p/index.m3u8?x=1"),

@@ -96,4 +96,4 @@ pub use playlist::{
     VariantStream, VERSION, VERSION_LOW_LATENCY,
 };
 pub use resource::{is_valid_rung_name, BadPath, Resource, MAX_RUNG_NAME_LEN};
-pub use store::{MemoryStore, SegmentStore};
+pub use store::{MemoryStore, SegmentStore, INIT_VERSIONS_KEPT};

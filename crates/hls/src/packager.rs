@@ -172,6 +172,8 @@ struct Rung {
     playlist: MediaPlaylist,
     has_init: bool,
     init: Option<Bytes>,
+    /// The version of `init`: raised on every change of its content.
+    init_version: u32,
     /// Presentation time of the open segment's first chunk, and its chunks' bytes (clones of what
     /// the store holds; the open segment's metadata is `playlist.partial`).
     open: Option<(MediaTime, Vec<Bytes>)>,
@@ -217,6 +219,7 @@ impl<S: SegmentStore> Packager<S> {
                 },
                 has_init: false,
                 init: None,
+                init_version: 0,
                 open: None,
                 next_msn: config.first_msn,
                 pending_discontinuity: false,
@@ -254,13 +257,16 @@ impl<S: SegmentStore> Packager<S> {
                 let rung = &mut self.rungs[r];
                 let changed = rung.init.as_ref().is_some_and(|old| *old != chunk.data);
                 if changed {
-                    // Players must re-read the init segment: tell them with a discontinuity.
+                    // Players must read the new init segment: it gets a URI of its own (they
+                    // cache by URI), and the change is a discontinuity.
                     rung.pending_discontinuity = true;
+                    rung.init_version += 1;
                 }
                 rung.has_init = true;
                 rung.init = Some(chunk.data.clone());
                 rung.stats.bytes += len;
-                self.store.put_init(&rung.variant.name, chunk.data);
+                self.store
+                    .put_init(&rung.variant.name, rung.init_version, chunk.data);
             }
             ChunkKind::SegmentStart => {
                 if !self.rungs[r].has_init {
@@ -277,6 +283,7 @@ impl<S: SegmentStore> Packager<S> {
                     duration: chunk.duration,
                     program_date_time,
                     discontinuity,
+                    init: rung.init_version,
                     parts: vec![Part {
                         duration: chunk.duration,
                         independent: true,
@@ -332,6 +339,20 @@ impl<S: SegmentStore> Packager<S> {
         let r = self.index(rung)?;
         self.rungs[r].pending_discontinuity = true;
         Ok(())
+    }
+
+    /// The publisher is gone but may come back: closes every open segment, without
+    /// `EXT-X-ENDLIST`, and marks the next segment of every rung with `EXT-X-DISCONTINUITY`, so
+    /// that a later publish can continue the same playlists. Players keep reloading meanwhile.
+    pub fn pause(&mut self) {
+        if self.ended_at.is_some() {
+            return;
+        }
+        for r in 0..self.rungs.len() {
+            self.close_open(r, None);
+            self.rungs[r].pending_discontinuity = true;
+            self.update_hint(r);
+        }
     }
 
     /// The publish is over: closes every open segment and renders `EXT-X-ENDLIST` from now on.
@@ -508,8 +529,14 @@ impl<S: SegmentStore> Packager<S> {
         let open = rung.playlist.partial.as_ref();
         let status = match resource {
             Resource::Master | Resource::Media(_) => ResourceStatus::Available,
-            Resource::Init(_) if rung.has_init => ResourceStatus::Available,
-            Resource::Init(_) => future(0),
+            Resource::Init(_, v) if rung.has_init && *v <= rung.init_version => {
+                if self.store.init(&rung.variant.name, *v).is_some() {
+                    ResourceStatus::Available
+                } else {
+                    ResourceStatus::Gone
+                }
+            }
+            Resource::Init(..) => future(0),
             Resource::Segment(_, msn) => {
                 if retained(*msn).is_some() {
                     ResourceStatus::Available
@@ -546,7 +573,7 @@ impl<S: SegmentStore> Packager<S> {
     pub fn fetch(&self, resource: &Resource) -> Option<Bytes> {
         match resource {
             Resource::Master | Resource::Media(_) => None,
-            Resource::Init(r) => self.store.init(r),
+            Resource::Init(r, v) => self.store.init(r, *v),
             Resource::Segment(r, msn) => self.store.segment(r, *msn),
             Resource::Part(r, msn, i) => self.store.part(r, *msn, *i),
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use media::MediaTime;
 
-use crate::resource::{PartFile, SegmentFile, INIT_FILE};
+use crate::resource::{InitFile, PartFile, SegmentFile};
 use crate::time::rfc3339_millis;
 
 /// `EXT-X-VERSION` of playlists without LL-HLS tags (`EXT-X-MAP` without I-frames needs 6).
@@ -46,6 +46,8 @@ pub struct Segment {
     pub program_date_time: SystemTime,
     /// True when an `EXT-X-DISCONTINUITY` precedes this segment.
     pub discontinuity: bool,
+    /// The version of the init segment it needs (`EXT-X-MAP`, written where it changes).
+    pub init: u32,
     /// The segment's parts, in order (every CMAF chunk is one).
     pub parts: Vec<Part>,
     /// Size in bytes.
@@ -259,7 +261,14 @@ impl MediaPlaylist {
             );
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_FILE}\"");
+        // The init segment in effect for the first segment (skipped ones included); later ones
+        // get their own EXT-X-MAP where the version changes.
+        let mut init = self
+            .segments
+            .front()
+            .or(self.partial.as_ref())
+            .map_or(0, |s| s.init);
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", InitFile(init));
 
         let skipped = if opts.skip {
             self.skippable_segments()
@@ -276,8 +285,11 @@ impl MediaPlaylist {
                 .saturating_sub(usize::from(self.partial.is_some()));
             self.segments.len().saturating_sub(complete_with_parts)
         });
+        if let Some(last_skipped) = skipped.checked_sub(1).and_then(|i| self.segments.get(i)) {
+            init = last_skipped.init;
+        }
         for (i, s) in self.segments.iter().enumerate().skip(skipped) {
-            segment_head(&mut out, s);
+            segment_head(&mut out, s, &mut init);
             if i >= part_from {
                 parts(&mut out, s);
             }
@@ -286,7 +298,7 @@ impl MediaPlaylist {
         }
         if ll.is_some() && !self.ended {
             if let Some(p) = self.partial.as_ref().filter(|p| !p.parts.is_empty()) {
-                segment_head(&mut out, p);
+                segment_head(&mut out, p, &mut init);
                 parts(&mut out, p);
             }
             if let Some((msn, part)) = self.preload_hint {
@@ -317,9 +329,14 @@ impl MediaPlaylist {
     }
 }
 
-fn segment_head(out: &mut String, s: &Segment) {
+/// The tags before a segment; `init` is the init version in effect, updated.
+fn segment_head(out: &mut String, s: &Segment, init: &mut u32) {
     if s.discontinuity {
         out.push_str("#EXT-X-DISCONTINUITY\n");
+    }
+    if s.init != *init {
+        *init = s.init;
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", InitFile(s.init));
     }
     out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
     rfc3339_millis(s.program_date_time, out);

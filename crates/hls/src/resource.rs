@@ -18,8 +18,11 @@ pub enum Resource {
     Master,
     /// `RUNG/index.m3u8`: a rung's media playlist.
     Media(String),
-    /// `RUNG/init.mp4`: a rung's initialization segment.
-    Init(String),
+    /// `RUNG/init.mp4`, or `RUNG/init-V.mp4` from the first change on: version `V` (from 0) of
+    /// a rung's initialization segment. A new version comes with each change of the codec
+    /// configuration (a reconnect, a new resolution), so a player never decodes with a stale one
+    /// that it cached under the same URI.
+    Init(String, u32),
     /// `RUNG/seg-MSN.m4s`: a complete media segment.
     Segment(String, u64),
     /// `RUNG/part-MSN.I.m4s`: part `I` (from 0) of media segment `MSN`.
@@ -50,8 +53,18 @@ impl Resource {
         let rung = rung.to_owned();
         match file {
             "index.m3u8" => return Ok(Resource::Media(rung)),
-            "init.mp4" => return Ok(Resource::Init(rung)),
+            "init.mp4" => return Ok(Resource::Init(rung, 0)),
             _ => {}
+        }
+        if let Some(v) = file
+            .strip_prefix("init-")
+            .and_then(|f| f.strip_suffix(".mp4"))
+        {
+            // Version 0 is only ever `init.mp4`: one URI per content.
+            return match parse_number(v)? {
+                0 => Err(BadPath),
+                v => Ok(Resource::Init(rung, v)),
+            };
         }
         let stem = file.strip_suffix(".m4s").ok_or(BadPath)?;
         if let Some(msn) = stem.strip_prefix("seg-") {
@@ -73,7 +86,7 @@ impl Resource {
         match self {
             Resource::Master => None,
             Resource::Media(r)
-            | Resource::Init(r)
+            | Resource::Init(r, _)
             | Resource::Segment(r, _)
             | Resource::Part(r, _, _) => Some(r),
         }
@@ -100,7 +113,7 @@ impl fmt::Display for Resource {
         match self {
             Resource::Master => f.write_str("index.m3u8"),
             Resource::Media(r) => write!(f, "{r}/index.m3u8"),
-            Resource::Init(r) => write!(f, "{r}/init.mp4"),
+            Resource::Init(r, v) => write!(f, "{r}/{}", InitFile(*v)),
             Resource::Segment(r, msn) => write!(f, "{r}/{}", SegmentFile(*msn)),
             Resource::Part(r, msn, i) => write!(f, "{r}/{}", PartFile(*msn, *i)),
         }
@@ -125,8 +138,17 @@ impl fmt::Display for PartFile {
     }
 }
 
-/// File name of the init segment, relative to its media playlist.
-pub(crate) const INIT_FILE: &str = "init.mp4";
+/// File name of version `V` of the init segment, relative to its media playlist.
+pub(crate) struct InitFile(pub(crate) u32);
+
+impl fmt::Display for InitFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("init.mp4"),
+            v => write!(f, "init-{v}.mp4"),
+        }
+    }
+}
 
 /// True when `name` can be a rung name (and so a URL path segment needing no escaping).
 pub fn is_valid_rung_name(name: &str) -> bool {

@@ -13,8 +13,9 @@ use bytes::Bytes;
 /// packager (and so its store) under a mutex and hands out cheap [`Bytes`] clones. A store backed
 /// by disk or object storage would queue writes behind this interface.
 pub trait SegmentStore: Send {
-    /// Stores (or replaces) a rung's init segment.
-    fn put_init(&mut self, rung: &str, data: Bytes);
+    /// Stores version `version` of a rung's init segment (a store may forget old versions
+    /// beyond the last few).
+    fn put_init(&mut self, rung: &str, version: u32, data: Bytes);
     /// Stores part `part` of segment `msn`. Parts arrive in order while the segment is open.
     fn put_part(&mut self, rung: &str, msn: u64, part: u32, data: Bytes);
     /// Stores the complete segment `msn`, once all of its parts have been put. `data` is the
@@ -26,8 +27,8 @@ pub trait SegmentStore: Send {
     /// Drops everything stored for `rung` (when the stream goes away).
     fn clear(&mut self, rung: &str);
 
-    /// The rung's init segment.
-    fn init(&self, rung: &str) -> Option<Bytes>;
+    /// Version `version` of the rung's init segment.
+    fn init(&self, rung: &str, version: u32) -> Option<Bytes>;
     /// A complete segment.
     fn segment(&self, rung: &str, msn: u64) -> Option<Bytes>;
     /// A part of a (complete or open) segment.
@@ -35,8 +36,8 @@ pub trait SegmentStore: Send {
 }
 
 impl<S: SegmentStore + ?Sized> SegmentStore for Box<S> {
-    fn put_init(&mut self, rung: &str, data: Bytes) {
-        (**self).put_init(rung, data);
+    fn put_init(&mut self, rung: &str, version: u32, data: Bytes) {
+        (**self).put_init(rung, version, data);
     }
     fn put_part(&mut self, rung: &str, msn: u64, part: u32, data: Bytes) {
         (**self).put_part(rung, msn, part, data);
@@ -50,8 +51,8 @@ impl<S: SegmentStore + ?Sized> SegmentStore for Box<S> {
     fn clear(&mut self, rung: &str) {
         (**self).clear(rung);
     }
-    fn init(&self, rung: &str) -> Option<Bytes> {
-        (**self).init(rung)
+    fn init(&self, rung: &str, version: u32) -> Option<Bytes> {
+        (**self).init(rung, version)
     }
     fn segment(&self, rung: &str, msn: u64) -> Option<Bytes> {
         (**self).segment(rung, msn)
@@ -60,6 +61,10 @@ impl<S: SegmentStore + ?Sized> SegmentStore for Box<S> {
         (**self).part(rung, msn, part)
     }
 }
+
+/// Init versions a [`MemoryStore`] keeps per rung: more than a playlist window can refer to,
+/// unless the codec configuration changes in nearly every segment.
+pub const INIT_VERSIONS_KEPT: usize = 8;
 
 /// The in-memory [`SegmentStore`].
 ///
@@ -73,7 +78,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct RungEntries {
-    init: Option<Bytes>,
+    /// The newest init versions, oldest first, at most [`INIT_VERSIONS_KEPT`].
+    inits: Vec<(u32, Bytes)>,
     segments: BTreeMap<u64, Entry>,
 }
 
@@ -97,7 +103,7 @@ impl MemoryStore {
         let Some(r) = self.rungs.get(rung) else {
             return 0;
         };
-        let init = r.init.as_ref().map_or(0, Bytes::len);
+        let init: usize = r.inits.iter().map(|(_, b)| b.len()).sum();
         init + r
             .segments
             .values()
@@ -132,8 +138,13 @@ impl MemoryStore {
 }
 
 impl SegmentStore for MemoryStore {
-    fn put_init(&mut self, rung: &str, data: Bytes) {
-        self.rungs.entry(rung.to_owned()).or_default().init = Some(data);
+    fn put_init(&mut self, rung: &str, version: u32, data: Bytes) {
+        let inits = &mut self.rungs.entry(rung.to_owned()).or_default().inits;
+        inits.retain(|(v, _)| *v != version);
+        inits.push((version, data));
+        if inits.len() > INIT_VERSIONS_KEPT {
+            inits.remove(0);
+        }
     }
 
     fn put_part(&mut self, rung: &str, msn: u64, part: u32, data: Bytes) {
@@ -170,8 +181,13 @@ impl SegmentStore for MemoryStore {
         self.rungs.remove(rung);
     }
 
-    fn init(&self, rung: &str) -> Option<Bytes> {
-        self.rungs.get(rung)?.init.clone()
+    fn init(&self, rung: &str, version: u32) -> Option<Bytes> {
+        self.rungs
+            .get(rung)?
+            .inits
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, b)| b.clone())
     }
 
     fn segment(&self, rung: &str, msn: u64) -> Option<Bytes> {
@@ -194,7 +210,7 @@ mod tests {
     #[test]
     fn segment_completion_reslices_parts() {
         let mut s = MemoryStore::new();
-        s.put_init("a", Bytes::from_static(b"init"));
+        s.put_init("a", 0, Bytes::from_static(b"init"));
         s.put_part("a", 3, 0, Bytes::from_static(b"abc"));
         s.put_part("a", 3, 1, Bytes::from_static(b"de"));
         assert_eq!(s.bytes_held("a"), 4 + 5);
@@ -207,6 +223,19 @@ mod tests {
         assert_eq!(s.segment("a", 3), None);
         assert_eq!(s.part("a", 3, 0), None);
         assert_eq!(s.bytes_held("a"), 4);
-        assert_eq!(s.init("b"), None);
+        assert_eq!(s.init("b", 0), None);
+    }
+
+    #[test]
+    fn init_versions_are_kept_apart_and_the_oldest_forgotten() {
+        let mut s = MemoryStore::new();
+        for v in 0..=INIT_VERSIONS_KEPT as u32 {
+            s.put_init("a", v, Bytes::from(vec![v as u8; 2]));
+        }
+        assert_eq!(s.init("a", 0), None, "beyond the last {INIT_VERSIONS_KEPT}");
+        assert_eq!(s.init("a", 1).unwrap(), vec![1u8, 1]);
+        let newest = INIT_VERSIONS_KEPT as u32;
+        assert_eq!(s.init("a", newest).unwrap(), vec![newest as u8; 2]);
+        assert_eq!(s.bytes_held("a"), 2 * INIT_VERSIONS_KEPT);
     }
 }

@@ -466,7 +466,38 @@ fn new_init_segment_marks_a_discontinuity() {
     let pl = parse(&p.media_playlist("a", false).unwrap());
     let disc: Vec<bool> = pl.segments.iter().map(|s| s.3).collect();
     assert_eq!(disc, [false, false, true]);
-    assert_eq!(p.fetch(&Resource::Init("a".into())).unwrap().len(), 120);
+    // The new init has a URI of its own, named where it takes effect; the old one stays.
+    assert_eq!(p.fetch(&Resource::Init("a".into(), 0)).unwrap().len(), 100);
+    assert_eq!(p.fetch(&Resource::Init("a".into(), 1)).unwrap().len(), 120);
+    let text = p.media_playlist("a", false).unwrap();
+    let maps: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP:"))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            "#EXT-X-MAP:URI=\"init.mp4\"",
+            "#EXT-X-MAP:URI=\"init-1.mp4\""
+        ],
+        "{text}"
+    );
+    let after_disc = text.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap();
+    assert!(
+        after_disc.starts_with("#EXT-X-MAP:URI=\"init-1.mp4\"\n"),
+        "{text}"
+    );
+    assert_eq!(
+        p.resource_status(&Resource::Init("a".into(), 1)).unwrap(),
+        ResourceStatus::Available
+    );
+    // Once the old segments slide out, the playlist starts with the new init.
+    for _ in 0..8 {
+        f.segment(&mut p, &[2000], 10);
+    }
+    let text = p.media_playlist("a", false).unwrap();
+    assert!(text.contains("#EXT-X-MAP:URI=\"init-1.mp4\""), "{text}");
+    assert!(!text.contains("\"init.mp4\""), "{text}");
 }
 
 #[test]
@@ -606,7 +637,7 @@ fn segments_are_their_parts_concatenated() {
             c.data
         );
     }
-    assert_eq!(p.fetch(&Resource::Init("a".into())).unwrap().len(), 3);
+    assert_eq!(p.fetch(&Resource::Init("a".into(), 0)).unwrap().len(), 3);
     assert_eq!(p.fetch(&Resource::Master), None);
     let s = p.stats("a").unwrap();
     assert_eq!((s.segments, s.parts), (1, 5));
@@ -663,7 +694,7 @@ fn errors() {
         Err(Error::UnknownRung("zz".into()))
     );
     assert!(p.discontinuity("zz").is_err());
-    assert!(p.resource_status(&Resource::Init("zz".into())).is_err());
+    assert!(p.resource_status(&Resource::Init("zz".into(), 0)).is_err());
     // Messages say what to do.
     assert!(Error::MissingInit("a".into()).to_string().contains("init"));
 }
@@ -714,7 +745,7 @@ fn blocking_requests() {
     let statuses = [
         (Resource::Master, Available),
         (Resource::Media("a".into()), Available),
-        (Resource::Init("a".into()), Available),
+        (Resource::Init("a".into(), 0), Available),
         (Resource::Segment("a".into(), 0), Available),
         (Resource::Segment("a".into(), 1), Pending),
         (Resource::Segment("a".into(), 3), Pending),
@@ -750,7 +781,7 @@ fn path_table() {
     let long = "a".repeat(MAX_RUNG_NAME_LEN);
     assert!(Resource::parse(&format!("{long}/init.mp4")).is_ok());
     assert!(Resource::parse(&format!("{long}a/init.mp4")).is_err());
-    assert!(Resource::Master.is_playlist() && !Resource::Init("a".into()).is_playlist());
+    assert!(Resource::Master.is_playlist() && !Resource::Init("a".into(), 0).is_playlist());
     assert_eq!(Resource::Master.rung(), None);
     assert_eq!("a/init.mp4".parse::<Resource>().unwrap().rung(), Some("a"));
 }
@@ -760,7 +791,7 @@ fn arb_resource() -> impl Strategy<Value = Resource> {
     prop_oneof![
         Just(Resource::Master),
         rung.prop_map(Resource::Media),
-        rung.prop_map(Resource::Init),
+        (rung, any::<u32>()).prop_map(|(r, v)| Resource::Init(r, v)),
         (rung, any::<u64>()).prop_map(|(r, m)| Resource::Segment(r, m)),
         (rung, any::<u64>(), any::<u32>()).prop_map(|(r, m, i)| Resource::Part(r, m, i)),
     ]
@@ -1011,11 +1042,11 @@ fn rendition_reports_name_the_other_rungs() {
 struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
 impl SegmentStore for Recorder {
-    fn put_init(&mut self, rung: &str, data: Bytes) {
+    fn put_init(&mut self, rung: &str, version: u32, data: Bytes) {
         self.0
             .lock()
             .unwrap()
-            .push(format!("init {rung} {}", data.len()));
+            .push(format!("init {rung} {version} {}", data.len()));
     }
     fn put_part(&mut self, rung: &str, msn: u64, part: u32, data: Bytes) {
         let n = data.len();
@@ -1037,7 +1068,7 @@ impl SegmentStore for Recorder {
     fn clear(&mut self, rung: &str) {
         self.0.lock().unwrap().push(format!("clear {rung}"));
     }
-    fn init(&self, _: &str) -> Option<Bytes> {
+    fn init(&self, _: &str, _: u32) -> Option<Bytes> {
         None
     }
     fn segment(&self, _: &str, _: u64) -> Option<Bytes> {
@@ -1069,7 +1100,7 @@ fn writes_go_through_the_injected_store() {
     assert_eq!(
         *log.lock().unwrap(),
         [
-            "init a 100",
+            "init a 0 100",
             "part a 0.0 4",
             "part a 0.1 4",
             "segment a 0 8",
@@ -1109,4 +1140,45 @@ fn first_msn_continues_numbering_for_a_new_publish() {
     assert!(text.contains("seg-100.m4s"), "{text}");
     assert!(!text.contains("seg-0.m4s"), "{text}");
     assert_eq!(p.next_msn(), 103);
+}
+
+#[test]
+fn a_paused_stream_continues_the_same_playlist_after_a_discontinuity() {
+    let mut p = Packager::in_memory(ll_config(), vec![variant("a", None)]).unwrap();
+    let mut f = Feed::new(&mut p, "a");
+    f.segment(&mut p, &[500, 500], 10);
+    f.segment(&mut p, &[500, 500], 10);
+    // The publisher leaves mid-way through segment 1: it is closed, and nothing ends.
+    p.pause();
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert!(!pl.endlist, "a pause is not the end");
+    assert_eq!(pl.segments.len(), 2, "the open segment was closed");
+    assert_eq!(p.ended_at(), None);
+    assert_eq!(pl.preload_hint.as_deref(), Some("part-2.0.m4s"));
+    // Pausing twice changes nothing.
+    p.pause();
+    assert_eq!(
+        parse(&p.media_playlist("a", false).unwrap()).segments.len(),
+        2
+    );
+
+    // A new publish: its timeline starts again at zero, with a new init segment.
+    p.push("a", chunk(ChunkKind::Init, 0, 0, 120), at(60_000))
+        .unwrap();
+    let mut g = Feed {
+        rung: "a".into(),
+        pts: 0,
+    };
+    g.segment(&mut p, &[500, 500], 10);
+    g.segment(&mut p, &[500, 500], 10);
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    let msns: Vec<String> = pl.segments.iter().map(|s| s.0.clone()).collect();
+    assert_eq!(msns, ["seg-0.m4s", "seg-1.m4s", "seg-2.m4s"]);
+    let marked: Vec<bool> = pl.segments.iter().map(|s| s.3).collect();
+    assert_eq!(
+        marked,
+        [false, false, true],
+        "one discontinuity, before the new publish"
+    );
+    assert!(!pl.endlist);
 }

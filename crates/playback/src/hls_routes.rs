@@ -198,12 +198,12 @@ async fn media(state: &Playback, output: &StreamOutput, resource: Resource) -> R
         (_, ResourceStatus::Gone) => error(StatusCode::NOT_FOUND, "not found"),
         (Some(b), _) => {
             let content_type = match resource {
-                Resource::Init(_) => INIT_CONTENT_TYPE,
+                Resource::Init(..) => INIT_CONTENT_TYPE,
                 _ => SEGMENT_CONTENT_TYPE,
             };
             // Init segments can change on a reconnect; media bytes under a name never do.
             let cache = match resource {
-                Resource::Init(_) => "no-cache",
+                Resource::Init(..) => "no-cache",
                 _ => "public, max-age=31536000, immutable",
             };
             (
