@@ -67,6 +67,8 @@ fn main() {
         "bench=bench-nginx-key",
         "--set",
         "hls.keep_ended=30m",
+        "--set",
+        "ingest.reconnect_window=0s",
     ]);
     let mut ffmpeg = ffmpeg_publish(
         &server.dir,

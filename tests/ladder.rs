@@ -55,6 +55,10 @@ fn start_server(stream: &str, key: &str, env: &[(&str, &str)]) -> Server {
             "transcode.preset=ultrafast",
             "--set",
             "hls.segment_duration=2s",
+            // The playlists end 2 s after the publisher leaves (the default waits 30 s for it to
+            // come back; tests/reconnect.rs covers that).
+            "--set",
+            "ingest.reconnect_window=2s",
         ],
         env,
     )
@@ -418,7 +422,7 @@ fn ladder_is_probed_aligned_and_ended() {
     );
     let finished = Instant::now();
     let last = wait_until(
-        Duration::from_secs(10),
+        Duration::from_secs(15),
         "EXT-X-ENDLIST in every rung",
         || {
             let snap = snapshot(&server, stream);

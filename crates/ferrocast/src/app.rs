@@ -97,7 +97,8 @@ pub fn wire(
         config.ingest.publisher_timeout,
         ingest_metrics.clone(),
     );
-    let outputs = Outputs::new(config.hls.keep_ended);
+    let outputs =
+        Outputs::with_reconnect_window(config.hls.keep_ended, config.ingest.reconnect_window);
     let health = Health::new(outputs.clone());
     let hardware = Arc::new(hardware);
     let transcoder = Transcoder::new(
@@ -348,6 +349,8 @@ impl App {
         if let Some(d) = demo {
             let _ = tokio::task::spawn_blocking(move || drop(d)).await;
         }
+        // Streams waiting for their publisher end now, and so do the ones the drain ends.
+        state.transcoder.outputs().drain();
         state.registry.drain();
         ingest_stop.cancel();
         ingest_tasks.close();

@@ -19,6 +19,11 @@ pub struct Ingest {
     /// same key (an OBS reconnect); before that a second publisher is refused.
     #[serde(with = "settings::duration")]
     pub publisher_timeout: Duration,
+    /// A publisher that comes back within this long (a reconnect, a takeover, a new publish with
+    /// the same key) continues the stream's playlists after an `EXT-X-DISCONTINUITY`, and players
+    /// keep playing; until then the playlists stay open. `0s` ends them at once.
+    #[serde(with = "settings::duration")]
+    pub reconnect_window: Duration,
 }
 
 /// RTMP ingest limits. All are always on.
@@ -101,6 +106,7 @@ impl Default for Ingest {
     fn default() -> Self {
         Ingest {
             publisher_timeout: Duration::from_secs(5),
+            reconnect_window: Duration::from_secs(30),
         }
     }
 }

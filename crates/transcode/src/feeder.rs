@@ -29,6 +29,9 @@ use crate::transcoder::Transcoder;
 const MAX_PENDING: usize = 600;
 /// How long to wait for an audio configuration once video has started.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How long a new publish waits for the previous publish of its name to flush, so that it can
+/// continue its playlists.
+const PREVIOUS_WAIT: Duration = Duration::from_secs(3);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
@@ -76,6 +79,7 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
         audio: None,
         pending: VecDeque::new(),
         first_video_at: None,
+        deferred_at: None,
         running: None,
     };
     let spawned = std::thread::Builder::new()
@@ -107,6 +111,8 @@ struct Feeder {
     audio: Option<AudioConfig>,
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
+    /// When the start was first put off for the previous publish's pipeline to flush.
+    deferred_at: Option<Instant>,
     running: Option<Running>,
 }
 
@@ -126,7 +132,11 @@ impl Feeder {
             }
         }
         if let Some(running) = self.running.take() {
-            finish(running, &self.transcoder.metrics);
+            // A publish that ended by itself leaves its playlists open for a publisher that comes
+            // back; one that failed (or a drain) ends them.
+            let keep_open = self.ended.reason().is_none()
+                && !self.transcoder.outputs.reconnect_window().is_zero();
+            finish(running, &self.transcoder.metrics, keep_open);
         }
     }
 
@@ -213,6 +223,22 @@ impl Feeder {
         else {
             return;
         };
+        let t = &self.transcoder;
+        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        // The previous publish of this name may still be flushing (a takeover, a quick
+        // reconnect): wait for it to leave its playlists open, briefly, so that this one can
+        // continue them.
+        let previous = t.outputs.get(self.name.as_str());
+        if previous
+            .as_ref()
+            .is_some_and(|o| !o.is_paused() && !o.is_over())
+            && self.deferred_at.get_or_insert_with(Instant::now).elapsed() < PREVIOUS_WAIT
+        {
+            return;
+        }
+        self.deferred_at = None;
+        let names: Vec<&str> = plan.iter().map(|r| r.name.as_str()).collect();
+        let resumed = previous.filter(|o| o.resume(&names));
         let key_dts = self.pending[key].dts().unwrap_or(MediaTime::ZERO);
         let frames: Vec<MediaFrame> = self
             .pending
@@ -223,18 +249,18 @@ impl Feeder {
                 _ => true,
             })
             .collect();
-        let t = &self.transcoder;
-        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
-        let packager_config = hls::PackagerConfig {
-            first_msn: t.outputs.first_msn(&self.name),
-            ..t.packager.clone()
+        let output = match &resumed {
+            Some(o) => o.clone(),
+            None => StreamOutput::new(
+                self.name.clone(),
+                hls::PackagerConfig {
+                    first_msn: t.outputs.first_msn(&self.name),
+                    ..t.packager.clone()
+                },
+                plan.len(),
+                self.input_drops.clone(),
+            ),
         };
-        let output = StreamOutput::new(
-            self.name.clone(),
-            packager_config,
-            plan.len(),
-            self.input_drops.clone(),
-        );
         let epoch = SystemTime::now();
         let options = StartOptions {
             selection: Some(t.hardware.selection.clone()),
@@ -251,6 +277,7 @@ impl Feeder {
                     height = video.height,
                     audio = self.audio.is_some(),
                     rungs = plan.len(),
+                    continues = resumed.is_some(),
                     chain = %describe_backends(&backends),
                     "transcoding started"
                 );
@@ -263,7 +290,9 @@ impl Feeder {
                     p.push(f);
                 }
                 *output.pipeline.lock().expect("pipeline lock") = Some(p);
-                t.outputs.replace(output.clone());
+                if resumed.is_none() {
+                    t.outputs.replace(output.clone());
+                }
                 self.running = Some(Running {
                     output,
                     video,
@@ -365,7 +394,8 @@ impl Feeder {
             .spawn(move || {
                 let _entered = span.entered();
                 let _busy = busy;
-                finish(running, &metrics);
+                // Left open, so that the new pipeline continues the same playlists.
+                finish(running, &metrics, true);
             });
         if spawned.is_err() {
             tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
@@ -373,19 +403,26 @@ impl Feeder {
     }
 }
 
-/// Flushes the pipeline's last segments and ends the output's playlists (ENDLIST).
-fn finish(running: Running, metrics: &TranscodeMetrics) {
+/// Flushes the pipeline's last segments and ends the output's playlists (ENDLIST), or, with
+/// `keep_open`, leaves them open for the reconnect window ([`StreamOutput::pause`]).
+fn finish(running: Running, metrics: &TranscodeMetrics, keep_open: bool) {
     let pipeline = running
         .output
         .pipeline
         .lock()
         .expect("pipeline lock")
         .take();
+    let failed = pipeline.as_ref().is_some_and(|p| p.has_failed());
     if let Some(p) = pipeline {
         p.finish();
     }
     let stream = running.output.name().as_str();
-    for (rung, d) in running.output.end() {
+    let closed = if keep_open && !failed {
+        running.output.pause()
+    } else {
+        running.output.end()
+    };
+    for (rung, d) in closed {
         metrics.segment_completed(&RungLabels::new(stream, &rung), d.as_secs_f64());
     }
     tracing::info!("transcoding finished");

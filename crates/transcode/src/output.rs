@@ -30,6 +30,9 @@ pub struct StreamOutput {
     /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
     /// rendered once per change, however many requests (held or not) ask for it.
     rendered: Mutex<Vec<Rendered>>,
+    /// Since when the publisher has been gone with the playlists left open for it
+    /// ([`StreamOutput::pause`]).
+    paused: Mutex<Option<Instant>>,
 }
 
 /// One rendered playlist.
@@ -104,6 +107,7 @@ impl StreamOutput {
             backends: Mutex::new(None),
             fallback: Mutex::new(None),
             input_drops,
+            paused: Mutex::new(None),
         })
     }
 
@@ -203,8 +207,12 @@ impl StreamOutput {
         }
     }
 
-    /// Media seconds produced per wall second over the last few seconds, per rung name.
+    /// Media seconds produced per wall second over the last few seconds, per rung name; none
+    /// while the output waits for its publisher to come back.
     pub fn realtime_factors(&self) -> Vec<(String, f64)> {
+        if self.is_paused() {
+            return Vec::new();
+        }
         let names = self
             .with_packager(|p| p.variants().map(|v| v.name.clone()).collect::<Vec<_>>())
             .unwrap_or_default();
@@ -336,6 +344,75 @@ impl StreamOutput {
 
     /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
     pub(crate) fn end(&self) -> Vec<(String, MediaTime)> {
+        *self.paused.lock().expect("paused lock") = None;
+        self.close(|p| p.end(SystemTime::now()), true)
+    }
+
+    /// The publisher left, and may come back within the reconnect window: the open segments
+    /// are closed, the playlists stay open, and the next segment of each rung starts after an
+    /// `EXT-X-DISCONTINUITY`. Returns the segments this closed, per rung. An output that never
+    /// started packaging cannot be continued and ends instead.
+    pub(crate) fn pause(&self) -> Vec<(String, MediaTime)> {
+        let live = matches!(&*self.state.lock().expect("output lock"), OutputState::Live { packager, .. } if packager.ended_at().is_none());
+        if !live {
+            return self.end();
+        }
+        *self.paused.lock().expect("paused lock") = Some(Instant::now());
+        self.close(hls::Packager::pause, false)
+    }
+
+    /// Whether the playlists wait for the publisher to come back.
+    pub fn is_paused(&self) -> bool {
+        self.paused.lock().expect("paused lock").is_some()
+    }
+
+    /// A new publish continues this paused output with a ladder of these rung names: true when
+    /// it can (the same rungs, in order), and then it is no longer paused.
+    pub(crate) fn resume(&self, rungs: &[&str]) -> bool {
+        let mut paused = self.paused.lock().expect("paused lock");
+        if paused.is_none() {
+            return false;
+        }
+        let same = match &*self.state.lock().expect("output lock") {
+            OutputState::Live { packager, names } => {
+                packager.ended_at().is_none()
+                    && names.len() == rungs.len()
+                    && names.iter().zip(rungs).all(|(a, b)| a == b)
+            }
+            _ => false,
+        };
+        if same {
+            *paused = None;
+            // The new pipeline's media time starts again at zero.
+            let interval = self.chunk_interval();
+            for meter in self.rates.lock().expect("rates lock").iter_mut() {
+                *meter = RateMeter::new(interval);
+            }
+        }
+        same
+    }
+
+    /// Ends the playlists of an output whose publisher has been gone for longer than `window`.
+    pub(crate) fn end_if_paused_for(&self, window: Duration) {
+        let expired = self
+            .paused
+            .lock()
+            .expect("paused lock")
+            .is_some_and(|since| since.elapsed() >= window);
+        if expired {
+            tracing::info!(stream = %self.name, "no publisher came back within the reconnect window; the stream ends");
+            self.end();
+        }
+    }
+
+    fn chunk_interval(&self) -> Duration {
+        self.with_packager(|p| chunk_interval(p.config()))
+            .unwrap_or(Duration::from_secs(1))
+    }
+
+    /// Applies `f` to the live packager (or marks a packager-less output failed when `failing`)
+    /// and returns the segments that closed, per rung.
+    fn close(&self, f: impl FnOnce(&mut hls::Packager), failing: bool) -> Vec<(String, MediaTime)> {
         let mut closed = Vec::new();
         let mut state = self.state.lock().expect("output lock");
         if let OutputState::Live { packager, names } = &mut *state {
@@ -344,7 +421,7 @@ impl StreamOutput {
                     .iter()
                     .map(|n| packager.stats(n).map(|s| s.segments).unwrap_or(0))
                     .collect();
-                packager.end(SystemTime::now());
+                f(packager);
                 for (name, before) in names.iter().zip(before) {
                     if let Ok(s) = packager.stats(name) {
                         if s.segments > before {
@@ -355,7 +432,7 @@ impl StreamOutput {
                     }
                 }
             }
-        } else {
+        } else if failing {
             *state = OutputState::Failed;
         }
         self.bump();
@@ -415,6 +492,54 @@ pub(crate) mod tests {
             .on_chunk(0, chunk(ChunkKind::Init, 0, 0), now, &[])
             .is_some());
         o
+    }
+
+    #[test]
+    fn a_paused_output_is_continued_by_a_new_publish_or_ends_after_the_window() {
+        let o = live_output(true);
+        let now = SystemTime::now();
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 500), now, &[]);
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 500, 500), now, &[]);
+        assert!(!o.is_paused());
+        // The publisher leaves: the open segment closes, the playlist stays open.
+        let closed = o.pause();
+        assert_eq!(closed.len(), 1, "the open segment closed: {closed:?}");
+        assert!(o.is_paused() && !o.is_over());
+        assert!(
+            o.realtime_factors().is_empty(),
+            "a paused stream reports no rates"
+        );
+        o.end_if_paused_for(Duration::from_secs(30));
+        assert!(!o.is_over(), "within the window");
+        // A ladder with other rungs cannot continue it; the same one can, once.
+        assert!(!o.resume(&["source", "240p"]));
+        assert!(o.resume(&["source"]));
+        assert!(!o.is_paused());
+        assert!(!o.resume(&["source"]), "not paused any more");
+        o.on_chunk(0, chunk(ChunkKind::Init, 0, 0), now, &[]);
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 500), now, &[]);
+        o.on_chunk(0, chunk(ChunkKind::SegmentStart, 500, 500), now, &[]);
+        let text = o.playlist(Some("source"), false).expect("a playlist");
+        let text = std::str::from_utf8(&text).unwrap();
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        assert!(!text.contains("#EXT-X-ENDLIST"), "{text}");
+        // Gone again, and nobody comes back within the window: the playlist ends.
+        o.pause();
+        o.end_if_paused_for(Duration::ZERO);
+        assert!(o.is_over() && !o.is_paused());
+        let text = o.playlist(Some("source"), false).expect("a playlist");
+        assert!(std::str::from_utf8(&text)
+            .unwrap()
+            .contains("#EXT-X-ENDLIST"));
+    }
+
+    #[test]
+    fn an_output_that_never_packaged_ends_instead_of_pausing() {
+        let config = hls::PackagerConfig::default();
+        let o = StreamOutput::new("s".parse().unwrap(), config, 1, DropCounter::default());
+        o.pause();
+        assert!(!o.is_paused());
+        assert!(o.is_over());
     }
 
     #[test]

@@ -14,18 +14,50 @@ use crate::output::StreamOutput;
 pub struct Outputs {
     map: Mutex<HashMap<StreamName, Arc<StreamOutput>>>,
     keep_ended: Duration,
+    /// How long a stream whose publisher left stays open for it to come back.
+    reconnect_window: Duration,
+    /// Set by the drain: publishes that end now end their playlists, and open ones are ended.
+    draining: std::sync::atomic::AtomicBool,
     /// Feeders running and pipelines finishing: the drain waits for none to be left.
     busy: watch::Sender<usize>,
 }
 
 impl Outputs {
-    /// An empty set of outputs; ended streams are kept for `keep_ended`.
+    /// An empty set of outputs; ended streams are kept for `keep_ended`. A stream's playlists
+    /// end as soon as its publisher leaves.
     pub fn new(keep_ended: Duration) -> Arc<Outputs> {
+        Outputs::with_reconnect_window(keep_ended, Duration::ZERO)
+    }
+
+    /// Like [`Outputs::new`], but a stream whose publisher leaves keeps its playlists open for
+    /// `reconnect_window`, for a publisher that comes back to continue them.
+    pub fn with_reconnect_window(keep_ended: Duration, reconnect_window: Duration) -> Arc<Outputs> {
         Arc::new(Outputs {
             map: Mutex::new(HashMap::new()),
             keep_ended,
+            reconnect_window,
+            draining: std::sync::atomic::AtomicBool::new(false),
             busy: watch::channel(0).0,
         })
+    }
+
+    /// How long a stream whose publisher left waits for it; zero while draining.
+    pub(crate) fn reconnect_window(&self) -> Duration {
+        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.reconnect_window
+        }
+    }
+
+    /// The drain begins: streams waiting for their publisher end now (ENDLIST), and publishes
+    /// that end from now on end their playlists at once.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for o in self.all() {
+            o.end_if_paused_for(Duration::ZERO);
+        }
     }
 
     /// The output of a stream, if it has one (live, starting, or ended but still kept).
@@ -34,6 +66,7 @@ impl Outputs {
     pub fn get(&self, name: &str) -> Option<Arc<StreamOutput>> {
         let mut map = self.map.lock().expect("outputs lock");
         let (key, output) = map.iter().find(|(n, _)| n.as_str() == name)?;
+        output.end_if_paused_for(self.reconnect_window());
         if output.expired(self.keep_ended) {
             let key = key.clone();
             map.remove(&key);
@@ -46,7 +79,11 @@ impl Outputs {
     pub fn all(&self) -> Vec<Arc<StreamOutput>> {
         let mut map = self.map.lock().expect("outputs lock");
         let keep = self.keep_ended;
-        map.retain(|_, o| !o.expired(keep));
+        let window = self.reconnect_window();
+        map.retain(|_, o| {
+            o.end_if_paused_for(window);
+            !o.expired(keep)
+        });
         map.values().cloned().collect()
     }
 
