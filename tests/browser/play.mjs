@@ -42,6 +42,7 @@ try {
       return {
         engine: f.engine ?? null,
         errors: f.errors ? [...f.errors] : null,
+        recovered: f.recovered ? [...f.recovered] : null,
         latency: f.latency ?? null,
         currentTime: v.currentTime,
         paused: v.paused,

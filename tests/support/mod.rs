@@ -223,16 +223,14 @@ impl Server {
         let dir = TempDir::new("server");
         let stderr_path = dir.file("server.stderr");
         let mut cmd = ferrocast_command();
-        cmd.arg("serve")
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--rtmp",
-                "127.0.0.1:0",
-                "--srt",
-                "127.0.0.1:0",
-            ])
-            .args(args)
+        cmd.arg("serve");
+        // Port 0 on loopback for every listener `args` does not place itself.
+        for flag in ["--http", "--rtmp", "--srt"] {
+            if !args.contains(&flag) {
+                cmd.args([flag, "127.0.0.1:0"]);
+            }
+        }
+        cmd.args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr_path).expect("stderr file"));

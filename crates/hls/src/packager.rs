@@ -68,6 +68,11 @@ pub struct PackagerConfig {
     /// after its previous publish's last segment, so a segment URI never names two different
     /// contents (segments are served as immutable).
     pub first_msn: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE` of the first segment. A player that watched the stream's
+    /// previous playlists (before a restart of the process, say) sees the timeline change only
+    /// if this is above what it saw; starting it at `first_msn` keeps it so, since a playlist
+    /// adds at most one discontinuity per segment.
+    pub first_discontinuity_sequence: u64,
 }
 
 impl Default for PackagerConfig {
@@ -81,6 +86,7 @@ impl Default for PackagerConfig {
             part_segments: 3,
             whole_segments: false,
             first_msn: 0,
+            first_discontinuity_sequence: 0,
         }
     }
 }
@@ -215,6 +221,7 @@ impl<S: SegmentStore> Packager<S> {
                     let mut p =
                         MediaPlaylist::new(config.window, config.segment_duration, low_latency);
                     p.media_sequence = config.first_msn;
+                    p.discontinuity_sequence = config.first_discontinuity_sequence;
                     p
                 },
                 has_init: false,

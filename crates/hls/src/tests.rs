@@ -1182,3 +1182,29 @@ fn a_paused_stream_continues_the_same_playlist_after_a_discontinuity() {
     );
     assert!(!pl.endlist);
 }
+
+#[test]
+fn discontinuity_sequence_starts_where_configured_and_only_grows() {
+    let config = PackagerConfig {
+        window: 2,
+        first_msn: 500,
+        first_discontinuity_sequence: 500,
+        ..PackagerConfig::default()
+    };
+    let mut p = Packager::in_memory(config, vec![variant("a", None)]).unwrap();
+    let mut f = Feed::new(&mut p, "a");
+    f.segment(&mut p, &[2000], 10);
+    f.segment(&mut p, &[2000], 10);
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert_eq!(pl.media_sequence, Some(500));
+    assert_eq!(pl.discontinuity_sequence, 500);
+    p.discontinuity("a").unwrap();
+    for _ in 0..4 {
+        f.segment(&mut p, &[2000], 10);
+    }
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert_eq!(
+        pl.discontinuity_sequence, 501,
+        "the trimmed discontinuity counts"
+    );
+}

@@ -23,7 +23,7 @@
   }
   document.cookie = 'ferrocast_session=' + session + '; path=/live/; SameSite=Strict';
 
-  const state = (window.ferrocast = { engine: null, errors: [], hls: null, src: src, session: session });
+  const state = (window.ferrocast = { engine: null, errors: [], recovered: [], hls: null, src: src, session: session });
   const wanted = params.get('engine');
   const hlsjsOk = typeof Hls !== 'undefined' && Hls.isSupported();
   const nativeOk = video.canPlayType('application/vnd.apple.mpegurl') !== '';
@@ -48,9 +48,42 @@
       backBufferLength: 30,
     });
     state.hls = hls;
+    // A server that restarts, or a stream between publishers, answers nothing or 404 for a
+    // while: keep trying (every 2 s, for up to 2 minutes) instead of giving up, and recover
+    // from media errors once per 10 s, so a viewer never has to reload the page.
+    let retryingSince = null;
+    let retryTimer = null;
+    let lastMediaRecovery = 0;
     hls.on(Hls.Events.ERROR, (_e, data) => {
-      if (data.fatal) fail(`${data.type}: ${data.details}`);
+      if (!data.fatal) return;
+      const what = `${data.type}: ${data.details}`;
+      const now = Date.now();
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+        retryingSince = retryingSince ?? now;
+        if (now - retryingSince < 120000) {
+          $('state').textContent = 'reconnecting';
+          // One retry at a time: a failed restart raises more than one fatal error.
+          if (retryTimer === null) {
+            if (state.recovered.length < 100) state.recovered.push(what);
+            // Without a manifest there is nothing to resume: load it again.
+            const manifest = [Hls.ErrorDetails.MANIFEST_LOAD_ERROR, Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT, Hls.ErrorDetails.MANIFEST_PARSING_ERROR].includes(data.details);
+            retryTimer = setTimeout(() => {
+              retryTimer = null;
+              if (manifest) hls.loadSource(src);
+              else hls.startLoad();
+            }, 2000);
+          }
+          return;
+        }
+      } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && now - lastMediaRecovery > 10000) {
+        lastMediaRecovery = now;
+        state.recovered.push(what);
+        hls.recoverMediaError();
+        return;
+      }
+      fail(what);
     });
+    hls.on(Hls.Events.FRAG_LOADED, () => (retryingSince = null));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
       const level = hls.levels[data.level];
       if (level) $('rung').textContent = `${level.name || level.height + 'p'} (${level.width}×${level.height})`;

@@ -253,9 +253,13 @@ impl Feeder {
             Some(o) => o.clone(),
             None => StreamOutput::new(
                 self.name.clone(),
-                hls::PackagerConfig {
-                    first_msn: t.outputs.first_msn(&self.name),
-                    ..t.packager.clone()
+                {
+                    let first_msn = t.outputs.first_msn(&self.name);
+                    hls::PackagerConfig {
+                        first_msn,
+                        first_discontinuity_sequence: first_msn,
+                        ..t.packager.clone()
+                    }
                 },
                 plan.len(),
                 self.input_drops.clone(),

@@ -1,0 +1,167 @@
+//! Crash and restart: the server is killed with SIGKILL while hls.js plays in headless
+//! Chromium, started again on the same ports, and the publisher reconnects. The same playlist
+//! URLs go on with higher media sequence numbers (no URI names two contents) and a higher
+//! discontinuity sequence (the player sees the new timeline), and the watch page recovers by
+//! itself: no reload, no error left, playback carries on into the new publish.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::net::{TcpListener, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use support::hls::{parse_media, MediaPlaylist};
+use support::{
+    browser_report, ffmpeg_publish, player_assets_arg, require_browser_tools, wait_until, Server,
+    TempDir,
+};
+
+/// Wall seconds the page plays for once playback has started.
+const PLAY_SECONDS: u32 = 40;
+
+fn free_tcp() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free TCP port");
+    l.local_addr().unwrap().to_string()
+}
+
+fn free_udp() -> String {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind a free UDP port");
+    s.local_addr().unwrap().to_string()
+}
+
+fn source(server: &Server) -> Option<MediaPlaylist> {
+    let r = server.get("/live/main/source/index.m3u8");
+    (r.status == 200).then(|| parse_media(&r.body))
+}
+
+fn discontinuity_sequence(p: &MediaPlaylist) -> u64 {
+    p.text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() {
+    require_browser_tools();
+    // Picked now and given to both runs: the player and the publisher come back to them.
+    let (http, rtmp, srt) = (free_tcp(), free_tcp(), free_udp());
+    let assets = player_assets_arg();
+    let args = [
+        "--http",
+        &http,
+        "--rtmp",
+        &rtmp,
+        "--srt",
+        &srt,
+        "--stream",
+        "main=e2e-restart",
+        "--set",
+        "transcode.preset=ultrafast",
+        "--set",
+        "hls.segment_duration=2s",
+        "--set",
+        &assets,
+    ];
+    let mut first = Server::start(&args);
+    let mut a = ffmpeg_publish(
+        &first.dir,
+        "a",
+        &first.rtmp_url("e2e-restart"),
+        "640x360",
+        60,
+    );
+    let before = wait_until(Duration::from_secs(30), "two segments", || {
+        source(&first).filter(|p| p.segments.len() >= 2)
+    });
+
+    let url = format!("http://{http}/watch/main?engine=hlsjs");
+    let player = thread::spawn(move || {
+        let dir = TempDir::new("restart-player");
+        browser_report(
+            &dir,
+            "play-restart",
+            "play.mjs",
+            &[&url, "hlsjs", &PLAY_SECONDS.to_string()],
+            &[],
+            Duration::from_secs(120),
+        )
+    });
+    // Let the page play the first publish for a while (its session shows up as a viewer once it
+    // fetches media), then kill the server outright.
+    wait_until(
+        Duration::from_secs(60),
+        "the page to start watching",
+        || {
+            (first
+                .metrics()
+                .value("ferrocast_stream_viewers", &[("stream", "main")])
+                >= 1.0)
+                .then_some(())
+        },
+    );
+    thread::sleep(Duration::from_secs(10));
+    let before = source(&first).unwrap_or(before);
+    let (last_before, disc_before) = (before.last_msn().unwrap(), discontinuity_sequence(&before));
+    first.process.signal("KILL");
+    first.process.expect_exit(Duration::from_secs(10));
+    // The publisher loses its connection and gives up; a real one reconnects, as B does.
+    let status = a.expect_exit(Duration::from_secs(20));
+    assert!(!status.success(), "ffmpeg kept publishing to a dead server");
+    thread::sleep(Duration::from_secs(1));
+
+    let second = Server::start(&args);
+    let _b = ffmpeg_publish(
+        &second.dir,
+        "b",
+        &second.rtmp_url("e2e-restart"),
+        "640x360",
+        60,
+    );
+    let after = wait_until(
+        Duration::from_secs(30),
+        "two segments after the restart",
+        || source(&second).filter(|p| p.segments.len() >= 2),
+    );
+    assert!(
+        after.first_msn().unwrap() > last_before,
+        "sequence numbers after the restart ({:?}) do not go past the last one before ({last_before}):\n{}",
+        after.first_msn(),
+        after.text
+    );
+    assert!(
+        discontinuity_sequence(&after) > disc_before,
+        "the discontinuity sequence did not grow across the restart ({disc_before} before):\n{}",
+        after.text
+    );
+
+    let r = player.join().expect("the player thread");
+    let ctx = || format!("{r:#}\nserver log:\n{}", second.logs());
+    let end = &r["end"];
+    assert!(
+        end["errors"].as_array().is_some_and(Vec::is_empty),
+        "the page gave up: {}",
+        ctx()
+    );
+    assert!(
+        end["recovered"].as_array().is_some_and(|v| !v.is_empty()),
+        "the page saw no failure to recover from, so the restart was not observed: {}",
+        ctx()
+    );
+    assert!(end["videoError"].is_null(), "video.error: {}", ctx());
+    // Before the kill the page had played at most 10 s plus its start-up and buffer of the first
+    // publish; anything well beyond that came from the second.
+    let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+    assert!(
+        advanced > 20.0,
+        "currentTime advanced only {advanced:.1} s over {PLAY_SECONDS} s: {}",
+        ctx()
+    );
+    assert!(
+        !end["paused"].as_bool().unwrap_or(true),
+        "paused at the end: {}",
+        ctx()
+    );
+}
