@@ -87,7 +87,13 @@ fn failing_hardware_encoder_is_an_accelerator_failure_and_software_continues_the
     assert_eq!(fault.stage, Stage::Encode);
     assert_eq!(fault.backend, Backend::Nvidia);
     assert_eq!(fault.element, "r1-enc");
-    assert!(faulty.has_failed());
+    // The bus thread tells the sink first and marks the pipeline failed just after (so that an
+    // owner has decided before `push` reports `Closed`): wait for the mark, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !faulty.has_failed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(faulty.has_failed(), "the pipeline is marked failed after the report");
 
     // Rebuild in software, continuing the timeline.
     let offset = faulty.input_offset();
