@@ -45,6 +45,7 @@ pub mod config;
 mod end;
 mod error;
 pub mod frames;
+pub mod fuzz;
 mod gauges;
 mod health;
 mod metrics;

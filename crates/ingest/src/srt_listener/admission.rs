@@ -143,9 +143,9 @@ pub fn decide(
     })?;
     let passphrase = passphrase_for(&name);
     if passphrase.is_none() && caller_key_len != 0 {
-        // srt-tokio cannot take an encrypting caller without a passphrase (it panics), and
-        // libsrt listeners refuse them too. A caller that encrypts without announcing a key
-        // length cannot be told apart here (see the module docs).
+        // Refused here, with a message and a metric of our own, as libsrt listeners do. A
+        // caller that encrypts without announcing a key length cannot be told apart here; the
+        // patched handshake refuses it (SRT_REJ_UNSECURE; see the module docs).
         return Err(Refusal {
             reason: RejectReason::try_from(REJ_UNSECURE)
                 .unwrap_or(RejectReason::Server(ServerRejectReason::Unacceptable)),

@@ -13,12 +13,17 @@
 //! typed media frames. Link statistics (RTT, packets received, lost, retransmitted, dropped,
 //! receive bitrate) and transport-stream damage are recorded per stream.
 //!
-//! `srt-tokio` 0.4.4's listener runs in a task of its own, which some handshakes bring down: it
-//! panics on extensions it does not implement (callers with `transtype=file` or a packet
-//! filter), and on key material from a caller towards a stream without a passphrase when the
-//! caller announced no key length (libsrt's default), which the connection request does not
-//! show. [`SrtIngest::serve`] notices and binds the port again; the live SRT publishes of that
-//! listener are lost and must reconnect.
+//! `srt-tokio`'s listener runs in one task of its own for every caller of the port, so a panic
+//! in it would drop them all. The workspace builds it on a patched `srt-protocol`
+//! (`vendor/srt-protocol/PATCHES.md`) in which no datagram and no handshake panics: extensions
+//! it does not implement are rejected as libsrt does (`transtype=file`: `SRT_REJ_CONGESTION`, a
+//! packet filter: `SRT_REJ_FILTER`), key material towards a stream without a passphrase is
+//! `SRT_REJ_UNSECURE` (a caller that announced no key length, libsrt's default, cannot be told
+//! apart in the connection request, so the handshake refuses it after we accept), malformed
+//! packets are ignored. The `srt_handshake` fuzz target ([`crate::fuzz::srt_handshake`]) drives
+//! that state machine. Should the listener task still end, [`SrtIngest::serve`] notices and
+//! binds the port again (the live SRT publishes of that listener are then lost), as a last line
+//! of defence.
 
 mod admission;
 mod links;
@@ -283,7 +288,9 @@ impl SrtIngest {
                 Ok(Ok(socket)) => socket,
                 Ok(Err(_)) => {
                     // The handshake refused the caller: with a passphrase, the caller's differs
-                    // (SRT_REJ_BADSECRET) or it has none (SRT_REJ_UNSECURE).
+                    // (SRT_REJ_BADSECRET) or it has none (SRT_REJ_UNSECURE); without, it
+                    // encrypts (SRT_REJ_UNSECURE), or it asked for a congestion controller, a
+                    // packet filter or a group this stack does not serve.
                     let metric = if encrypted {
                         Rejection::BadPassphrase
                     } else {
@@ -291,7 +298,8 @@ impl SrtIngest {
                     };
                     tracing::warn!(
                         reason = metric.label(),
-                        "srt caller rejected by the handshake (wrong or missing passphrase?)"
+                        "srt caller rejected by the handshake (a passphrase mismatch, or \
+                         transtype=file, a packet filter or a group)"
                     );
                     self.metrics.reject(PROTOCOL, metric);
                     return ConnectionOutcome::Rejected;
