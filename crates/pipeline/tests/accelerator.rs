@@ -93,7 +93,10 @@ fn failing_hardware_encoder_is_an_accelerator_failure_and_software_continues_the
     while !faulty.has_failed() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(faulty.has_failed(), "the pipeline is marked failed after the report");
+    assert!(
+        faulty.has_failed(),
+        "the pipeline is marked failed after the report"
+    );
 
     // Rebuild in software, continuing the timeline.
     let offset = faulty.input_offset();

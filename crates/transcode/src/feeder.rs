@@ -2,7 +2,9 @@
 //! registry's queue and runs the stream's pipeline.
 //!
 //! A publish goes through three states. *Waiting*: frames are buffered (bounded) until the video
-//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived.
+//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived;
+//! a publish that sends only audio starts without video after the same short wait (and restarts
+//! with video should video begin later).
 //! *Running*: frames go to the pipeline without blocking; when it falls behind, the pipeline drops
 //! and counts. *Finishing* (once the publish's queue closes): the pipeline is flushed and the
 //! playlists end with `EXT-X-ENDLIST`. Building and flushing pipelines happens on this thread,
@@ -29,6 +31,8 @@ use crate::transcoder::Transcoder;
 const MAX_PENDING: usize = 600;
 /// How long to wait for an audio configuration once video has started.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How long to wait for video once audio has started, before starting without video.
+const VIDEO_WAIT: Duration = Duration::from_secs(2);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
@@ -76,6 +80,7 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
         audio: None,
         pending: VecDeque::new(),
         first_video_at: None,
+        first_audio_at: None,
         running: None,
     };
     let spawned = std::thread::Builder::new()
@@ -93,7 +98,8 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
 
 struct Running {
     output: Arc<StreamOutput>,
-    video: VideoConfig,
+    /// None for a publish without video.
+    video: Option<VideoConfig>,
     epoch: SystemTime,
 }
 
@@ -107,6 +113,7 @@ struct Feeder {
     audio: Option<AudioConfig>,
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
+    first_audio_at: Option<Instant>,
     running: Option<Running>,
 }
 
@@ -133,10 +140,11 @@ impl Feeder {
     fn push(&mut self, frame: MediaFrame) {
         match &frame {
             MediaFrame::VideoConfig(c) => {
+                // A publish that started without video restarts with it.
                 let changed = self
                     .running
                     .as_ref()
-                    .is_some_and(|r| r.video.record != c.record);
+                    .is_some_and(|r| r.video.as_ref().is_none_or(|v| v.record != c.record));
                 self.video = Some(c.clone());
                 if changed {
                     // New resolution or profile mid-stream: a fresh pipeline and ladder.
@@ -155,7 +163,9 @@ impl Feeder {
             MediaFrame::Video(_) => {
                 self.first_video_at.get_or_insert_with(Instant::now);
             }
-            MediaFrame::Audio(_) => {}
+            MediaFrame::Audio(_) => {
+                self.first_audio_at.get_or_insert_with(Instant::now);
+            }
         }
         if self.ended.is_cancelled() {
             return;
@@ -197,6 +207,7 @@ impl Feeder {
 
     fn try_start(&mut self) {
         let Some(video) = self.video.clone() else {
+            self.try_start_audio_only();
             return;
         };
         let audio_waited = self
@@ -225,6 +236,34 @@ impl Feeder {
             .collect();
         let t = &self.transcoder;
         let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        self.start(Some(video), plan, frames);
+    }
+
+    /// Starts a publish that has sent audio and no video configuration for [`VIDEO_WAIT`].
+    fn try_start_audio_only(&mut self) {
+        let waited = self
+            .first_audio_at
+            .is_some_and(|t| t.elapsed() >= VIDEO_WAIT);
+        if self.audio.is_none() || !waited {
+            return;
+        }
+        let frames: Vec<MediaFrame> = self
+            .pending
+            .drain(..)
+            .filter(|f| matches!(f, MediaFrame::Audio(_)))
+            .collect();
+        let plan = pipeline::audio_only_plan(&self.transcoder.ladder.renditions);
+        self.start(None, plan, frames);
+    }
+
+    /// Starts the pipeline of `video` (none: audio only) for `plan`, and pushes `frames` into it.
+    fn start(
+        &mut self,
+        video: Option<VideoConfig>,
+        plan: Vec<pipeline::RungPlan>,
+        frames: Vec<MediaFrame>,
+    ) {
+        let t = &self.transcoder;
         let packager_config = hls::PackagerConfig {
             first_msn: t.outputs.first_msn(&self.name),
             ..t.packager.clone()
@@ -242,13 +281,13 @@ impl Feeder {
             on_failure: t.hardware.on_failure,
             input_offset: None,
         };
-        match self.start_pipeline(&output, &video, epoch, &options) {
+        match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
                 let backends = p.backends().clone();
                 tracing::info!(
                     stream = %self.name,
-                    width = video.width,
-                    height = video.height,
+                    width = video.as_ref().map_or(0, |v| v.width),
+                    height = video.as_ref().map_or(0, |v| v.height),
                     audio = self.audio.is_some(),
                     rungs = plan.len(),
                     chain = %describe_backends(&backends),
@@ -285,7 +324,7 @@ impl Feeder {
     fn start_pipeline(
         &self,
         output: &Arc<StreamOutput>,
-        video: &VideoConfig,
+        video: Option<&VideoConfig>,
         epoch: SystemTime,
         options: &StartOptions,
     ) -> Result<StreamPipeline, pipeline::Error> {
@@ -297,14 +336,26 @@ impl Feeder {
             ended: self.ended.clone(),
             hardware: t.hardware.clone(),
         });
-        StreamPipeline::start_with(
-            self.name.as_str(),
-            video,
-            self.audio.as_ref(),
-            &t.ladder,
-            sink,
-            options,
-        )
+        match (video, &self.audio) {
+            (Some(video), audio) => StreamPipeline::start_with(
+                self.name.as_str(),
+                video,
+                audio.as_ref(),
+                &t.ladder,
+                sink,
+                options,
+            ),
+            (None, Some(audio)) => StreamPipeline::start_audio_only(
+                self.name.as_str(),
+                audio,
+                &t.ladder,
+                sink,
+                options,
+            ),
+            (None, None) => Err(pipeline::Error::InvalidConfig(
+                "a stream needs video or audio".to_owned(),
+            )),
+        }
     }
 
     /// Replaces a pipeline whose hardware failed by an all-software one on the same output:
@@ -331,7 +382,12 @@ impl Feeder {
             on_failure: FailurePolicy::Fallback,
             input_offset: offset,
         };
-        match self.start_pipeline(&running.output, &running.video, running.epoch, &options) {
+        match self.start_pipeline(
+            &running.output,
+            running.video.as_ref(),
+            running.epoch,
+            &options,
+        ) {
             Ok(p) => {
                 tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
                 t.metrics
