@@ -5,6 +5,9 @@
 // result. The script never decides pass or fail: it reports, and tests/playback_browser.rs judges.
 // It exits non-zero only when it cannot drive the browser at all.
 //
+// With PLAY_AUDIO_ONLY=1 playback counts as started without decoded video frames (an audio-only
+// stream has none).
+//
 // playwright-core never downloads a browser: it drives /usr/bin/chromium (CHROMIUM overrides),
 // with flags that keep Chromium off the network on a closed machine.
 import { launch } from './chromium.mjs';
@@ -16,6 +19,7 @@ if (!url || !engine || !secondsArg) {
 }
 const seconds = Number(secondsArg);
 const startTimeoutMs = 20000;
+const audioOnly = process.env.PLAY_AUDIO_ONLY === '1';
 
 const result = { url, requested: engine, seconds };
 let browser;
@@ -65,7 +69,10 @@ try {
   // Playback has started once frames are decoded and the clock moves (hls.js seeks to the live
   // edge before the first frame, so a non-zero currentTime alone is not playback).
   const playing = (s) =>
-    s.currentTime > 0 && !s.paused && s.readyState >= 3 && (s.totalVideoFrames > 0 || s.webkitDecodedFrameCount > 0);
+    s.currentTime > 0 &&
+    !s.paused &&
+    s.readyState >= 3 &&
+    (audioOnly || s.totalVideoFrames > 0 || s.webkitDecodedFrameCount > 0);
   let first = await sample();
   while (!playing(first) && Date.now() - t0 < startTimeoutMs && !first.videoError) {
     await page.waitForTimeout(250);

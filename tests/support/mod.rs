@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub(crate) mod hls;
+pub(crate) mod publisher;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -723,7 +723,9 @@ fn variant_stream(rung: &Rung) -> VariantStream {
         .stats
         .average_bitrate()
         .unwrap_or_else(|| nominal.unwrap_or_else(guess) + audio);
+    // A rung without video (an audio-only publish) names its audio codec alone.
     let codecs = match &v.audio_codec {
+        Some(a) if v.video_codec.is_empty() => a.clone(),
         Some(a) => format!("{},{a}", v.video_codec),
         None => v.video_codec.clone(),
     };

@@ -367,7 +367,7 @@ pub struct VariantStream {
     pub bandwidth: u64,
     /// `AVERAGE-BANDWIDTH`: average bits per second.
     pub average_bandwidth: u64,
-    /// `RESOLUTION` width.
+    /// `RESOLUTION` width (0, with a height of 0, for audio only: no `RESOLUTION`).
     pub width: u32,
     /// `RESOLUTION` height.
     pub height: u32,
@@ -397,9 +397,13 @@ impl MasterPlaylist {
         for v in &self.variants {
             let _ = write!(
                 out,
-                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{}",
-                v.bandwidth, v.average_bandwidth, v.width, v.height
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}",
+                v.bandwidth, v.average_bandwidth
             );
+            // An audio-only variant has no picture, so no RESOLUTION.
+            if v.width > 0 && v.height > 0 {
+                let _ = write!(out, ",RESOLUTION={}x{}", v.width, v.height);
+            }
             if let Some(fr) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
                 let _ = write!(out, ",FRAME-RATE={fr:.3}");
             }

@@ -203,6 +203,32 @@ fn golden_master() {
 }
 
 #[test]
+fn golden_master_audio_only() {
+    let mut p = Packager::in_memory(
+        PackagerConfig::default(),
+        vec![Variant {
+            name: "source".into(),
+            width: 0,
+            height: 0,
+            frame_rate: None,
+            video_codec: String::new(),
+            audio_codec: Some("mp4a.40.2".into()),
+            bitrate_kbps: None,
+        }],
+    )
+    .unwrap();
+    let mut f = Feed::new(&mut p, "source");
+    f.segment(&mut p, &[2000], 32_000);
+    f.segment(&mut p, &[2000], 32_000);
+    let master = p.master_playlist();
+    assert!(
+        master.contains("AVERAGE-BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\nsource/index.m3u8\n"),
+        "{master}"
+    );
+    assert!(!master.contains("RESOLUTION"), "{master}");
+}
+
+#[test]
 fn golden_media() {
     let mut p = Packager::in_memory(
         PackagerConfig {

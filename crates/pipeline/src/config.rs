@@ -220,6 +220,24 @@ pub fn plan(renditions: &[Rendition], width: u32, height: u32) -> Vec<RungPlan> 
     out
 }
 
+/// The plan of a publish without video: one rung that carries the audio alone, named after the
+/// ladder's passthrough rendition (or `source` when it has none).
+pub fn audio_only_plan(renditions: &[Rendition]) -> Vec<RungPlan> {
+    let name = renditions
+        .iter()
+        .find(|r| r.passthrough)
+        .map_or("source", |r| r.name.as_str());
+    vec![RungPlan {
+        index: 0,
+        name: name.to_owned(),
+        width: 0,
+        height: 0,
+        video_kbps: None,
+        fps_cap: None,
+        passthrough: true,
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

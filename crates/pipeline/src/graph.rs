@@ -31,8 +31,8 @@ const FRAGMENT_DURATION_NS: u64 = 3_600_000_000_000;
 
 /// The elements the running stream talks to.
 pub(crate) struct Built {
-    /// The video input.
-    pub(crate) video_src: gst_app::AppSrc,
+    /// The video input, when the stream has video.
+    pub(crate) video_src: Option<gst_app::AppSrc>,
     /// The audio input, when the stream has audio.
     pub(crate) audio_src: Option<gst_app::AppSrc>,
     /// Every rung's muxer, in rung order: told where to split at each cut.
@@ -44,7 +44,7 @@ pub(crate) struct Built {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     pipeline: &gst::Pipeline,
-    video: &VideoConfig,
+    video: Option<&VideoConfig>,
     audio: Option<&AudioConfig>,
     ladder: &LadderConfig,
     plan: &[RungPlan],
@@ -65,7 +65,273 @@ pub(crate) fn build(
     };
     let add = |e: &gst::Element| add_to(pipeline.upcast_ref(), e);
 
-    // Video input: appsrc → h264parse → tee (compressed).
+    // Video input: appsrc → h264parse → tee (compressed), and the decoder, once, only when
+    // some rung transcodes. Its output is in CUDA memory when the rungs scale on the GPU:
+    // straight from NVDEC, or uploaded once here for every rung.
+    let (video_src, vtee, decoded_tee) = match video {
+        Some(video) => {
+            let (src, vtee, decoded) = video_input(pipeline, video, plan, chain, &mark)?;
+            (Some(src), Some(vtee), decoded)
+        }
+        None => (None, None, None),
+    };
+
+    // Audio input: AAC passes through (appsrc → aacparse → tee); MP3 is decoded and encoded
+    // to AAC once (appsrc → mpegaudioparse → decoder → audioconvert → audioresample → AAC
+    // encoder → aacparse → tee). Either way every rung's muxer takes the same tee.
+    let audio_src = audio.map(|a| input_src("audio-src", &audio_caps(a, &a.record)));
+    let audio_tee = match &audio_src {
+        Some(src) => {
+            let mut elements: Vec<gst::Element> = vec![src.clone().upcast()];
+            if audio.is_some_and(|a| a.codec == AudioCodec::Mp3) {
+                elements.extend(mp3_to_aac()?);
+            }
+            elements.push(make("aacparse", "audio-parse")?);
+            let tee = make("tee", "audio-tee")?;
+            elements.push(tee.clone());
+            for e in &elements {
+                add(e)?;
+            }
+            link_chain(&elements.iter().collect::<Vec<_>>())?;
+            Some(tee)
+        }
+        None => None,
+    };
+
+    let source_fps = video.and_then(|v| v.frame_rate).filter(|f| *f > 0.0);
+    let mut muxers = Vec::with_capacity(plan.len());
+    for rung in plan {
+        let i = rung.index;
+        let mux = make("isofmp4mux", &format!("r{i}-mux"))?;
+        mux.set_property("fragment-duration", FRAGMENT_DURATION_NS);
+        if let Some(part) = ladder.part_duration {
+            mux.set_property("chunk-duration", part.as_nanos() as u64);
+        }
+        mux.set_property_from_str("header-update-mode", "none");
+        mux.set_property("send-force-keyunit", false);
+        mux.set_property("write-mfra", false);
+        let appsink = gst_app::AppSink::builder()
+            .name(format!("r{i}-sink"))
+            .sync(false)
+            .buffer_list(true)
+            .build();
+        let appsink_el: gst::Element = appsink.clone().upcast();
+        add(&mux)?;
+        add(&appsink_el)?;
+        link(&mux, &appsink_el)?;
+
+        // Video into the muxer first: the muxer's first stream decides where fragments end.
+        let mux_video = match &vtee {
+            Some(vtee) => {
+                let pad = request_pad(&mux, "sink_%u")?;
+                let out = rung_video(
+                    pipeline,
+                    rung,
+                    vtee,
+                    decoded_tee.as_ref(),
+                    ladder,
+                    shared,
+                    chain,
+                    &mark,
+                    source_fps,
+                    cuda_scale,
+                    device,
+                )?;
+                link_pads(&static_pad(&out, "src")?, &pad)?;
+                Some(pad)
+            }
+            None => None,
+        };
+
+        let audio_codec = match (&audio_tee, audio) {
+            (Some(tee), Some(a)) => {
+                let q = new_queue(
+                    &format!("r{i}-audio-queue"),
+                    0,
+                    gst::ClockTime::from_seconds(10),
+                )?;
+                add(&q)?;
+                link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
+                link_pads(&static_pad(&q, "src")?, &request_pad(&mux, "sink_%u")?)?;
+                Some(match a.codec {
+                    // Encoded by `mp3_to_aac`: AAC-LC.
+                    AudioCodec::Mp3 => "mp4a.40.2".to_owned(),
+                    _ => a.codec_string.clone(),
+                })
+            }
+            _ => None,
+        };
+
+        Arc::new(RungOutput::new(
+            rung,
+            sink,
+            shared,
+            mux_video.as_ref(),
+            audio_codec,
+        ))
+        .attach(&appsink);
+        muxers.push(mux);
+    }
+    Ok(Built {
+        video_src,
+        audio_src,
+        muxers,
+    })
+}
+
+/// The video chain of `rung`, from the compressed tee `vtee` (passthrough) or the decoded tee
+/// (scale, convert, encode, parse): the element whose src pad feeds the rung's muxer.
+// One call site; the arguments are the rung's whole description.
+#[allow(clippy::too_many_arguments)]
+fn rung_video(
+    pipeline: &gst::Pipeline,
+    rung: &RungPlan,
+    vtee: &gst::Element,
+    decoded_tee: Option<&gst::Element>,
+    ladder: &LadderConfig,
+    shared: &Arc<Shared>,
+    chain: &Chain,
+    mark: &dyn Fn(&gst::Element, Stage, Backend),
+    source_fps: Option<f64>,
+    cuda_scale: bool,
+    device: u32,
+) -> Result<gst::Element, Error> {
+    let i = rung.index;
+    let add = |e: &gst::Element| add_to(pipeline.upcast_ref(), e);
+    Ok(if rung.passthrough {
+        let q = new_queue(&format!("r{i}-queue"), 0, gst::ClockTime::from_seconds(2))?;
+        add(&q)?;
+        link_pads(&request_pad(vtee, "src_%u")?, &static_pad(&q, "sink")?)?;
+        count_buffers(&static_pad(&q, "src")?, shared, i);
+        q
+    } else {
+        let tee = decoded_tee.ok_or_else(|| Error::Inconsistent {
+            rung: rung.name.clone(),
+            missing: "decoder",
+        })?;
+        let q = new_queue(
+            &format!("r{i}-queue"),
+            RUNG_QUEUE_BUFFERS,
+            gst::ClockTime::ZERO,
+        )?;
+        let (choice, _) = chain
+            .encoders
+            .get(i)
+            .and_then(|e| e.as_ref())
+            .ok_or_else(|| Error::Inconsistent {
+                rung: rung.name.clone(),
+                missing: "encoder",
+            })?;
+        let format = choice.kind.input_format();
+        let sized = |b: gst::caps::Builder<gst::caps::NoFeature>| {
+            b.field("format", format)
+                .field("width", rung.width as i32)
+                .field("height", rung.height as i32)
+                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        };
+        let caps = make("capsfilter", &format!("r{i}-caps"))?;
+        let mut elements = vec![q.clone()];
+        // The last element before the encoder: where cuts become force-key-unit events.
+        let mut feed = caps.clone();
+        if cuda_scale {
+            let scale = make("cudascale", &format!("r{i}-scale"))?;
+            let convert = make("cudaconvert", &format!("r{i}-convert"))?;
+            for e in [&scale, &convert] {
+                set_cuda_device(e, device);
+                mark(e, Stage::Scale, Backend::Nvidia);
+            }
+            caps.set_property(
+                "caps",
+                sized(gst::Caps::builder("video/x-raw"))
+                    .features(["memory:CUDAMemory"])
+                    .build(),
+            );
+            elements.extend([scale, convert, caps.clone()]);
+            if !choice.kind.takes_cuda_memory() {
+                let down = make("cudadownload", &format!("r{i}-download"))?;
+                set_cuda_device(&down, device);
+                mark(&down, Stage::Scale, Backend::Nvidia);
+                let sys = make("capsfilter", &format!("r{i}-syscaps"))?;
+                sys.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
+                elements.extend([down, sys.clone()]);
+                feed = sys;
+            }
+        } else {
+            let scale = make("videoscale", &format!("r{i}-scale"))?;
+            let convert = make("videoconvert", &format!("r{i}-convert"))?;
+            caps.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
+            elements.extend([scale, convert, caps.clone()]);
+        }
+        let enc = make_encoder(choice, &format!("r{i}-enc"))?;
+        mark(&enc, Stage::Encode, choice.kind.backend());
+        let parse = make("h264parse", &format!("r{i}-parse"))?;
+        let mut chain = elements;
+        let fps = match (rung.fps_cap, source_fps) {
+            (Some(cap), Some(src)) if src > f64::from(cap) + 0.5 => {
+                // Not videorate: it may drop the very frame a segment must start on. Our
+                // probe drops to the cap but keeps cut frames; capssetter then tells the
+                // encoder the capped rate, which its rate control needs.
+                cap_frame_rate(&static_pad(&q, "src")?, shared, cap);
+                let setter = make("capssetter", &format!("r{i}-rate"))?;
+                setter.set_property(
+                    "caps",
+                    gst::Caps::builder("video/x-raw")
+                        .field("framerate", gst::Fraction::new(cap as i32, 1))
+                        .build(),
+                );
+                chain.push(setter.clone());
+                feed = setter;
+                f64::from(cap)
+            }
+            (_, Some(src)) => src,
+            (Some(cap), None) => f64::from(cap),
+            (None, None) => 30.0,
+        };
+        // IDRs only where the cadence forces them: the encoder's own keyframes would only
+        // come after ten segments' worth of frames.
+        let seg_frames = fps * ladder.segment_duration.as_secs_f64();
+        let settings = EncoderSettings {
+            kbps: rung.video_kbps.unwrap_or(1000),
+            key_int_max: ((seg_frames * 10.0).ceil() as u32).max(60),
+            preset: ladder.preset.clone(),
+            // Always: cuts must land on the forced IDR of exactly the cut frame, and LL-HLS
+            // parts must not wait for reordered frames.
+            low_latency: true,
+        };
+        let skipped = apply_properties(
+            &encoder_core(&enc, choice),
+            &encoder_properties(choice.kind, &settings),
+        )?;
+        if !skipped.is_empty() {
+            tracing::warn!(encoder = %choice.factory, ?skipped, "encoder lacks properties; left at their defaults");
+        }
+        chain.push(enc.clone());
+        chain.push(parse.clone());
+        for e in &chain {
+            add(e)?;
+        }
+        link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
+        let refs: Vec<&gst::Element> = chain.iter().collect();
+        link_chain(&refs)?;
+        force_key_units_at_cuts(&static_pad(&feed, "src")?, shared);
+        count_buffers(&static_pad(&enc, "src")?, shared, i);
+        parse
+    })
+}
+
+/// The video input of `video` in `pipeline`: its appsrc, the tee of its compressed frames and,
+/// when some rung of `plan` transcodes, the tee of its decoded frames.
+fn video_input(
+    pipeline: &gst::Pipeline,
+    video: &VideoConfig,
+    plan: &[RungPlan],
+    chain: &Chain,
+    mark: &dyn Fn(&gst::Element, Stage, Backend),
+) -> Result<(gst_app::AppSrc, gst::Element, Option<gst::Element>), Error> {
+    let selection = &chain.selection;
+    let cuda_scale = selection.scale == Backend::Nvidia;
+    let device = selection.device;
+    let add = |e: &gst::Element| add_to(pipeline.upcast_ref(), e);
     let video_src = input_src("video-src", &video_caps(video, &video.record));
     let vparse = make("h264parse", "video-parse")?;
     let vtee = make("tee", "video-tee")?;
@@ -75,8 +341,6 @@ pub(crate) fn build(
     }
     link_chain(&[&video_src_el, &vparse, &vtee])?;
 
-    // Decoder, once, only when some rung transcodes. Its output is in CUDA memory when the
-    // rungs scale on the GPU: straight from NVDEC, or uploaded once here for every rung.
     let decoded_tee = if plan.iter().any(|r| !r.passthrough) {
         let q = new_queue("decode-queue", 0, gst::ClockTime::from_seconds(1))?;
         let dec = make(&selection.decoder.factory, "decoder")?;
@@ -113,201 +377,7 @@ pub(crate) fn build(
     } else {
         None
     };
-
-    // Audio input: AAC passes through (appsrc → aacparse → tee); MP3 is decoded and encoded
-    // to AAC once (appsrc → mpegaudioparse → decoder → audioconvert → audioresample → AAC
-    // encoder → aacparse → tee). Either way every rung's muxer takes the same tee.
-    let audio_src = audio.map(|a| input_src("audio-src", &audio_caps(a, &a.record)));
-    let audio_tee = match &audio_src {
-        Some(src) => {
-            let mut elements: Vec<gst::Element> = vec![src.clone().upcast()];
-            if audio.is_some_and(|a| a.codec == AudioCodec::Mp3) {
-                elements.extend(mp3_to_aac()?);
-            }
-            elements.push(make("aacparse", "audio-parse")?);
-            let tee = make("tee", "audio-tee")?;
-            elements.push(tee.clone());
-            for e in &elements {
-                add(e)?;
-            }
-            link_chain(&elements.iter().collect::<Vec<_>>())?;
-            Some(tee)
-        }
-        None => None,
-    };
-
-    let source_fps = video.frame_rate.filter(|f| *f > 0.0);
-    let mut muxers = Vec::with_capacity(plan.len());
-    for rung in plan {
-        let i = rung.index;
-        let mux = make("isofmp4mux", &format!("r{i}-mux"))?;
-        mux.set_property("fragment-duration", FRAGMENT_DURATION_NS);
-        if let Some(part) = ladder.part_duration {
-            mux.set_property("chunk-duration", part.as_nanos() as u64);
-        }
-        mux.set_property_from_str("header-update-mode", "none");
-        mux.set_property("send-force-keyunit", false);
-        mux.set_property("write-mfra", false);
-        let appsink = gst_app::AppSink::builder()
-            .name(format!("r{i}-sink"))
-            .sync(false)
-            .buffer_list(true)
-            .build();
-        let appsink_el: gst::Element = appsink.clone().upcast();
-        add(&mux)?;
-        add(&appsink_el)?;
-        link(&mux, &appsink_el)?;
-
-        // Video into the muxer first: the muxer's first stream decides where fragments end.
-        let mux_video = request_pad(&mux, "sink_%u")?;
-        let video_out: gst::Element = if rung.passthrough {
-            let q = new_queue(&format!("r{i}-queue"), 0, gst::ClockTime::from_seconds(2))?;
-            add(&q)?;
-            link_pads(&request_pad(&vtee, "src_%u")?, &static_pad(&q, "sink")?)?;
-            count_buffers(&static_pad(&q, "src")?, shared, i);
-            q
-        } else {
-            let tee = decoded_tee.as_ref().ok_or_else(|| Error::Inconsistent {
-                rung: rung.name.clone(),
-                missing: "decoder",
-            })?;
-            let q = new_queue(
-                &format!("r{i}-queue"),
-                RUNG_QUEUE_BUFFERS,
-                gst::ClockTime::ZERO,
-            )?;
-            let (choice, _) = chain
-                .encoders
-                .get(i)
-                .and_then(|e| e.as_ref())
-                .ok_or_else(|| Error::Inconsistent {
-                    rung: rung.name.clone(),
-                    missing: "encoder",
-                })?;
-            let format = choice.kind.input_format();
-            let sized = |b: gst::caps::Builder<gst::caps::NoFeature>| {
-                b.field("format", format)
-                    .field("width", rung.width as i32)
-                    .field("height", rung.height as i32)
-                    .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            };
-            let caps = make("capsfilter", &format!("r{i}-caps"))?;
-            let mut elements = vec![q.clone()];
-            // The last element before the encoder: where cuts become force-key-unit events.
-            let mut feed = caps.clone();
-            if cuda_scale {
-                let scale = make("cudascale", &format!("r{i}-scale"))?;
-                let convert = make("cudaconvert", &format!("r{i}-convert"))?;
-                for e in [&scale, &convert] {
-                    set_cuda_device(e, device);
-                    mark(e, Stage::Scale, Backend::Nvidia);
-                }
-                caps.set_property(
-                    "caps",
-                    sized(gst::Caps::builder("video/x-raw"))
-                        .features(["memory:CUDAMemory"])
-                        .build(),
-                );
-                elements.extend([scale, convert, caps.clone()]);
-                if !choice.kind.takes_cuda_memory() {
-                    let down = make("cudadownload", &format!("r{i}-download"))?;
-                    set_cuda_device(&down, device);
-                    mark(&down, Stage::Scale, Backend::Nvidia);
-                    let sys = make("capsfilter", &format!("r{i}-syscaps"))?;
-                    sys.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
-                    elements.extend([down, sys.clone()]);
-                    feed = sys;
-                }
-            } else {
-                let scale = make("videoscale", &format!("r{i}-scale"))?;
-                let convert = make("videoconvert", &format!("r{i}-convert"))?;
-                caps.set_property("caps", sized(gst::Caps::builder("video/x-raw")).build());
-                elements.extend([scale, convert, caps.clone()]);
-            }
-            let enc = make_encoder(choice, &format!("r{i}-enc"))?;
-            mark(&enc, Stage::Encode, choice.kind.backend());
-            let parse = make("h264parse", &format!("r{i}-parse"))?;
-            let mut chain = elements;
-            let fps = match (rung.fps_cap, source_fps) {
-                (Some(cap), Some(src)) if src > f64::from(cap) + 0.5 => {
-                    // Not videorate: it may drop the very frame a segment must start on. Our
-                    // probe drops to the cap but keeps cut frames; capssetter then tells the
-                    // encoder the capped rate, which its rate control needs.
-                    cap_frame_rate(&static_pad(&q, "src")?, shared, cap);
-                    let setter = make("capssetter", &format!("r{i}-rate"))?;
-                    setter.set_property(
-                        "caps",
-                        gst::Caps::builder("video/x-raw")
-                            .field("framerate", gst::Fraction::new(cap as i32, 1))
-                            .build(),
-                    );
-                    chain.push(setter.clone());
-                    feed = setter;
-                    f64::from(cap)
-                }
-                (_, Some(src)) => src,
-                (Some(cap), None) => f64::from(cap),
-                (None, None) => 30.0,
-            };
-            // IDRs only where the cadence forces them: the encoder's own keyframes would only
-            // come after ten segments' worth of frames.
-            let seg_frames = fps * ladder.segment_duration.as_secs_f64();
-            let settings = EncoderSettings {
-                kbps: rung.video_kbps.unwrap_or(1000),
-                key_int_max: ((seg_frames * 10.0).ceil() as u32).max(60),
-                preset: ladder.preset.clone(),
-                // Always: cuts must land on the forced IDR of exactly the cut frame, and LL-HLS
-                // parts must not wait for reordered frames.
-                low_latency: true,
-            };
-            let skipped = apply_properties(
-                &encoder_core(&enc, choice),
-                &encoder_properties(choice.kind, &settings),
-            )?;
-            if !skipped.is_empty() {
-                tracing::warn!(encoder = %choice.factory, ?skipped, "encoder lacks properties; left at their defaults");
-            }
-            chain.push(enc.clone());
-            chain.push(parse.clone());
-            for e in &chain {
-                add(e)?;
-            }
-            link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
-            let refs: Vec<&gst::Element> = chain.iter().collect();
-            link_chain(&refs)?;
-            force_key_units_at_cuts(&static_pad(&feed, "src")?, shared);
-            count_buffers(&static_pad(&enc, "src")?, shared, i);
-            parse
-        };
-        link_pads(&static_pad(&video_out, "src")?, &mux_video)?;
-
-        let audio_codec = match (&audio_tee, audio) {
-            (Some(tee), Some(a)) => {
-                let q = new_queue(
-                    &format!("r{i}-audio-queue"),
-                    0,
-                    gst::ClockTime::from_seconds(10),
-                )?;
-                add(&q)?;
-                link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
-                link_pads(&static_pad(&q, "src")?, &request_pad(&mux, "sink_%u")?)?;
-                Some(match a.codec {
-                    // Encoded by `mp3_to_aac`: AAC-LC.
-                    AudioCodec::Mp3 => "mp4a.40.2".to_owned(),
-                    _ => a.codec_string.clone(),
-                })
-            }
-            _ => None,
-        };
-
-        Arc::new(RungOutput::new(rung, sink, shared, &mux_video, audio_codec)).attach(&appsink);
-        muxers.push(mux);
-    }
-    Ok(Built {
-        video_src,
-        audio_src,
-        muxers,
-    })
+    Ok((video_src, vtee, decoded_tee))
 }
 
 /// The appsrc of one input track. It never blocks and has no byte limit: `push` bounds its

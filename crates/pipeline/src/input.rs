@@ -16,7 +16,15 @@
 //!   have twice as many: its frames are shorter), and the next frame pushed on that track is
 //!   marked DISCONT.
 //! - **Segment cuts**: the first source keyframe at or after the previous cut plus the segment
-//!   duration (less [`CUT_TOLERANCE_NS`]) starts the next segment on every rung.
+//!   duration (less [`CUT_TOLERANCE_NS`]) starts the next segment on every rung; without video,
+//!   the first audio frame there does.
+//! - **Silence fill** (when the stream has audio and a silent frame of its codec was made): every
+//!   muxer waits for audio as well as video, so audio may not fall behind video by more than
+//!   [`SILENCE_AFTER_NS`]. Once video is that far past the end of the audio pushed so far, silent
+//!   frames are pushed up to the video's DTS, and on every video frame after that until real audio
+//!   arrives again; real audio that overlaps silence already pushed is dropped (late). A hole of
+//!   more than [`SILENCE_AFTER_NS`] between two real audio frames is filled too. Audio *ahead* of
+//!   video needs nothing: the muxers' audio queues hold it.
 
 use std::time::Duration;
 
@@ -26,6 +34,12 @@ use media::{MediaTime, VideoFrame};
 /// A source keyframe this close before a segment boundary still cuts there, so that millisecond
 /// timestamp rounding does not double a segment.
 const CUT_TOLERANCE_NS: u64 = 50_000_000;
+/// How far audio may fall behind video (the end of the audio pushed so far against the DTS of
+/// the video pushed) before silence fills the gap: above a publisher's usual skew, and well
+/// below what the input queues hold (a segment's worth of video waits in the muxers).
+pub(crate) const SILENCE_AFTER_NS: u64 = 1_000_000_000;
+/// At most this much silence is pushed at once (a timestamp jump is not filled for hours).
+const SILENCE_MAX_NS: u64 = 4_000_000_000;
 
 /// What to do with one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +74,27 @@ pub(crate) enum Dropped {
     WaitingForKeyframe,
     /// The frame's time is before media time zero.
     BeforeStart,
+    /// An audio frame that overlaps silence already pushed in its place.
+    Late,
+}
+
+/// Silent audio frames to push before anything else: `count` frames of `frame_ns` each, the
+/// first at `start` (ns of media time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Silence {
+    /// PTS of the first silent frame.
+    pub(crate) start: u64,
+    /// How many frames.
+    pub(crate) count: u64,
+    /// Duration of each.
+    pub(crate) frame_ns: u64,
+}
+
+impl Silence {
+    /// The PTS of each frame, in order.
+    pub(crate) fn times(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.count).map(|i| self.start + i * self.frame_ns)
+    }
 }
 
 /// The input side of one pipeline.
@@ -76,6 +111,18 @@ pub(crate) struct Input {
     video_record: Bytes,
     segment_ns: u64,
     max_queued: u64,
+    /// Duration of one audio frame, once silence can be pushed.
+    audio_frame_ns: Option<u64>,
+    /// End of the audio pushed so far, real or silent (ns of media time).
+    audio_end: Option<u64>,
+    /// End of the last silence pushed: real audio before it is late.
+    silence_until: u64,
+    /// Silence is being pushed on every video frame until real audio comes back.
+    filling: bool,
+    /// DTS of the first video frame pushed: where audio that never came is filled from.
+    first_video_dts: Option<u64>,
+    /// The stream has no video: segments are cut on audio frames.
+    audio_only: bool,
 }
 
 impl Input {
@@ -99,7 +146,54 @@ impl Input {
             video_record,
             segment_ns: segment.as_nanos() as u64,
             max_queued: max_queued as u64,
+            audio_frame_ns: None,
+            audio_end: None,
+            silence_until: 0,
+            filling: false,
+            first_video_dts: None,
+            audio_only: false,
         }
+    }
+
+    /// The stream has no video: every audio frame may start a segment.
+    pub(crate) fn audio_only(&mut self) {
+        self.audio_only = true;
+    }
+
+    /// Lets the input fill audio gaps with silent frames of `frame` each.
+    pub(crate) fn fill_audio_gaps(&mut self, frame: Duration) {
+        let ns = frame.as_nanos() as u64;
+        self.audio_frame_ns = (ns > 0).then_some(ns);
+    }
+
+    /// Called after a video frame of DTS `dts` was pushed: the silence to push when audio has
+    /// fallen too far behind.
+    pub(crate) fn silence_for_video(&mut self, dts: u64) -> Option<Silence> {
+        let frame = self.audio_frame_ns?;
+        let first = *self.first_video_dts.get_or_insert(dts);
+        let end = self.audio_end.unwrap_or(first);
+        if !self.filling && dts < end + SILENCE_AFTER_NS {
+            return None;
+        }
+        self.filling = true;
+        self.silence(end, dts, frame)
+    }
+
+    /// Silence from `end` up to (not past) `until`, at most [`SILENCE_MAX_NS`] of it.
+    fn silence(&mut self, end: u64, until: u64, frame: u64) -> Option<Silence> {
+        let count = (until.saturating_sub(end) / frame).min(SILENCE_MAX_NS / frame);
+        if count == 0 {
+            return None;
+        }
+        let next = end + count * frame;
+        self.audio_end = Some(next);
+        self.last_audio_pts = self.last_audio_pts.max(next - frame);
+        self.silence_until = next;
+        Some(Silence {
+            start: end,
+            count,
+            frame_ns: frame,
+        })
     }
 
     /// The input timestamp (ns) that is media time zero, once a frame has set it.
@@ -137,6 +231,7 @@ impl Input {
             return Decision::Drop(Dropped::BeforeStart);
         }
         let dts = (dts as u64).max(self.last_video_dts);
+        self.first_video_dts.get_or_insert(dts);
         let pts = (v.pts.as_nanos() - offset).max(0) as u64;
         let pts = pts.max(dts);
         self.last_video_dts = dts;
@@ -151,27 +246,46 @@ impl Input {
         })
     }
 
-    /// An audio frame of time `pts`, with `queued` frames waiting in the audio input queue.
-    pub(crate) fn audio(&mut self, pts: MediaTime, queued: u64) -> Decision {
+    /// An audio frame of time `pts`, with `queued` frames waiting in the audio input queue: the
+    /// silence to push before it (a long hole since the previous one), and what to do with it.
+    pub(crate) fn audio(&mut self, pts: MediaTime, queued: u64) -> (Option<Silence>, Decision) {
         // Audio frames are shorter than video frames; allow proportionally more.
         if queued >= self.max_queued.saturating_mul(2) {
             self.audio_discont = true;
-            return Decision::Drop(Dropped::QueueFull);
+            return (None, Decision::Drop(Dropped::QueueFull));
         }
         let offset = *self.offset.get_or_insert(pts.as_nanos());
         let pts = pts.as_nanos() - offset;
         if pts < 0 {
-            return Decision::Drop(Dropped::BeforeStart);
+            return (None, Decision::Drop(Dropped::BeforeStart));
         }
-        let pts = (pts as u64).max(self.last_audio_pts);
+        let pts = pts as u64;
+        let mut silence = None;
+        if let Some(frame) = self.audio_frame_ns {
+            // Real audio is back: video stops pushing silence, whether this frame is late or not.
+            self.filling = false;
+            if pts + frame / 2 < self.silence_until {
+                return (None, Decision::Drop(Dropped::Late));
+            }
+            if let Some(end) = self.audio_end {
+                if pts >= end + SILENCE_AFTER_NS {
+                    silence = self.silence(end, pts, frame);
+                }
+            }
+            let end = pts.max(self.last_audio_pts) + frame;
+            self.audio_end = Some(self.audio_end.map_or(end, |e| e.max(end)));
+        }
+        let pts = pts.max(self.last_audio_pts);
         self.last_audio_pts = pts;
-        Decision::Push(Stamp {
+        let cut = self.audio_only && self.cut(pts);
+        let stamp = Stamp {
             pts,
             dts: pts,
             delta_unit: false,
             discont: std::mem::take(&mut self.audio_discont),
-            cut: false,
-        })
+            cut,
+        };
+        (silence, Decision::Push(stamp))
     }
 
     /// Whether the source keyframe at `pts` starts a new segment. The first keyframe starts

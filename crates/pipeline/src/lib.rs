@@ -85,6 +85,7 @@ mod input;
 mod output;
 mod probes;
 mod shared;
+mod silence;
 mod sink;
 mod stats;
 mod stream;
@@ -92,7 +93,9 @@ mod stream;
 pub mod testing;
 
 pub use chain::{RungBackend, StartOptions, StreamBackends};
-pub use config::{default_ladder, plan, LadderConfig, Rendition, RungPlan, X264_PRESETS};
+pub use config::{
+    audio_only_plan, default_ladder, plan, LadderConfig, Rendition, RungPlan, X264_PRESETS,
+};
 pub use error::Error;
 pub use init::init;
 pub use sink::{AcceleratorFault, ChunkSink, Failure, RungInfo};

@@ -21,18 +21,18 @@ pub(crate) struct RungOutput {
     shared: Arc<Shared>,
     assembler: Mutex<Assembler>,
     announced: AtomicBool,
-    video_pad: gst::glib::WeakRef<gst::Pad>,
+    video_pad: Option<gst::glib::WeakRef<gst::Pad>>,
     audio_codec: Option<String>,
 }
 
 impl RungOutput {
     /// Rung `plan.index`'s output, reading its video caps from `video_pad` (the muxer's video
-    /// sink pad) and carrying `audio_codec`, if any.
+    /// sink pad; none for a stream without video) and carrying `audio_codec`, if any.
     pub(crate) fn new(
         plan: &RungPlan,
         sink: &Arc<dyn ChunkSink>,
         shared: &Arc<Shared>,
-        video_pad: &gst::Pad,
+        video_pad: Option<&gst::Pad>,
         audio_codec: Option<String>,
     ) -> RungOutput {
         RungOutput {
@@ -42,7 +42,7 @@ impl RungOutput {
             shared: Arc::clone(shared),
             assembler: Mutex::new(Assembler::default()),
             announced: AtomicBool::new(false),
-            video_pad: video_pad.downgrade(),
+            video_pad: video_pad.map(|p| p.downgrade()),
             audio_codec,
         }
     }
@@ -150,7 +150,11 @@ impl RungOutput {
             audio_codec: self.audio_codec.clone(),
             passthrough: self.plan.passthrough,
         };
-        let caps = self.video_pad.upgrade().and_then(|p| p.current_caps());
+        let caps = self
+            .video_pad
+            .as_ref()
+            .and_then(|p| p.upgrade())
+            .and_then(|p| p.current_caps());
         if let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) {
             if let Ok(f) = s.get::<gst::Fraction>("framerate") {
                 if f.numer() > 0 && f.denom() > 0 {

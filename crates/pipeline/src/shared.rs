@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) audio_in: AtomicU64,
     pub(crate) video_dropped: AtomicU64,
     pub(crate) audio_dropped: AtomicU64,
+    /// Silent audio frames pushed where the publisher's audio was missing.
+    pub(crate) audio_silence: AtomicU64,
     pub(crate) failed: AtomicBool,
     /// Running times (ns) of segment cuts, oldest first.
     cuts: Mutex<VecDeque<u64>>,
@@ -60,6 +62,7 @@ impl Shared {
             audio_in: AtomicU64::new(0),
             video_dropped: AtomicU64::new(0),
             audio_dropped: AtomicU64::new(0),
+            audio_silence: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             cuts: Mutex::new(VecDeque::new()),
             arrivals: Mutex::new(VecDeque::new()),
@@ -135,6 +138,7 @@ impl Shared {
             audio_frames_in: self.audio_in.load(Ordering::Relaxed),
             video_dropped: self.video_dropped.load(Ordering::Relaxed),
             audio_dropped: self.audio_dropped.load(Ordering::Relaxed),
+            audio_silence_frames: self.audio_silence.load(Ordering::Relaxed),
             video_queued,
             audio_queued,
             rungs: plan

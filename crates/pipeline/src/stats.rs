@@ -29,6 +29,9 @@ pub struct PipelineStats {
     pub video_dropped: u64,
     /// Audio frames dropped at the input.
     pub audio_dropped: u64,
+    /// Silent audio frames pushed where the publisher's audio was missing (README, "Audio
+    /// gaps").
+    pub audio_silence_frames: u64,
     /// Video frames waiting in the input queue now.
     pub video_queued: u64,
     /// Audio frames waiting in the input queue now.

@@ -15,13 +15,14 @@ use media::{AudioCodec, AudioConfig, MediaFrame, VideoCodec, VideoConfig};
 use crate::bus::watch_bus;
 use crate::caps::{audio_caps, video_caps};
 use crate::chain::{Chain, StartOptions, StreamBackends};
-use crate::config::{plan, LadderConfig, RungPlan};
+use crate::config::{audio_only_plan, plan, LadderConfig, RungPlan};
 use crate::elements::set_state;
 use crate::error::Error;
 use crate::graph::{build, Built};
 use crate::init::init;
-use crate::input::{Decision, Input, Stamp};
+use crate::input::{Decision, Input, Silence, Stamp};
 use crate::shared::Shared;
+use crate::silence::silent_frame;
 use crate::sink::ChunkSink;
 use crate::stats::PipelineStats;
 
@@ -45,6 +46,8 @@ struct InputState {
     frames: Input,
     /// The codec the audio branch was built for, and the caps last set on its appsrc.
     audio_input: Option<(AudioCodec, gst::Caps)>,
+    /// One silent frame of the audio input's codec, pushed where audio is missing.
+    silent: Option<bytes::Bytes>,
     closed: bool,
 }
 
@@ -52,7 +55,7 @@ struct InputState {
 pub struct StreamPipeline {
     name: String,
     pipeline: gst::Pipeline,
-    video_src: gst_app::AppSrc,
+    video_src: Option<gst_app::AppSrc>,
     audio_src: Option<gst_app::AppSrc>,
     muxers: Vec<gst::Element>,
     plan: Vec<RungPlan>,
@@ -101,12 +104,40 @@ impl StreamPipeline {
         sink: Arc<dyn ChunkSink>,
         options: &StartOptions,
     ) -> Result<StreamPipeline, Error> {
+        Self::start_tracks(stream_name, Some(video), audio, ladder, sink, options)
+    }
+
+    /// Starts the pipeline of a stream without video: one rung
+    /// ([`crate::audio_only_plan`]) that carries `audio` alone, cut into segments on audio
+    /// frames. Video frames pushed to it are dropped.
+    pub fn start_audio_only(
+        stream_name: &str,
+        audio: &AudioConfig,
+        ladder: &LadderConfig,
+        sink: Arc<dyn ChunkSink>,
+        options: &StartOptions,
+    ) -> Result<StreamPipeline, Error> {
+        Self::start_tracks(stream_name, None, Some(audio), ladder, sink, options)
+    }
+
+    fn start_tracks(
+        stream_name: &str,
+        video: Option<&VideoConfig>,
+        audio: Option<&AudioConfig>,
+        ladder: &LadderConfig,
+        sink: Arc<dyn ChunkSink>,
+        options: &StartOptions,
+    ) -> Result<StreamPipeline, Error> {
         init()?;
         ladder.validate()?;
         check_input(video, audio)?;
-        let plan = plan(&ladder.renditions, video.width, video.height);
+        let plan = match video {
+            Some(v) => plan(&ladder.renditions, v.width, v.height),
+            None => audio_only_plan(&ladder.renditions),
+        };
         if plan.is_empty() {
-            return Err(Error::EmptyLadder(video.width, video.height));
+            let (w, h) = video.map_or((0, 0), |v| (v.width, v.height));
+            return Err(Error::EmptyLadder(w, h));
         }
         let segment_ns = ladder.segment_duration.as_nanos() as u64;
         let shared = Arc::new(Shared::new(plan.len(), segment_ns));
@@ -156,6 +187,26 @@ impl StreamPipeline {
                 })?
         };
 
+        let mut frames = Input::new(
+            options.input_offset,
+            video.map(|v| v.record.clone()).unwrap_or_default(),
+            ladder.segment_duration,
+            ladder.max_queued_frames,
+        );
+        if video.is_none() {
+            frames.audio_only();
+        }
+        // Without a silent frame the muxers wait for audio as before (README, "Audio gaps").
+        let silent = audio.and_then(|a| match silent_frame(a) {
+            Ok((data, frame)) => {
+                frames.fill_audio_gaps(frame);
+                Some(data)
+            }
+            Err(e) => {
+                tracing::warn!(stream = %stream_name, "audio gaps will not be filled: {e}");
+                None
+            }
+        });
         let mut me = StreamPipeline {
             name: stream_name.to_owned(),
             pipeline,
@@ -165,13 +216,9 @@ impl StreamPipeline {
             plan,
             shared,
             input: Mutex::new(InputState {
-                frames: Input::new(
-                    options.input_offset,
-                    video.record.clone(),
-                    ladder.segment_duration,
-                    ladder.max_queued_frames,
-                ),
+                frames,
                 audio_input: audio.map(|a| (a.codec, audio_caps(a, &a.record))),
+                silent,
                 closed: false,
             }),
             stop,
@@ -214,7 +261,9 @@ impl StreamPipeline {
     pub fn stats(&self) -> PipelineStats {
         self.shared.snapshot(
             &self.plan,
-            self.video_src.current_level_buffers(),
+            self.video_src
+                .as_ref()
+                .map_or(0, |v| v.current_level_buffers()),
             self.audio_src
                 .as_ref()
                 .map_or(0, |a| a.current_level_buffers()),
@@ -240,13 +289,16 @@ impl StreamPipeline {
         }
         match frame {
             MediaFrame::VideoConfig(cfg) => {
+                let Some(video_src) = &self.video_src else {
+                    return PushResult::Dropped;
+                };
                 if cfg.codec != VideoCodec::H264 {
                     tracing::warn!(stream = %self.name, "video codec changed to {:?}; ignored", cfg.codec);
                     return PushResult::Dropped;
                 }
                 // The new configuration applies from the next keyframe.
                 if st.frames.video_config(&cfg.record) {
-                    self.video_src.set_caps(Some(&video_caps(cfg, &cfg.record)));
+                    video_src.set_caps(Some(&video_caps(cfg, &cfg.record)));
                 }
                 PushResult::Queued
             }
@@ -270,7 +322,10 @@ impl StreamPipeline {
                 PushResult::Queued
             }
             MediaFrame::Video(v) => {
-                let queued = self.video_src.current_level_buffers();
+                let Some(video_src) = &self.video_src else {
+                    return PushResult::Dropped;
+                };
+                let queued = video_src.current_level_buffers();
                 let stamp = match st.frames.video(v, queued) {
                     Decision::Push(stamp) => stamp,
                     Decision::Drop(_) => {
@@ -281,10 +336,13 @@ impl StreamPipeline {
                 if stamp.cut {
                     self.cut(stamp.pts);
                 }
-                match self.video_src.push_buffer(buffer(&v.data, &stamp)) {
+                match video_src.push_buffer(buffer(&v.data, &stamp)) {
                     Ok(_) => {
                         self.shared.arrived(stamp.pts, Instant::now());
                         self.shared.video_in.fetch_add(1, Ordering::Relaxed);
+                        if let Some(silence) = st.frames.silence_for_video(stamp.dts) {
+                            self.push_silence(&st, &silence);
+                        }
                         PushResult::Queued
                     }
                     Err(_) => PushResult::Closed,
@@ -294,13 +352,20 @@ impl StreamPipeline {
                 let Some(src) = &self.audio_src else {
                     return PushResult::Dropped;
                 };
-                let stamp = match st.frames.audio(a.pts, src.current_level_buffers()) {
+                let (silence, decision) = st.frames.audio(a.pts, src.current_level_buffers());
+                if let Some(silence) = silence {
+                    self.push_silence(&st, &silence);
+                }
+                let stamp = match decision {
                     Decision::Push(stamp) => stamp,
                     Decision::Drop(_) => {
                         self.shared.audio_dropped.fetch_add(1, Ordering::Relaxed);
                         return PushResult::Dropped;
                     }
                 };
+                if stamp.cut {
+                    self.cut(stamp.pts);
+                }
                 match src.push_buffer(buffer(&a.data, &stamp)) {
                     Ok(_) => {
                         self.shared.audio_in.fetch_add(1, Ordering::Relaxed);
@@ -309,6 +374,30 @@ impl StreamPipeline {
                     Err(_) => PushResult::Closed,
                 }
             }
+        }
+    }
+
+    /// Pushes `silence` on the audio input: the same silent frame at each of its times.
+    fn push_silence(&self, st: &InputState, silence: &Silence) {
+        let (Some(src), Some(data)) = (&self.audio_src, &st.silent) else {
+            return;
+        };
+        for pts in silence.times() {
+            let stamp = Stamp {
+                pts,
+                dts: pts,
+                delta_unit: false,
+                discont: false,
+                cut: false,
+            };
+            let mut b = buffer(data, &stamp);
+            if let Some(b) = b.get_mut() {
+                b.set_duration(gst::ClockTime::from_nseconds(silence.frame_ns));
+            }
+            if src.push_buffer(b).is_err() {
+                return;
+            }
+            self.shared.audio_silence.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -337,7 +426,9 @@ impl StreamPipeline {
             st.closed = true;
         }
         if drain && !self.has_failed() {
-            let _ = self.video_src.end_of_stream();
+            if let Some(v) = &self.video_src {
+                let _ = v.end_of_stream();
+            }
             if let Some(a) = &self.audio_src {
                 let _ = a.end_of_stream();
             }
@@ -365,15 +456,21 @@ impl Drop for StreamPipeline {
 
 /// Refuses input the pipeline cannot take: video other than H.264 with a valid avcC, audio
 /// other than AAC with a valid AudioSpecificConfig or MP3 with a rate and channels.
-fn check_input(video: &VideoConfig, audio: Option<&AudioConfig>) -> Result<(), Error> {
-    if video.codec != VideoCodec::H264 {
-        return Err(Error::UnsupportedCodec(format!(
-            "video {:?}: only H.264 is transcoded",
-            video.codec
-        )));
+fn check_input(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> Result<(), Error> {
+    if let Some(video) = video {
+        if video.codec != VideoCodec::H264 {
+            return Err(Error::UnsupportedCodec(format!(
+                "video {:?}: only H.264 is transcoded",
+                video.codec
+            )));
+        }
+        media::h264::AvcDecoderConfigurationRecord::parse(&video.record)
+            .map_err(|e| Error::InvalidCodecConfig(format!("avcC: {e}")))?;
+    } else if audio.is_none() {
+        return Err(Error::InvalidConfig(
+            "a stream needs video or audio".to_owned(),
+        ));
     }
-    media::h264::AvcDecoderConfigurationRecord::parse(&video.record)
-        .map_err(|e| Error::InvalidCodecConfig(format!("avcC: {e}")))?;
     if let Some(a) = audio {
         match a.codec {
             AudioCodec::Aac => {

@@ -61,14 +61,14 @@ pub struct Generated {
 
 /// One encoded buffer with its times converted to running time (x264enc's output segment
 /// carries a 1000-hour offset that only running time removes).
-struct Encoded {
-    pts: i64,
-    dts: i64,
-    keyframe: bool,
-    data: bytes::Bytes,
+pub(crate) struct Encoded {
+    pub(crate) pts: i64,
+    pub(crate) dts: i64,
+    pub(crate) keyframe: bool,
+    pub(crate) data: bytes::Bytes,
 }
 
-fn run_to_samples(desc: &str) -> Result<(Option<gst::Caps>, Vec<Encoded>), Error> {
+pub(crate) fn run_to_samples(desc: &str) -> Result<(Option<gst::Caps>, Vec<Encoded>), Error> {
     let pipeline = launch(desc)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| Error::Launch {

@@ -28,6 +28,9 @@ pub const PIPELINE_ERRORS: &str = "ferrocast_pipeline_errors";
 pub const PIPELINE_FRAMES_ENCODED: &str = "ferrocast_pipeline_frames_encoded";
 /// Counter: frames dropped at the pipeline input because it fell behind, by stream and kind.
 pub const PIPELINE_FRAMES_DROPPED: &str = "ferrocast_pipeline_frames_dropped";
+/// Counter: silent audio frames pushed into the pipeline where the publisher's audio was missing
+/// (a gap of more than 1 s behind video), by stream.
+pub const PIPELINE_AUDIO_SILENCE: &str = "ferrocast_pipeline_audio_silence_frames";
 /// Gauge: media seconds produced per wall second over the last 5 s, by stream and rung.
 pub const PIPELINE_REALTIME_FACTOR: &str = "ferrocast_pipeline_realtime_factor";
 /// Gauge: 1 when some element of `kind` (nvidia, vaapi, software) is usable for `stage`

@@ -2,7 +2,9 @@
 //! registry's queue and runs the stream's pipeline.
 //!
 //! A publish goes through three states. *Waiting*: frames are buffered (bounded) until the video
-//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived.
+//! configuration, the audio configuration (or a short wait for it) and a keyframe have arrived;
+//! a publish that sends only audio starts without video after the same short wait (and restarts
+//! with video should video begin later).
 //! *Running*: frames go to the pipeline without blocking; when it falls behind, the pipeline drops
 //! and counts. *Finishing* (once the publish's queue closes): the pipeline is flushed and the
 //! playlists end with `EXT-X-ENDLIST`. Building and flushing pipelines happens on this thread,
@@ -32,6 +34,8 @@ const AUDIO_WAIT: Duration = Duration::from_secs(2);
 /// How long a new publish waits for the previous publish of its name to flush, so that it can
 /// continue its playlists.
 const PREVIOUS_WAIT: Duration = Duration::from_secs(3);
+/// How long to wait for video once audio has started, before starting without video.
+const VIDEO_WAIT: Duration = Duration::from_secs(2);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
@@ -79,6 +83,7 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
         audio: None,
         pending: VecDeque::new(),
         first_video_at: None,
+        first_audio_at: None,
         deferred_at: None,
         running: None,
     };
@@ -97,7 +102,8 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
 
 struct Running {
     output: Arc<StreamOutput>,
-    video: VideoConfig,
+    /// None for a publish without video.
+    video: Option<VideoConfig>,
     epoch: SystemTime,
 }
 
@@ -111,6 +117,7 @@ struct Feeder {
     audio: Option<AudioConfig>,
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
+    first_audio_at: Option<Instant>,
     /// When the start was first put off for the previous publish's pipeline to flush.
     deferred_at: Option<Instant>,
     running: Option<Running>,
@@ -143,10 +150,11 @@ impl Feeder {
     fn push(&mut self, frame: MediaFrame) {
         match &frame {
             MediaFrame::VideoConfig(c) => {
+                // A publish that started without video restarts with it.
                 let changed = self
                     .running
                     .as_ref()
-                    .is_some_and(|r| r.video.record != c.record);
+                    .is_some_and(|r| r.video.as_ref().is_none_or(|v| v.record != c.record));
                 self.video = Some(c.clone());
                 if changed {
                     // New resolution or profile mid-stream: a fresh pipeline and ladder.
@@ -165,7 +173,9 @@ impl Feeder {
             MediaFrame::Video(_) => {
                 self.first_video_at.get_or_insert_with(Instant::now);
             }
-            MediaFrame::Audio(_) => {}
+            MediaFrame::Audio(_) => {
+                self.first_audio_at.get_or_insert_with(Instant::now);
+            }
         }
         if self.ended.is_cancelled() {
             return;
@@ -207,6 +217,7 @@ impl Feeder {
 
     fn try_start(&mut self) {
         let Some(video) = self.video.clone() else {
+            self.try_start_audio_only();
             return;
         };
         let audio_waited = self
@@ -223,22 +234,9 @@ impl Feeder {
         else {
             return;
         };
-        let t = &self.transcoder;
-        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
-        // The previous publish of this name may still be flushing (a takeover, a quick
-        // reconnect): wait for it to leave its playlists open, briefly, so that this one can
-        // continue them.
-        let previous = t.outputs.get(self.name.as_str());
-        if previous
-            .as_ref()
-            .is_some_and(|o| !o.is_paused() && !o.is_over())
-            && self.deferred_at.get_or_insert_with(Instant::now).elapsed() < PREVIOUS_WAIT
-        {
+        if self.previous_still_flushing() {
             return;
         }
-        self.deferred_at = None;
-        let names: Vec<&str> = plan.iter().map(|r| r.name.as_str()).collect();
-        let resumed = previous.filter(|o| o.resume(&names));
         let key_dts = self.pending[key].dts().unwrap_or(MediaTime::ZERO);
         let frames: Vec<MediaFrame> = self
             .pending
@@ -249,21 +247,73 @@ impl Feeder {
                 _ => true,
             })
             .collect();
+        let t = &self.transcoder;
+        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        self.start(Some(video), plan, frames);
+    }
+
+    /// Starts a publish that has sent audio and no video configuration for [`VIDEO_WAIT`].
+    fn try_start_audio_only(&mut self) {
+        let waited = self
+            .first_audio_at
+            .is_some_and(|t| t.elapsed() >= VIDEO_WAIT);
+        if self.audio.is_none() || !waited || self.previous_still_flushing() {
+            return;
+        }
+        let frames: Vec<MediaFrame> = self
+            .pending
+            .drain(..)
+            .filter(|f| matches!(f, MediaFrame::Audio(_)))
+            .collect();
+        let plan = pipeline::audio_only_plan(&self.transcoder.ladder.renditions);
+        self.start(None, plan, frames);
+    }
+
+    /// The previous publish of this name may still be flushing (a takeover, a quick reconnect,
+    /// a configuration change): true while this one should wait, briefly, for it to leave its
+    /// playlists open, so that it can continue them.
+    fn previous_still_flushing(&mut self) -> bool {
+        let busy = self
+            .transcoder
+            .outputs
+            .get(self.name.as_str())
+            .is_some_and(|o| !o.is_paused() && !o.is_over());
+        if busy && self.deferred_at.get_or_insert_with(Instant::now).elapsed() < PREVIOUS_WAIT {
+            return true;
+        }
+        self.deferred_at = None;
+        false
+    }
+
+    /// Starts the pipeline of `video` (none: audio only) for `plan`, and pushes `frames` into it.
+    /// A paused output of the same rungs is continued; otherwise a new one starts.
+    fn start(
+        &mut self,
+        video: Option<VideoConfig>,
+        plan: Vec<pipeline::RungPlan>,
+        frames: Vec<MediaFrame>,
+    ) {
+        let t = &self.transcoder;
+        let names: Vec<&str> = plan.iter().map(|r| r.name.as_str()).collect();
+        let resumed = t
+            .outputs
+            .get(self.name.as_str())
+            .filter(|o| o.resume(&names));
         let output = match &resumed {
             Some(o) => o.clone(),
-            None => StreamOutput::new(
-                self.name.clone(),
-                {
-                    let first_msn = t.outputs.first_msn(&self.name);
+            None => {
+                let first_msn = t.outputs.first_msn(&self.name);
+                StreamOutput::new(
+                    self.name.clone(),
                     hls::PackagerConfig {
                         first_msn,
                         first_discontinuity_sequence: first_msn,
                         ..t.packager.clone()
-                    }
-                },
-                plan.len(),
-                self.input_drops.clone(),
-            ),
+                    },
+                    plan.len(),
+                    self.input_drops.clone(),
+                )
+            }
         };
         let epoch = SystemTime::now();
         let options = StartOptions {
@@ -272,13 +322,13 @@ impl Feeder {
             on_failure: t.hardware.on_failure,
             input_offset: None,
         };
-        match self.start_pipeline(&output, &video, epoch, &options) {
+        match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
                 let backends = p.backends().clone();
                 tracing::info!(
                     stream = %self.name,
-                    width = video.width,
-                    height = video.height,
+                    width = video.as_ref().map_or(0, |v| v.width),
+                    height = video.as_ref().map_or(0, |v| v.height),
                     audio = self.audio.is_some(),
                     rungs = plan.len(),
                     continues = resumed.is_some(),
@@ -318,7 +368,7 @@ impl Feeder {
     fn start_pipeline(
         &self,
         output: &Arc<StreamOutput>,
-        video: &VideoConfig,
+        video: Option<&VideoConfig>,
         epoch: SystemTime,
         options: &StartOptions,
     ) -> Result<StreamPipeline, pipeline::Error> {
@@ -330,14 +380,26 @@ impl Feeder {
             ended: self.ended.clone(),
             hardware: t.hardware.clone(),
         });
-        StreamPipeline::start_with(
-            self.name.as_str(),
-            video,
-            self.audio.as_ref(),
-            &t.ladder,
-            sink,
-            options,
-        )
+        match (video, &self.audio) {
+            (Some(video), audio) => StreamPipeline::start_with(
+                self.name.as_str(),
+                video,
+                audio.as_ref(),
+                &t.ladder,
+                sink,
+                options,
+            ),
+            (None, Some(audio)) => StreamPipeline::start_audio_only(
+                self.name.as_str(),
+                audio,
+                &t.ladder,
+                sink,
+                options,
+            ),
+            (None, None) => Err(pipeline::Error::InvalidConfig(
+                "a stream needs video or audio".to_owned(),
+            )),
+        }
     }
 
     /// Replaces a pipeline whose hardware failed by an all-software one on the same output:
@@ -364,7 +426,12 @@ impl Feeder {
             on_failure: FailurePolicy::Fallback,
             input_offset: offset,
         };
-        match self.start_pipeline(&running.output, &running.video, running.epoch, &options) {
+        match self.start_pipeline(
+            &running.output,
+            running.video.as_ref(),
+            running.epoch,
+            &options,
+        ) {
             Ok(p) => {
                 tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
                 t.metrics

@@ -14,6 +14,11 @@ use crate::metrics::RungLabels;
 use crate::outputs::Outputs;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabel {
+    stream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StreamKindLabel {
     stream: String,
     kind: &'static str,
@@ -77,6 +82,20 @@ impl Collector for OutputGauges {
                     };
                     ConstCounter::new(n).encode(dropped.encode_family(&l)?)?;
                 }
+            }
+        }
+        let mut silence = encoder.encode_descriptor(
+            names::PIPELINE_AUDIO_SILENCE,
+            "Silent audio frames pushed where the publisher's audio was missing",
+            None,
+            counter.metric_type(),
+        )?;
+        for (o, s) in &stats {
+            if let Some(s) = s {
+                let l = StreamLabel {
+                    stream: o.name().to_string(),
+                };
+                ConstCounter::new(s.audio_silence_frames).encode(silence.encode_family(&l)?)?;
             }
         }
         let mut frames_in = encoder.encode_descriptor(

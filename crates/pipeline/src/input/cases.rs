@@ -278,7 +278,7 @@ fn every_case_decides_as_the_table_says() {
                     },
                     *queued,
                 )),
-                In::Audio(pts) => Out::Decision(input.audio(ms(pts), *queued)),
+                In::Audio(pts) => Out::Decision(input.audio(ms(pts), *queued).1),
                 In::Config(record) => Out::Changed(input.video_config(&Bytes::from_static(record))),
             };
             assert_eq!(
@@ -294,4 +294,110 @@ fn every_case_decides_as_the_table_says() {
             case.name
         );
     }
+}
+
+/// Silence fill, frame by frame: 20 ms audio frames, video at 100 ms steps.
+#[test]
+fn audio_gaps_are_filled_with_silence() {
+    use super::{Silence, SILENCE_AFTER_NS};
+    let frame = 20_000_000;
+    let mut input = Input::new(None, Bytes::from_static(RECORD), SEGMENT, MAX_QUEUED);
+    input.fill_audio_gaps(Duration::from_nanos(frame));
+    let video = |input: &mut Input, t: i64| {
+        let d = input.video(
+            &VideoFrame {
+                dts: ms(t),
+                pts: ms(t),
+                keyframe: true,
+                data: Bytes::new(),
+            },
+            0,
+        );
+        let Decision::Push(s) = d else {
+            panic!("video at {t} ms: {d:?}")
+        };
+        input.silence_for_video(s.dts)
+    };
+    // Audio and video together up to 500 ms: nothing to fill.
+    for t in (0..=500).step_by(100) {
+        assert_eq!(video(&mut input, t), None, "video at {t} ms");
+        for a in (t..t + 100).step_by(20) {
+            assert!(matches!(input.audio(ms(a), 0), (None, Decision::Push(_))));
+        }
+    }
+    // Audio ends at 600 ms. Video within the bound fills nothing...
+    let bound_ms = (SILENCE_AFTER_NS / 1_000_000) as i64;
+    for t in (600..600 + bound_ms).step_by(100) {
+        assert_eq!(video(&mut input, t), None, "video at {t} ms");
+    }
+    // ...then silence up to the video's DTS, and on every video frame after.
+    let s = video(&mut input, 600 + bound_ms).expect("silence at the bound");
+    assert_eq!((s.start, s.frame_ns), (ns(600), frame));
+    assert_eq!(s.start + s.count * frame, ns(600 + bound_ms as u64));
+    let s = video(&mut input, 700 + bound_ms).expect("silence goes on");
+    assert_eq!(
+        s,
+        Silence {
+            start: ns(600 + bound_ms as u64),
+            count: 5,
+            frame_ns: frame
+        }
+    );
+    // Real audio that silence already covered is late; the next one is pushed, and video stops
+    // filling.
+    let filled = 700 + bound_ms;
+    assert_eq!(
+        input.audio(ms(filled - 40), 0),
+        (None, Decision::Drop(Dropped::Late))
+    );
+    let (silence, d) = input.audio(ms(filled), 0);
+    assert_eq!(silence, None);
+    assert!(matches!(d, Decision::Push(s) if s.pts == ns(filled as u64)));
+    assert_eq!(video(&mut input, filled), None);
+    // A hole between two real frames longer than the bound is filled before the second.
+    let after = filled + 20 + bound_ms + 100;
+    let (silence, d) = input.audio(ms(after), 0);
+    let silence = silence.expect("hole filled");
+    assert_eq!(silence.start, ns(filled as u64 + 20));
+    assert_eq!(silence.start + silence.count * frame, ns(after as u64));
+    assert!(matches!(d, Decision::Push(s) if s.pts == ns(after as u64)));
+}
+
+/// A stream whose audio never comes is filled from the first video frame, and a huge jump is
+/// filled a bounded amount at a time.
+#[test]
+fn audio_that_never_comes_is_silence() {
+    let frame = 20_000_000;
+    let mut input = Input::new(None, Bytes::from_static(RECORD), SEGMENT, MAX_QUEUED);
+    input.fill_audio_gaps(Duration::from_nanos(frame));
+    let mut total = 0;
+    for t in (0..3000).step_by(100) {
+        let d = input.video(
+            &VideoFrame {
+                dts: ms(t),
+                pts: ms(t),
+                keyframe: t == 0,
+                data: Bytes::new(),
+            },
+            0,
+        );
+        let Decision::Push(s) = d else { panic!() };
+        if let Some(silence) = input.silence_for_video(s.dts) {
+            assert_eq!(silence.start, total * frame);
+            total += silence.count;
+        }
+    }
+    assert_eq!(total * frame, ns(2900));
+    let d = input.video(
+        &VideoFrame {
+            dts: ms(3_600_000),
+            pts: ms(3_600_000),
+            keyframe: false,
+            data: Bytes::new(),
+        },
+        0,
+    );
+    assert!(matches!(d, Decision::Push(_)));
+    let s = input.silence_for_video(ns(3_600_000)).unwrap();
+    assert_eq!(s.count * frame, super::SILENCE_MAX_NS);
 }
