@@ -1,8 +1,7 @@
 //! Crash and restart: the server is killed with SIGKILL while hls.js plays in headless
 //! Chromium, started again on the same ports, and the publisher reconnects. The same playlist
-//! URLs go on with higher media sequence numbers (no URI names two contents) and a higher
-//! discontinuity sequence (the player sees the new timeline), and the watch page recovers by
-//! itself: no reload, no error left, playback carries on into the new publish.
+//! URLs go on with higher media sequence numbers (no URI names two contents), and the watch page
+//! recovers by itself: no reload, no error left, playback carries on into the new publish.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -33,14 +32,6 @@ fn free_udp() -> String {
 fn source(server: &Server) -> Option<MediaPlaylist> {
     let r = server.get("/live/main/source/index.m3u8");
     (r.status == 200).then(|| parse_media(&r.body))
-}
-
-fn discontinuity_sequence(p: &MediaPlaylist) -> u64 {
-    p.text
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -104,7 +95,7 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
     );
     thread::sleep(Duration::from_secs(10));
     let before = source(&first).unwrap_or(before);
-    let (last_before, disc_before) = (before.last_msn().unwrap(), discontinuity_sequence(&before));
+    let last_before = before.last_msn().unwrap();
     first.process.signal("KILL");
     first.process.expect_exit(Duration::from_secs(10));
     // The publisher loses its connection and gives up; a real one reconnects, as B does.
@@ -129,11 +120,6 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
         after.first_msn().unwrap() > last_before,
         "sequence numbers after the restart ({:?}) do not go past the last one before ({last_before}):\n{}",
         after.first_msn(),
-        after.text
-    );
-    assert!(
-        discontinuity_sequence(&after) > disc_before,
-        "the discontinuity sequence did not grow across the restart ({disc_before} before):\n{}",
         after.text
     );
 

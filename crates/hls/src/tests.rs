@@ -1233,4 +1233,11 @@ fn discontinuity_sequence_starts_where_configured_and_only_grows() {
         pl.discontinuity_sequence, 501,
         "the trimmed discontinuity counts"
     );
+    assert_eq!(p.next_discontinuity_sequence(), 502);
+    p.discontinuity("a").unwrap();
+    assert_eq!(
+        p.next_discontinuity_sequence(),
+        503,
+        "a pending one counts too"
+    );
 }

@@ -307,7 +307,9 @@ impl Feeder {
                     self.name.clone(),
                     hls::PackagerConfig {
                         first_msn,
-                        first_discontinuity_sequence: first_msn,
+                        first_discontinuity_sequence: t
+                            .outputs
+                            .first_discontinuity_sequence(&self.name),
                         ..t.packager.clone()
                     },
                     plan.len(),

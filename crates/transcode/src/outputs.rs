@@ -106,6 +106,20 @@ impl Outputs {
         clock.max(previous)
     }
 
+    /// Where a new publish of `name` starts its discontinuity sequence: after the previous
+    /// publish's, so that a player that watched it sees a new timeline. A new process starts at
+    /// 0: deriving it from the clock, as the media sequence is, would make it huge, and hls.js
+    /// 1.x walks every discontinuity number below the current one on each playlist load (40 ms
+    /// a load at a million).
+    pub(crate) fn first_discontinuity_sequence(&self, name: &StreamName) -> u64 {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .get(name)
+            .and_then(|o| o.with_packager(|p| p.next_discontinuity_sequence()))
+            .unwrap_or(0)
+    }
+
     pub(crate) fn replace(&self, output: Arc<StreamOutput>) {
         self.map
             .lock()
