@@ -20,8 +20,7 @@ use serde_json::Value;
 use support::hls::parse_media;
 use support::publisher::{ffmpeg_flv, replay};
 use support::{
-    browser_report, player_assets_arg, require_browser_tools, require_tool, wait_until, ChildGuard,
-    Server, TempDir,
+    browser_report, require_browser_tools, require_tool, wait_until, ChildGuard, Server, TempDir,
 };
 
 /// The rungs of [`support::TWO_RUNG_LADDER`].
@@ -33,23 +32,6 @@ const SEGMENT_S: f64 = 2.0;
 const MAX_SEGMENT_WAIT_S: f64 = 4.5;
 
 /// A server with the two-rung ladder, stream `name` on `key`, and hls.js for the player.
-fn server(config: &TempDir, name: &str, key: &str) -> Server {
-    let mut toml = String::from(support::TWO_RUNG_LADDER);
-    toml.push_str(&format!(
-        "\n[[streams]]\nname = \"{name}\"\nkey = \"{key}\"\n"
-    ));
-    let path = config.file("ferrocast.toml");
-    std::fs::write(&path, toml).expect("write config");
-    Server::start(&[
-        "--config",
-        path.to_str().expect("UTF-8 temp path"),
-        "--set",
-        &format!("hls.segment_duration={SEGMENT_S}s"),
-        "--set",
-        &player_assets_arg(),
-    ])
-}
-
 /// Per rung, per media sequence number: when the segment was first listed, and its duration.
 type Seen = BTreeMap<String, BTreeMap<u64, (Instant, f64)>>;
 
@@ -205,7 +187,7 @@ fn audio_gap_keeps_every_rung_going_and_plays() {
     require_browser_tools();
     let config = TempDir::new("gap-config");
     let (stream, key) = ("gap", "e2e-gap-key");
-    let server = server(&config, stream, key);
+    let server = support::two_rung_server(&config, stream, key);
     let tags = ffmpeg_flv(&server.dir, 30);
     let (gap_from, gap_to) = (8_000, 13_000);
     let dropped = tags
@@ -273,7 +255,7 @@ fn audio_gap_keeps_every_rung_going_and_plays() {
 fn skewed_publish_keeps_every_rung_going(stream: &str, early_ms: i64, silence: fn(f64) -> bool) {
     let config = TempDir::new(&format!("{stream}-config"));
     let key = format!("e2e-{stream}-key");
-    let server = server(&config, stream, &key);
+    let server = support::two_rung_server(&config, stream, &key);
     let tags = ffmpeg_flv(&server.dir, 20);
     let publish = replay(server.rtmp, &key, tags, move |t| {
         Some(i64::from(t.ts) - if t.is_audio() { early_ms } else { 0 })
@@ -348,7 +330,7 @@ fn video_only_publish_plays() {
     require_browser_tools();
     let config = TempDir::new("vonly-config");
     let (stream, key) = ("vonly", "e2e-vonly-key");
-    let server = server(&config, stream, key);
+    let server = support::two_rung_server(&config, stream, key);
     let _ffmpeg = ffmpeg(
         &server.dir,
         "video-only",
@@ -391,7 +373,7 @@ fn audio_only_publish_plays() {
     require_browser_tools();
     let config = TempDir::new("aonly-config");
     let (stream, key) = ("aonly", "e2e-aonly-key");
-    let server = server(&config, stream, key);
+    let server = support::two_rung_server(&config, stream, key);
     let _ffmpeg = ffmpeg(
         &server.dir,
         "audio-only",

@@ -806,6 +806,25 @@ height = 240
 video_kbps = 400
 "#;
 
+/// A server with [`TWO_RUNG_LADDER`], 2 s segments, the player's hls.js, and one stream
+/// `name` with `key`; its config file lives in `config`.
+pub(crate) fn two_rung_server(config: &TempDir, name: &str, key: &str) -> Server {
+    let mut toml = String::from(TWO_RUNG_LADDER);
+    toml.push_str(&format!(
+        "\n[[streams]]\nname = \"{name}\"\nkey = \"{key}\"\n"
+    ));
+    let path = config.file("ferrocast.toml");
+    std::fs::write(&path, toml).expect("write config");
+    Server::start(&[
+        "--config",
+        path.to_str().expect("UTF-8 temp path"),
+        "--set",
+        "hls.segment_duration=2s",
+        "--set",
+        &player_assets_arg(),
+    ])
+}
+
 /// A setting from the environment (`BENCH_*` knobs), or its default.
 pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -78,7 +78,7 @@ pub const PIPELINE_FRAMES_IN: &str = "ferrocast_pipeline_frames_in";
 /// Gauge: frames waiting in the pipeline's input queue, by stream and kind.
 pub const PIPELINE_QUEUE_DEPTH: &str = "ferrocast_pipeline_queue_depth";
 /// Counter: pipelines rebuilt mid-publish, by stream and reason (`config_change`,
-/// `hardware_fallback`).
+/// `hardware_fallback`, `timestamp_jump`).
 pub const PIPELINE_RESTARTS: &str = "ferrocast_pipeline_restarts";
 /// Counter: LL-HLS parts (CMAF chunks) listed, by stream and rung.
 pub const HLS_PARTS: &str = "ferrocast_hls_parts";

@@ -34,6 +34,10 @@ const AUDIO_WAIT: Duration = Duration::from_secs(2);
 /// How long a new publish waits for the previous publish of its name to flush, so that it can
 /// continue its playlists.
 const PREVIOUS_WAIT: Duration = Duration::from_secs(3);
+/// Video timestamps that go back by more than this start a new timeline.
+const JUMP_BACK: MediaTime = MediaTime::from_millis(1_000);
+/// Video timestamps that leap ahead by more than this start a new timeline.
+const JUMP_AHEAD: MediaTime = MediaTime::from_millis(10_000);
 /// How long to wait for video once audio has started, before starting without video.
 const VIDEO_WAIT: Duration = Duration::from_secs(2);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
@@ -84,6 +88,7 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
         pending: VecDeque::new(),
         first_video_at: None,
         first_audio_at: None,
+        last_video_dts: None,
         deferred_at: None,
         running: None,
     };
@@ -118,6 +123,8 @@ struct Feeder {
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
     first_audio_at: Option<Instant>,
+    /// The newest video frame's decode time, to notice a jump.
+    last_video_dts: Option<MediaTime>,
     /// When the start was first put off for the previous publish's pipeline to flush.
     deferred_at: Option<Instant>,
     running: Option<Running>,
@@ -170,8 +177,25 @@ impl Feeder {
                 self.audio = Some(c.clone());
                 return;
             }
-            MediaFrame::Video(_) => {
+            MediaFrame::Video(v) => {
                 self.first_video_at.get_or_insert_with(Instant::now);
+                let dts = v.dts;
+                if let Some(last) = self.last_video_dts.replace(dts) {
+                    if self.running.is_some() && is_timestamp_jump(last, dts) {
+                        // An encoder restart or a spliced source: the old timeline cannot go on,
+                        // so the ladder starts again on a new one, continuing the playlists.
+                        tracing::warn!(
+                            stream = %self.name,
+                            from_ms = last.as_millis(),
+                            to_ms = dts.as_millis(),
+                            "the publisher's timestamps jumped; restarting the ladder on a new timeline"
+                        );
+                        self.transcoder
+                            .metrics
+                            .pipeline_restart(self.name.as_str(), RestartReason::TimestampJump);
+                        self.finish_in_background();
+                    }
+                }
             }
             MediaFrame::Audio(_) => {
                 self.first_audio_at.get_or_insert_with(Instant::now);
@@ -501,6 +525,12 @@ fn finish(running: Running, metrics: &TranscodeMetrics, keep_open: bool) {
     tracing::info!("transcoding finished");
 }
 
+/// A video decode time that went back more than [`JUMP_BACK`] or ahead more than
+/// [`JUMP_AHEAD`] from the one before: not reordering or a dropped frame, but a new timeline.
+fn is_timestamp_jump(last: MediaTime, dts: MediaTime) -> bool {
+    dts + JUMP_BACK < last || dts > last + JUMP_AHEAD
+}
+
 /// `decode=nvh264dec(nvidia) scale=nvidia 720p=nvh264enc(nvidia) 480p=x264enc(software)`.
 fn describe_backends(b: &StreamBackends) -> String {
     let mut out = format!(
@@ -513,4 +543,25 @@ fn describe_backends(b: &StreamBackends) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_are_told_from_reordering_and_gaps() {
+        let ms = MediaTime::from_millis;
+        assert!(!is_timestamp_jump(ms(5_000), ms(5_033)), "the next frame");
+        assert!(
+            !is_timestamp_jump(ms(5_000), ms(4_100)),
+            "within a second back"
+        );
+        assert!(
+            !is_timestamp_jump(ms(5_000), ms(14_000)),
+            "a gap of a few seconds"
+        );
+        assert!(is_timestamp_jump(ms(60_000), ms(0)), "an encoder restart");
+        assert!(is_timestamp_jump(ms(5_000), ms(3_605_000)), "an hour ahead");
+    }
 }

@@ -32,16 +32,23 @@ pub enum RestartReason {
     ConfigChange,
     /// A hardware element failed and the stream goes on in software.
     HardwareFallback,
+    /// The publisher's timestamps jumped (back, or far ahead: an encoder restart).
+    TimestampJump,
 }
 
 impl RestartReason {
-    const ALL: [RestartReason; 2] = [RestartReason::ConfigChange, RestartReason::HardwareFallback];
+    const ALL: [RestartReason; 3] = [
+        RestartReason::ConfigChange,
+        RestartReason::HardwareFallback,
+        RestartReason::TimestampJump,
+    ];
 
     /// The `reason` label.
     pub fn label(self) -> &'static str {
         match self {
             RestartReason::ConfigChange => "config_change",
             RestartReason::HardwareFallback => "hardware_fallback",
+            RestartReason::TimestampJump => "timestamp_jump",
         }
     }
 }
@@ -217,6 +224,7 @@ mod tests {
             r#"ferrocast_pipeline_errors_total{stream="main"} 0"#,
             r#"ferrocast_pipeline_restarts_total{stream="main",reason="config_change"} 0"#,
             r#"ferrocast_pipeline_restarts_total{stream="main",reason="hardware_fallback"} 0"#,
+            r#"ferrocast_pipeline_restarts_total{stream="main",reason="timestamp_jump"} 0"#,
         ] {
             assert!(text.contains(zero), "{zero} missing:\n{text}");
         }

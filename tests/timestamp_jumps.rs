@@ -1,0 +1,146 @@
+//! A publisher whose timestamps jump (back to zero, as an encoder restart does, or an hour
+//! ahead) keeps its stream: the ladder starts again on a new timeline, the same playlists go on
+//! after one `EXT-X-DISCONTINUITY` with sequence numbers that carry on, and hls.js in headless
+//! Chromium plays across the jump. The publisher replays an ffmpeg-made FLV over RTMP tag by tag
+//! (`support::publisher`) with the timestamps rewritten from 10 s on.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use support::hls::parse_media;
+use support::publisher::{ffmpeg_flv, replay};
+use support::{browser_report, require_browser_tools, wait_until, TempDir};
+
+/// Where the timestamps jump, ms of the original media.
+const JUMP_AT: u32 = 10_000;
+
+/// One publish at a time: each transcodes and one plays in Chromium.
+fn serial() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Publishes 24 s of ffmpeg's media with every timestamp from [`JUMP_AT`] on moved by `shift`
+/// ms, sent at its original time; checks the playlists (and, with `play`, Chromium) across the
+/// jump.
+fn jump_continues_the_stream(stream: &str, shift: i64, play: bool) {
+    let _serial = serial();
+    if play {
+        require_browser_tools();
+    }
+    let config = TempDir::new(&format!("{stream}-config"));
+    let key = format!("e2e-{stream}-key");
+    let server = support::two_rung_server(&config, stream, &key);
+    let mut tags = ffmpeg_flv(&server.dir, 24);
+    let original: Vec<u32> = tags.iter().map(|t| t.ts).collect();
+    for t in tags.iter_mut().filter(|t| t.ts >= JUMP_AT) {
+        t.ts = u32::try_from(i64::from(t.ts) + shift).expect("timestamp in range");
+    }
+    let when: std::collections::HashMap<(u8, u32, usize), u32> = tags
+        .iter()
+        .zip(&original)
+        .map(|(t, o)| ((t.kind, t.ts, t.body.len()), *o))
+        .collect();
+    let publish = replay(server.rtmp, &key, tags, move |t| {
+        when.get(&(t.kind, t.ts, t.body.len()))
+            .map(|o| i64::from(*o))
+    });
+    let master = format!("/live/{stream}/index.m3u8");
+    wait_until(Duration::from_secs(30), "the master playlist", || {
+        (server.get(&master).status == 200).then_some(())
+    });
+    let player = play.then(|| {
+        let url = format!("http://{}/watch/{stream}?engine=hlsjs", server.http);
+        thread::spawn(move || {
+            let dir = TempDir::new("jump-player");
+            browser_report(
+                &dir,
+                "play-jump",
+                "play.mjs",
+                &[&url, "hlsjs", "16"],
+                &[],
+                Duration::from_secs(90),
+            )
+        })
+    });
+
+    let sent = publish.join(Duration::from_secs(60)).expect("replay");
+    assert!(sent > 1000, "sent {sent} tags");
+    // Right after the publisher leaves, the playlists wait for it (no ENDLIST yet).
+    let source = format!("/live/{stream}/source/index.m3u8");
+    let pl = parse_media(&server.get(&source).body);
+    assert!(!pl.ended, "{}", pl.text);
+    let msns: Vec<u64> = pl.segments.iter().map(|s| s.msn).collect();
+    assert!(
+        msns.windows(2).all(|w| w[1] == w[0] + 1),
+        "sequence numbers with a gap: {msns:?}\n{}",
+        pl.text
+    );
+    let parts: Vec<&str> = pl.text.split("#EXT-X-DISCONTINUITY\n").collect();
+    assert_eq!(
+        parts.len(),
+        2,
+        "one discontinuity, at the jump:\n{}",
+        pl.text
+    );
+    let after = parts[1].lines().filter(|l| l.starts_with("seg-")).count();
+    assert!(after >= 3, "{after} segments after the jump:\n{}", pl.text);
+    for rung in ["source", "240p"] {
+        let r = server.get(&format!("/live/{stream}/{rung}/index.m3u8"));
+        assert_eq!(
+            r.body.matches("#EXT-X-DISCONTINUITY\n").count(),
+            1,
+            "{rung}:\n{}",
+            r.body
+        );
+    }
+    let m = server.metrics();
+    assert_eq!(
+        m.value(
+            "ferrocast_pipeline_restarts_total",
+            &[("stream", stream), ("reason", "timestamp_jump")]
+        ),
+        1.0,
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.value("ferrocast_pipeline_errors_total", &[("stream", stream)]),
+        0.0,
+        "{}",
+        server.logs()
+    );
+
+    if let Some(player) = player {
+        let r = player.join().expect("the player thread");
+        let ctx = || format!("{r:#}\nserver log:\n{}", server.logs());
+        let end = &r["end"];
+        assert!(
+            end["errors"].as_array().is_some_and(Vec::is_empty),
+            "hls.js errors: {}",
+            ctx()
+        );
+        assert!(end["videoError"].is_null(), "video.error: {}", ctx());
+        // The page starts a few seconds in, so at most about 7 s of it is before the jump.
+        let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+        assert!(
+            advanced > 10.0,
+            "currentTime advanced only {advanced:.1} s in 16 s: {}",
+            ctx()
+        );
+    }
+}
+
+#[test]
+fn timestamps_going_back_to_zero_continue_the_stream_and_play() {
+    jump_continues_the_stream("back", -i64::from(JUMP_AT), true);
+}
+
+#[test]
+fn timestamps_leaping_an_hour_ahead_continue_the_stream() {
+    jump_continues_the_stream("ahead", 3_600_000, false);
+}
