@@ -757,6 +757,32 @@ pub(crate) fn browser_report(
     report
 }
 
+/// What a `play.mjs` report must show when the page played on across a break in the stream:
+/// no error left on the page, no media error, the clock advanced more than `min_advance` seconds
+/// (the caller says why that is more than the media before the break), and not paused at the
+/// end. `logs` goes into the failure message.
+pub(crate) fn check_played_across(r: &serde_json::Value, min_advance: f64, logs: &str) {
+    let ctx = || format!("{r:#}\nserver log:\n{logs}");
+    let end = &r["end"];
+    assert!(
+        end["errors"].as_array().is_some_and(Vec::is_empty),
+        "the page reported errors: {}",
+        ctx()
+    );
+    assert!(end["videoError"].is_null(), "video.error: {}", ctx());
+    let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+    assert!(
+        advanced > min_advance,
+        "currentTime advanced only {advanced:.1} s (more than {min_advance} s expected): {}",
+        ctx()
+    );
+    assert!(
+        !end["paused"].as_bool().unwrap_or(true),
+        "paused at the end: {}",
+        ctx()
+    );
+}
+
 /// `--set http.assets_dir=...` pointing at the hls.js that `npm ci --prefix player` installed,
 /// so the player page has hls.js whatever the working directory. Panics with the fix when it is
 /// missing.
