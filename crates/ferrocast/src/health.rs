@@ -133,7 +133,7 @@ impl Health {
         let mut running = 0;
         let mut behind = 0;
         for output in self.outputs.all() {
-            if output.is_over() {
+            if output.is_over() || output.is_paused() {
                 continue;
             }
             running += 1;

@@ -1,6 +1,8 @@
 //! Keeps a listener's task running: when it ends without being asked to, or panics, the socket
 //! is bound again and the task started anew, with backoff, while its [`ListenerHealth`] says
-//! down. Live connections are tasks of their own and are not touched by a restart.
+//! down. Live RTMP connections are tasks of their own and carry on through a restart; SRT
+//! callers share the listener's socket and task (srt-tokio), so they are dropped with it and
+//! must reconnect.
 //!
 //! In debug builds, and only with `TESTING_FERROCAST_FAULTS=1`, [`Faults`] lets a test kill a
 //! listener's task and keep it down for a while (`POST /testing/faults/listener/{name}`), so the
@@ -17,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// The first wait before binding again; doubled per failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A task that served this long starts the backoff again from [`FIRST_BACKOFF`].
+const BACKOFF_RESET: Duration = Duration::from_secs(60);
 
 /// Which listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +133,7 @@ pub async fn supervise<S, B, BF, R, RF>(
             },
         };
         health.up();
+        let served_from = tokio::time::Instant::now();
         let mut task = tokio::spawn(serve(s));
         let killed = async {
             match &faults {
@@ -148,6 +153,10 @@ pub async fn supervise<S, B, BF, R, RF>(
             return;
         }
         health.down();
+        // A task that served for a while failed afresh: no penalty from failures long ago.
+        if served_from.elapsed() >= BACKOFF_RESET {
+            backoff = FIRST_BACKOFF;
+        }
         tracing::error!(
             listener = what,
             ended = ?ended,

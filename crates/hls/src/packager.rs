@@ -73,6 +73,10 @@ pub struct PackagerConfig {
     /// if this is above what it saw. Keep it small: hls.js 1.x walks every number below it on
     /// each playlist load (40 ms at a million, 90 s at 3.6 billion).
     pub first_discontinuity_sequence: u64,
+    /// Version of the first init segment of every rung: a publish that follows another in a
+    /// new packager starts above the old one's, so that `init-V.mp4` never names two contents
+    /// (players cache init segments by URI).
+    pub first_init_version: u32,
 }
 
 impl Default for PackagerConfig {
@@ -87,6 +91,7 @@ impl Default for PackagerConfig {
             whole_segments: false,
             first_msn: 0,
             first_discontinuity_sequence: 0,
+            first_init_version: 0,
         }
     }
 }
@@ -226,7 +231,7 @@ impl<S: SegmentStore> Packager<S> {
                 },
                 has_init: false,
                 init: None,
-                init_version: 0,
+                init_version: config.first_init_version,
                 open: None,
                 next_msn: config.first_msn,
                 pending_discontinuity: false,
@@ -497,6 +502,16 @@ impl<S: SegmentStore> Packager<S> {
             })
             .max()
             .unwrap_or(self.config.first_discontinuity_sequence + 1)
+    }
+
+    /// The init version a following publish should start at
+    /// ([`PackagerConfig::first_init_version`]): above every version this packager used.
+    pub fn next_init_version(&self) -> u32 {
+        self.rungs
+            .iter()
+            .map(|r| r.init_version.saturating_add(1))
+            .max()
+            .unwrap_or(self.config.first_init_version)
     }
 
     /// A rung's newest part; `None` before its first segment starts.

@@ -1241,3 +1241,24 @@ fn discontinuity_sequence_starts_where_configured_and_only_grows() {
         "a pending one counts too"
     );
 }
+
+#[test]
+fn a_following_packager_starts_above_the_init_versions_used() {
+    let mut p = Packager::in_memory(PackagerConfig::default(), vec![variant("a", None)]).unwrap();
+    let mut f = Feed::new(&mut p, "a");
+    f.segment(&mut p, &[2000], 10);
+    p.push("a", chunk(ChunkKind::Init, 0, 0, 120), at(0))
+        .unwrap();
+    assert_eq!(p.next_init_version(), 2);
+    let config = PackagerConfig {
+        first_init_version: p.next_init_version(),
+        ..PackagerConfig::default()
+    };
+    let mut q = Packager::in_memory(config, vec![variant("a", None)]).unwrap();
+    let mut g = Feed::new(&mut q, "a");
+    g.segment(&mut q, &[2000], 10);
+    let text = q.media_playlist("a", false).unwrap();
+    assert!(text.contains("#EXT-X-MAP:URI=\"init-2.mp4\""), "{text}");
+    assert!(q.fetch(&Resource::Init("a".into(), 2)).is_some());
+    assert!(q.fetch(&Resource::Init("a".into(), 0)).is_none());
+}

@@ -77,7 +77,7 @@
         }
       } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && now - lastMediaRecovery > 10000) {
         lastMediaRecovery = now;
-        state.recovered.push(what);
+        if (state.recovered.length < 100) state.recovered.push(what);
         hls.recoverMediaError();
         return;
       }

@@ -23,7 +23,7 @@ use pipeline::{PushResult, StartOptions, StreamBackends, StreamPipeline};
 use crate::hardware::HardwareIssue;
 use crate::metrics::{RestartReason, RungLabels, TranscodeMetrics};
 use crate::output::StreamOutput;
-use crate::outputs::Busy;
+use crate::outputs::{Busy, Outputs};
 use crate::sink::Sink;
 use crate::transcoder::Transcoder;
 
@@ -150,7 +150,12 @@ impl Feeder {
             // back; one that failed (or a drain) ends them.
             let keep_open = self.ended.reason().is_none()
                 && !self.transcoder.outputs.reconnect_window().is_zero();
-            finish(running, &self.transcoder.metrics, keep_open);
+            finish(
+                running,
+                &self.transcoder.metrics,
+                &self.transcoder.outputs,
+                keep_open,
+            );
         }
     }
 
@@ -334,6 +339,7 @@ impl Feeder {
                         first_discontinuity_sequence: t
                             .outputs
                             .first_discontinuity_sequence(&self.name),
+                        first_init_version: t.outputs.first_init_version(&self.name),
                         ..t.packager.clone()
                     },
                     plan.len(),
@@ -379,13 +385,21 @@ impl Feeder {
                     epoch,
                 });
             }
-            Err(pipeline::Error::Accelerator(why)) => {
-                t.refuse(&self.name, &self.ended, HardwareIssue::SessionLimit, &why);
-            }
             Err(e) => {
-                tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
-                t.metrics.pipeline_error(self.name.as_str());
-                self.ended.end(format!("Cannot transcode this stream: {e}"));
+                // A continued output has no pipeline now: its playlists end here.
+                if resumed.is_some() {
+                    output.end();
+                }
+                match e {
+                    pipeline::Error::Accelerator(why) => {
+                        t.refuse(&self.name, &self.ended, HardwareIssue::SessionLimit, &why);
+                    }
+                    e => {
+                        tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
+                        t.metrics.pipeline_error(self.name.as_str());
+                        self.ended.end(format!("Cannot transcode this stream: {e}"));
+                    }
+                }
             }
         }
     }
@@ -485,6 +499,7 @@ impl Feeder {
         };
         let busy: Busy = self.transcoder.outputs.busy();
         let metrics = self.transcoder.metrics.clone();
+        let outputs = self.transcoder.outputs.clone();
         let span = tracing::info_span!("stream", stream = %self.name);
         let spawned = std::thread::Builder::new()
             .name("ferrocast-finish".into())
@@ -492,7 +507,7 @@ impl Feeder {
                 let _entered = span.entered();
                 let _busy = busy;
                 // Left open, so that the new pipeline continues the same playlists.
-                finish(running, &metrics, true);
+                finish(running, &metrics, &outputs, true);
             });
         if spawned.is_err() {
             tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
@@ -502,7 +517,7 @@ impl Feeder {
 
 /// Flushes the pipeline's last segments and ends the output's playlists (ENDLIST), or, with
 /// `keep_open`, leaves them open for the reconnect window ([`StreamOutput::pause`]).
-fn finish(running: Running, metrics: &TranscodeMetrics, keep_open: bool) {
+fn finish(running: Running, metrics: &TranscodeMetrics, outputs: &Outputs, keep_open: bool) {
     let pipeline = running
         .output
         .pipeline
@@ -514,7 +529,8 @@ fn finish(running: Running, metrics: &TranscodeMetrics, keep_open: bool) {
         p.finish();
     }
     let stream = running.output.name().as_str();
-    let closed = if keep_open && !failed {
+    // Decided after the flush: a drain that began meanwhile ends the playlists.
+    let closed = if keep_open && !failed && !outputs.is_draining() {
         running.output.pause()
     } else {
         running.output.end()

@@ -357,8 +357,10 @@ impl StreamOutput {
         if !live {
             return self.end();
         }
+        // Closed before it can be resumed, so a new pipeline never pushes into an open segment.
+        let closed = self.close(hls::Packager::pause, false);
         *self.paused.lock().expect("paused lock") = Some(Instant::now());
-        self.close(hls::Packager::pause, false)
+        closed
     }
 
     /// Whether the playlists wait for the publisher to come back.
@@ -394,11 +396,16 @@ impl StreamOutput {
 
     /// Ends the playlists of an output whose publisher has been gone for longer than `window`.
     pub(crate) fn end_if_paused_for(&self, window: Duration) {
-        let expired = self
-            .paused
-            .lock()
-            .expect("paused lock")
-            .is_some_and(|since| since.elapsed() >= window);
+        // Taken out of the paused state under its lock, so that a publish resuming now either
+        // comes first (and the stream goes on) or finds nothing to resume (and starts anew).
+        let expired = {
+            let mut paused = self.paused.lock().expect("paused lock");
+            let expired = paused.is_some_and(|since| since.elapsed() >= window);
+            if expired {
+                *paused = None;
+            }
+            expired
+        };
         if expired {
             tracing::info!(stream = %self.name, "no publisher came back within the reconnect window; the stream ends");
             self.end();

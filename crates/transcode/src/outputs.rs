@@ -50,6 +50,11 @@ impl Outputs {
         }
     }
 
+    /// Whether the drain has begun.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The drain begins: streams waiting for their publisher end now (ENDLIST), and publishes
     /// that end from now on end their playlists at once.
     pub fn drain(&self) {
@@ -117,6 +122,17 @@ impl Outputs {
             .expect("outputs lock")
             .get(name)
             .and_then(|o| o.with_packager(|p| p.next_discontinuity_sequence()))
+            .unwrap_or(0)
+    }
+
+    /// Where a new publish of `name` starts its init segment versions: above the previous
+    /// publish's, so that an init URI never names two contents.
+    pub(crate) fn first_init_version(&self, name: &StreamName) -> u32 {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .get(name)
+            .and_then(|o| o.with_packager(|p| p.next_init_version()))
             .unwrap_or(0)
     }
 
