@@ -193,6 +193,8 @@ struct Rung {
     /// Complete segments still in the store (msn, part count), oldest first.
     retained: VecDeque<(u64, u32)>,
     stats: VariantStats,
+    /// Shed under overload: left out of the master playlist, its segments listed as gaps.
+    shed: bool,
 }
 
 impl Packager<MemoryStore> {
@@ -237,6 +239,7 @@ impl<S: SegmentStore> Packager<S> {
                 pending_discontinuity: false,
                 retained: VecDeque::new(),
                 stats: VariantStats::default(),
+                shed: false,
             });
         }
         let mut packager = Packager {
@@ -302,6 +305,7 @@ impl<S: SegmentStore> Packager<S> {
                         size: len,
                     }],
                     size: len,
+                    gap: false,
                 });
                 rung.open = Some((chunk.pts, vec![chunk.data.clone()]));
                 rung.stats.parts += 1;
@@ -351,6 +355,54 @@ impl<S: SegmentStore> Packager<S> {
         let r = self.index(rung)?;
         self.rungs[r].pending_discontinuity = true;
         Ok(())
+    }
+
+    /// Lists a segment of `rung` that has no media: `EXT-X-GAP` with the same sequence number
+    /// and duration as the other rungs' segment that starts at `start` (the rung was shed under
+    /// overload). Closes the rung's open segment first, ending it at `start`. Players skip a gap
+    /// and take that time from another variant (RFC 8216bis 4.4.4.7, 6.3.3); its URI answers 404.
+    pub fn gap(
+        &mut self,
+        rung: &str,
+        start: MediaTime,
+        duration: MediaTime,
+        program_date_time: SystemTime,
+    ) -> Result<(), Error> {
+        if self.ended_at.is_some() {
+            return Err(Error::Ended);
+        }
+        let r = self.index(rung)?;
+        self.close_open(r, Some(start));
+        let rung = &mut self.rungs[r];
+        let msn = rung.next_msn;
+        rung.next_msn += 1;
+        let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
+        rung.playlist.push_segment(Segment {
+            msn,
+            duration,
+            program_date_time,
+            discontinuity,
+            init: rung.init_version,
+            parts: Vec::new(),
+            size: 0,
+            gap: true,
+        });
+        self.update_hint(r);
+        Ok(())
+    }
+
+    /// Marks `rung` shed (left out of the master playlist, so that new players never pick it)
+    /// or back. Players already on it meet its gap segments and switch.
+    pub fn set_shed(&mut self, rung: &str, shed: bool) -> Result<(), Error> {
+        let r = self.index(rung)?;
+        self.rungs[r].shed = shed;
+        self.update_hint(r);
+        Ok(())
+    }
+
+    /// Whether `rung` is shed ([`Packager::set_shed`]).
+    pub fn is_shed(&self, rung: &str) -> Result<bool, Error> {
+        Ok(self.rungs[self.index(rung)?].shed)
     }
 
     /// The publisher is gone but may come back: closes every open segment, without
@@ -454,10 +506,15 @@ impl<S: SegmentStore> Packager<S> {
         }))
     }
 
-    /// The master playlist model: one variant per rung, ordered by `BANDWIDTH` ascending (so
-    /// players that start on the first entry start low and climb).
+    /// The master playlist model: one variant per rung that is not shed, ordered by `BANDWIDTH`
+    /// ascending (so players that start on the first entry start low and climb).
     pub fn master(&self) -> MasterPlaylist {
-        let mut variants: Vec<VariantStream> = self.rungs.iter().map(variant_stream).collect();
+        let mut variants: Vec<VariantStream> = self
+            .rungs
+            .iter()
+            .filter(|r| !r.shed)
+            .map(variant_stream)
+            .collect();
         variants.sort_by_key(|v| v.bandwidth);
         MasterPlaylist {
             version: if self.config.low_latency {
@@ -708,6 +765,11 @@ impl<S: SegmentStore> Packager<S> {
             return;
         };
         let hint = match &pl.partial {
+            // A shed rung's next segment is a gap: no part to hint.
+            None if rung.shed => {
+                rung.playlist.preload_hint = None;
+                return;
+            }
             None => (rung.next_msn, 0),
             Some(open) => {
                 let last_part = open.parts.last().map_or(ll.part_target, |p| p.duration);

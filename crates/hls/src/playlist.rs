@@ -52,6 +52,9 @@ pub struct Segment {
     pub parts: Vec<Part>,
     /// Size in bytes.
     pub size: u64,
+    /// `EXT-X-GAP`: the rung has no media for this time (it was shed under overload); players
+    /// take the segment from another variant. Its URI answers 404.
+    pub gap: bool,
 }
 
 /// LL-HLS settings of a media playlist.
@@ -290,7 +293,9 @@ impl MediaPlaylist {
         }
         for (i, s) in self.segments.iter().enumerate().skip(skipped) {
             segment_head(&mut out, s, &mut init);
-            if i >= part_from {
+            if s.gap {
+                out.push_str("#EXT-X-GAP\n");
+            } else if i >= part_from {
                 parts(&mut out, s);
             }
             let _ = writeln!(out, "#EXTINF:{},", Extinf(s.duration));

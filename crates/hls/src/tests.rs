@@ -1262,3 +1262,75 @@ fn a_following_packager_starts_above_the_init_versions_used() {
     assert!(q.fetch(&Resource::Init("a".into(), 2)).is_some());
     assert!(q.fetch(&Resource::Init("a".into(), 0)).is_none());
 }
+
+#[test]
+fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
+    let mut p = Packager::in_memory(
+        ll_config(),
+        vec![variant("hi", Some(3000)), variant("lo", Some(800))],
+    )
+    .unwrap();
+    let mut hi = Feed::new(&mut p, "hi");
+    let mut lo = Feed::new(&mut p, "lo");
+    hi.segment(&mut p, &[500, 500, 500, 500], 1000);
+    lo.segment(&mut p, &[500, 500, 500, 500], 300);
+    // `hi` is shed from 2 s on: two gap segments, while `lo` goes on.
+    p.set_shed("hi", true).unwrap();
+    assert!(p.is_shed("hi").unwrap());
+    assert!(!p.master_playlist().contains("hi/index.m3u8"));
+    assert!(p.master_playlist().contains("lo/index.m3u8"));
+    for i in 0..2 {
+        lo.segment(&mut p, &[500, 500, 500, 500], 300);
+        p.gap(
+            "hi",
+            ms(2000 + i * 2000),
+            ms(2000),
+            at(2000 + i as u64 * 2000),
+        )
+        .unwrap();
+    }
+    let text = p.media_playlist("hi", false).unwrap();
+    let parsed = parse(&text);
+    // The real segment closed at the gap's start, with its full 2 s.
+    assert_eq!(
+        parsed.segments[0],
+        ("seg-0.m4s".into(), 2.0, parsed.segments[0].2.clone(), false)
+    );
+    assert_eq!(text.matches("#EXT-X-GAP\n").count(), 2, "{text}");
+    assert!(
+        text.contains("#EXT-X-GAP\n#EXTINF:2.00000,\nseg-1.m4s\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#EXT-X-GAP\n#EXTINF:2.00000,\nseg-2.m4s\n"),
+        "{text}"
+    );
+    // No part is hinted while the next segment of a shed rung is a gap.
+    assert!(!text.contains("PRELOAD-HINT"), "{text}");
+    // A gap's URI is gone; a blocking request for it is answered.
+    assert_eq!(
+        p.resource_status(&Resource::Segment("hi".into(), 2))
+            .unwrap(),
+        ResourceStatus::Gone
+    );
+    assert_eq!(p.playlist_request("hi", 2, None).unwrap(), Blocking::Ready);
+    // Rendition reports of `lo` still say where `hi` is.
+    assert!(p
+        .media_playlist("lo", false)
+        .unwrap()
+        .contains("URI=\"../hi/index.m3u8\",LAST-MSN=2"));
+    // Back: real media continues with the next number, in step with `lo`.
+    p.set_shed("hi", false).unwrap();
+    hi.pts = 6000;
+    hi.segment(&mut p, &[500, 500], 1000);
+    lo.segment(&mut p, &[500, 500], 300);
+    let hi_text = p.media_playlist("hi", false).unwrap();
+    assert!(
+        hi_text.contains("seg-2.m4s\n#EXT-X-PROGRAM-DATE-TIME"),
+        "{hi_text}"
+    );
+    assert!(hi_text.contains("URI=\"part-3.0.m4s\""), "{hi_text}");
+    assert!(p.master_playlist().contains("hi/index.m3u8"));
+    // Gap segments count nothing towards the measured bitrate.
+    assert_eq!(p.stats("hi").unwrap().segments, 1);
+}

@@ -20,7 +20,7 @@ use crate::elements::{
 };
 use crate::error::Error;
 use crate::output::RungOutput;
-use crate::probes::{cap_frame_rate, count_buffers, force_key_units_at_cuts};
+use crate::probes::{cap_frame_rate, count_buffers, force_key_units_at_cuts, gate_video};
 use crate::shared::Shared;
 use crate::sink::ChunkSink;
 
@@ -138,7 +138,7 @@ pub(crate) fn build(
                     device,
                 )?;
                 link_pads(&static_pad(&out, "src")?, &pad)?;
-                Some(pad)
+                Some((pad, out))
             }
             None => None,
         };
@@ -162,14 +162,31 @@ pub(crate) fn build(
             _ => None,
         };
 
-        Arc::new(RungOutput::new(
+        let output = Arc::new(RungOutput::new(
             rung,
             sink,
             shared,
-            mux_video.as_ref(),
+            mux_video.as_ref().map(|(pad, _)| pad),
             audio_codec,
-        ))
-        .attach(&appsink);
+        ));
+        // A transcoded rung can be shed: its gate sits before its scaler and encoder.
+        if let (Some((_, out)), false) = (&mux_video, rung.passthrough) {
+            let queue =
+                pipeline
+                    .by_name(&format!("r{i}-queue"))
+                    .ok_or_else(|| Error::Inconsistent {
+                        rung: rung.name.clone(),
+                        missing: "input queue",
+                    })?;
+            gate_video(
+                &static_pad(&queue, "src")?,
+                &static_pad(out, "src")?,
+                shared,
+                &output,
+                i,
+            );
+        }
+        output.attach(&appsink);
         muxers.push(mux);
     }
     Ok(Built {

@@ -2,6 +2,7 @@
 //! [`ChunkSink`] with the arrival times of the frames they present; the rung announced first,
 //! from the caps that really reach its muxer.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +14,10 @@ use crate::config::RungPlan;
 use crate::shared::Shared;
 use crate::sink::{ChunkSink, RungInfo};
 
+/// A segment's output may start this much before its cut (audio that straddles the cut goes
+/// with the segment after it).
+const CUT_SLACK_NS: i64 = 100_000_000;
+
 /// The output of rung `index`.
 pub(crate) struct RungOutput {
     index: usize,
@@ -23,6 +28,17 @@ pub(crate) struct RungOutput {
     announced: AtomicBool,
     video_pad: Option<gst::glib::WeakRef<gst::Pad>>,
     audio_codec: Option<String>,
+    /// Gaps (start, duration) reported by the rung's gate before the rung's chunks up to their
+    /// start came out of the muxer: they follow those chunks, in order.
+    gaps: Mutex<Gaps>,
+}
+
+/// Gaps waiting for the rung's output to reach them.
+#[derive(Default)]
+struct Gaps {
+    waiting: VecDeque<(media::MediaTime, media::MediaTime)>,
+    /// The muxer's current segment is one of the shed time: its chunks are dropped.
+    dropping: bool,
 }
 
 impl RungOutput {
@@ -44,6 +60,7 @@ impl RungOutput {
             announced: AtomicBool::new(false),
             video_pad: video_pad.map(|p| p.downgrade()),
             audio_codec,
+            gaps: Mutex::new(Gaps::default()),
         }
     }
 
@@ -101,6 +118,54 @@ impl RungOutput {
         Ok(gst::FlowSuccess::Ok)
     }
 
+    /// The rung's gate reports a shed segment (its frames never reached the encoder, but the
+    /// one it starts on). Handed to the sink when the muxer's output gets there, so that it
+    /// follows the rung's last chunk before it.
+    pub(crate) fn gap(&self, start: media::MediaTime, duration: media::MediaTime) {
+        if let Ok(mut g) = self.gaps.lock() {
+            g.waiting.push_back((start, duration));
+        }
+    }
+
+    /// Whether `chunk` goes to the sink: not when it belongs to a segment of the shed time (the
+    /// one picture per segment the encoder still makes). Hands on the gaps up to a segment
+    /// that starts here first.
+    fn pass_shed(&self, chunk: &CmafChunk) -> bool {
+        let Ok(mut gaps) = self.gaps.lock() else {
+            return true;
+        };
+        match chunk.kind {
+            ChunkKind::Init => true,
+            ChunkKind::Continuation => !gaps.dropping,
+            ChunkKind::SegmentStart => {
+                let at = chunk.pts.as_nanos() + CUT_SLACK_NS;
+                let gate = self.shared.gate(self.index);
+                gaps.dropping = gate.drops(u64::try_from(at).unwrap_or(0));
+                while gaps
+                    .waiting
+                    .front()
+                    .is_some_and(|(s, _)| s.as_nanos() <= at)
+                {
+                    if let Some((start, duration)) = gaps.waiting.pop_front() {
+                        self.sink.on_gap(self.index, start, duration);
+                    }
+                }
+                !gaps.dropping
+            }
+        }
+    }
+
+    /// Hands on every gap still waiting (at the end of the stream).
+    fn hand_on_gaps(&self) {
+        let waiting = match self.gaps.lock() {
+            Ok(mut g) => std::mem::take(&mut g.waiting),
+            Err(_) => return,
+        };
+        for (start, duration) in waiting {
+            self.sink.on_gap(self.index, start, duration);
+        }
+    }
+
     fn on_eos(&self) {
         let mut chunks = Vec::new();
         if let Ok(mut a) = self.assembler.lock() {
@@ -109,9 +174,14 @@ impl RungOutput {
         for chunk in chunks {
             self.emit(chunk);
         }
+        self.hand_on_gaps();
     }
 
     fn emit(&self, chunk: CmafChunk) {
+        if !self.pass_shed(&chunk) {
+            tracing::debug!(rung = %self.plan.name, pts_ms = chunk.pts.as_millis(), "chunk of a shed rung dropped");
+            return;
+        }
         if chunk.kind == ChunkKind::Init && !self.announced.swap(true, Ordering::SeqCst) {
             self.sink.on_rung_ready(self.info());
         }

@@ -5,8 +5,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use gst::prelude::*;
+use media::MediaTime;
 
+use crate::output::RungOutput;
 use crate::shared::Shared;
+
+/// Duration of the GAP event that stands for a dropped frame without a duration.
+const GAP_NS: u64 = 1_000_000;
 
 /// Counts buffers (and buffers in lists) passing `pad`.
 pub(crate) fn count_buffers(pad: &gst::Pad, shared: &Arc<Shared>, rung: usize) {
@@ -72,6 +77,75 @@ pub(crate) fn cap_frame_rate(pad: &gst::Pad, shared: &Arc<Shared>, cap: u32) {
             gst::PadProbeReturn::Drop
         }
     });
+}
+
+/// The gate of a shed rung, on its video input queue's src pad (before the scaler and the
+/// encoder, which then do no work): drops every frame within the rung's
+/// [`crate::shared::Gate`], and sends the muxer a GAP event in its place through `mux_input`,
+/// the pad that feeds it. The muxer, still taking the stream's audio, goes on cutting the
+/// rung's segments in step with the others (without video; the rung's output drops them and
+/// reports gaps instead). The encoder must hand its frames on synchronously (x264 with
+/// `zerolatency` does), so that a GAP follows every frame before it; only software-encoded rungs
+/// are shed. Each segment that passed while shed is reported to `output` as a gap.
+pub(crate) fn gate_video(
+    pad: &gst::Pad,
+    mux_input: &gst::Pad,
+    shared: &Arc<Shared>,
+    output: &Arc<RungOutput>,
+    rung: usize,
+) {
+    let shared = Arc::clone(shared);
+    let output = Arc::clone(output);
+    // Weak: the probe lives on a pad of the same pipeline.
+    let mux_input = mux_input.downgrade();
+    let last_cut = AtomicI64::new(-1);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(pts) = buffer.pts() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let rt = running_time(pad, pts);
+        let gate = shared.gate(rung);
+        if shared.is_cut(rt) {
+            let prev = last_cut.swap(rt as i64, Ordering::Relaxed);
+            if prev >= 0 && gate.drops(prev as u64) && rt > prev as u64 {
+                output.gap(ns_time(prev as u64), ns_time(rt - prev as u64));
+            }
+        }
+        if !gate.drops(rt) {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(out) = mux_input.upgrade() {
+            let d = buffer.duration().map_or(GAP_NS, |d| d.nseconds().max(1));
+            // In the muxer input's own segment: the encoder may offset its timestamps
+            // (x264enc adds 1000 hours), keeping running time.
+            let gap = gst::event::Gap::builder(position_of(&out, rt))
+                .duration(gst::ClockTime::from_nseconds(d))
+                .build();
+            if !out.push_event(gap) {
+                tracing::debug!(pad = %out.name(), "gap event not handled");
+            }
+        }
+        gst::PadProbeReturn::Drop
+    });
+}
+
+/// The position in `pad`'s segment of running time `rt` (ns).
+fn position_of(pad: &gst::Pad, rt: u64) -> gst::ClockTime {
+    let rt = gst::ClockTime::from_nseconds(rt);
+    pad.sticky_event::<gst::event::Segment>(0)
+        .and_then(|ev| {
+            ev.segment()
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.position_from_running_time(rt))
+        })
+        .unwrap_or(rt)
+}
+
+fn ns_time(ns: u64) -> MediaTime {
+    MediaTime::from_nanos(i64::try_from(ns).unwrap_or(i64::MAX))
 }
 
 /// Running time (ns) of the buffer a probe on `pad` sees; `None` for anything but a buffer

@@ -25,6 +25,36 @@ pub(crate) struct RungCounters {
     pub(crate) segments: AtomicU64,
     /// ns; negative means none yet.
     pub(crate) media_end: AtomicI64,
+    /// Which of the rung's frames are dropped before its encoder (it is shed).
+    pub(crate) gate: Mutex<Gate>,
+}
+
+/// A rung's input gate: frames of running time in `[from, until)` are dropped before the
+/// rung's scaler and encoder (video) and its muxer (audio). Both ends are segment cuts, so the
+/// rung's segments stay aligned with every other rung's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gate {
+    /// First running time dropped (ns); `u64::MAX`: never shed.
+    pub(crate) from: u64,
+    /// First running time let through again (ns); `u64::MAX`: not yet.
+    pub(crate) until: u64,
+}
+
+impl Gate {
+    pub(crate) const OPEN: Gate = Gate {
+        from: u64::MAX,
+        until: u64::MAX,
+    };
+
+    /// Whether a frame of running time `rt` is dropped.
+    pub(crate) fn drops(&self, rt: u64) -> bool {
+        rt >= self.from && rt < self.until
+    }
+
+    /// Shed from now on, or being shed (the cut it waits for has not come yet).
+    pub(crate) fn is_shed(&self) -> bool {
+        self.from != u64::MAX && self.until == u64::MAX
+    }
 }
 
 /// One pipeline's shared state; every field is safe to touch from any thread.
@@ -37,6 +67,8 @@ pub(crate) struct Shared {
     /// Silent audio frames pushed where the publisher's audio was missing.
     pub(crate) audio_silence: AtomicU64,
     pub(crate) failed: AtomicBool,
+    /// Shed (true) or bring back (false) these rungs at the next cut, in request order.
+    gate_requests: Mutex<Vec<(usize, bool)>>,
     /// Running times (ns) of segment cuts, oldest first.
     cuts: Mutex<VecDeque<u64>>,
     /// (running time in ns, wall-clock arrival at `push`) of recent video frames, in push order.
@@ -56,6 +88,7 @@ impl Shared {
                     chunks: AtomicU64::new(0),
                     segments: AtomicU64::new(0),
                     media_end: AtomicI64::new(-1),
+                    gate: Mutex::new(Gate::OPEN),
                 })
                 .collect(),
             video_in: AtomicU64::new(0),
@@ -64,6 +97,7 @@ impl Shared {
             audio_dropped: AtomicU64::new(0),
             audio_silence: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            gate_requests: Mutex::new(Vec::new()),
             cuts: Mutex::new(VecDeque::new()),
             arrivals: Mutex::new(VecDeque::new()),
             keep: Duration::from_nanos(segment_ns * 2) + ARRIVALS_SLACK,
@@ -96,8 +130,46 @@ impl Shared {
             .unwrap_or_default()
     }
 
+    /// Asks for rung `rung` to be shed (or brought back) from the next cut on.
+    pub(crate) fn request_gate(&self, rung: usize, shed: bool) {
+        if let Ok(mut r) = self.gate_requests.lock() {
+            r.push((rung, shed));
+        }
+    }
+
+    /// The gate of rung `rung` now.
+    pub(crate) fn gate(&self, rung: usize) -> Gate {
+        self.rungs
+            .get(rung)
+            .and_then(|c| c.gate.lock().ok().map(|g| *g))
+            .unwrap_or(Gate::OPEN)
+    }
+
+    /// Applies the gate requests at the cut at `pts` (ns): a shed rung drops from this cut on,
+    /// a rung brought back takes frames again from it. Called before the cut frame is pushed.
+    fn apply_gate_requests(&self, pts: u64) {
+        let requests = match self.gate_requests.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => return,
+        };
+        for (rung, shed) in requests {
+            let Some(mut gate) = self.rungs.get(rung).and_then(|c| c.gate.lock().ok()) else {
+                continue;
+            };
+            if shed && !gate.is_shed() {
+                *gate = Gate {
+                    from: pts,
+                    until: u64::MAX,
+                };
+            } else if !shed && gate.is_shed() {
+                gate.until = pts;
+            }
+        }
+    }
+
     /// A segment starts at running time `pts` (ns).
     pub(crate) fn add_cut(&self, pts: u64) {
+        self.apply_gate_requests(pts);
         if let Ok(mut cuts) = self.cuts.lock() {
             cuts.push_back(pts);
             while cuts.len() > CUTS_KEPT {
@@ -152,6 +224,7 @@ impl Shared {
                         bytes: c.bytes.load(Ordering::Relaxed),
                         chunks: c.chunks.load(Ordering::Relaxed),
                         segments: c.segments.load(Ordering::Relaxed),
+                        shed: c.gate.lock().map(|g| g.is_shed()).unwrap_or(false),
                         media_time: (end >= 0).then(|| media::MediaTime::from_nanos(end)),
                     }
                 })

@@ -35,6 +35,13 @@ pub trait ChunkSink: Send + Sync + 'static {
     /// chunk presents was handed to [`crate::StreamPipeline::push`] (empty for init chunks): the
     /// start of its ingest-to-publish latency.
     fn on_chunk(&self, rung: usize, chunk: media::cmaf::CmafChunk, arrivals: &[std::time::Instant]);
+    /// Rung `rung` was shed for the segment from `start` (media time) lasting `duration`
+    /// ([`crate::StreamPipeline::shed`]): it has no media there, and every other rung has a
+    /// segment of exactly that time. Called in segment order, after the rung's last chunk before
+    /// it. The default ignores it.
+    fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
+        let _ = (rung, start, duration);
+    }
     /// The pipeline failed; the stream should end. Called at most once (by the default
     /// [`ChunkSink::on_failure`]).
     fn on_error(&self, message: String);

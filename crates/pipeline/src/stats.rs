@@ -13,6 +13,9 @@ pub struct RungStats {
     pub chunks: u64,
     /// Segments started.
     pub segments: u64,
+    /// Shed under overload (or being shed at the next cut): its frames are dropped before its
+    /// encoder ([`crate::StreamPipeline::shed`]).
+    pub shed: bool,
     /// End (pts + duration) of the newest chunk, in media time; divide its growth by wall time
     /// for the realtime factor.
     pub media_time: Option<media::MediaTime>,

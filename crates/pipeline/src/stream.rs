@@ -270,6 +270,33 @@ impl StreamPipeline {
         )
     }
 
+    /// Whether rung `rung` (an index into [`StreamPipeline::rungs`]) can be shed: it is
+    /// encoded in software (a passthrough rung costs nothing to keep; a hardware encoder may
+    /// hand frames on later than the gate needs), and the stream has audio (the muxer of a
+    /// shed rung cuts its segments on the audio while its video is a gap).
+    pub fn can_shed(&self, rung: usize) -> bool {
+        self.audio_src.is_some()
+            && self.plan.get(rung).is_some_and(|p| !p.passthrough)
+            && self
+                .backends
+                .rungs
+                .get(rung)
+                .is_some_and(|b| b.encoder.is_some() && !b.backend.is_hardware())
+    }
+
+    /// Sheds rung `rung` (`shed`), or brings it back, from the next segment cut on: a shed
+    /// rung's frames are dropped before its scaler and encoder, so it costs nothing, and its
+    /// segments are reported as gaps ([`ChunkSink::on_gap`]) in step with the other rungs'.
+    /// A rung brought back starts again on a cut, with an IDR, its segments aligned as before.
+    /// Returns false (and does nothing) for a rung that [`StreamPipeline::can_shed`] refuses.
+    pub fn shed(&self, rung: usize, shed: bool) -> bool {
+        if !self.can_shed(rung) {
+            return false;
+        }
+        self.shared.request_gate(rung, shed);
+        true
+    }
+
     /// True once the pipeline has reported an error; further pushes are discarded.
     pub fn has_failed(&self) -> bool {
         self.shared.failed.load(Ordering::SeqCst)

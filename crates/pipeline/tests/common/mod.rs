@@ -21,6 +21,8 @@ pub struct Recorded {
     pub eos: bool,
     /// Order of events per rung: "ready" before the first chunk.
     pub ready_before_chunk: Vec<(usize, bool)>,
+    /// (rung, start, duration, how many chunks of that rung came before it), per gap.
+    pub gaps: Vec<(usize, media::MediaTime, media::MediaTime, usize)>,
 }
 
 /// A sink that records, optionally sleeping in `on_chunk` to simulate a slow consumer.
@@ -87,6 +89,14 @@ impl ChunkSink for RecordingSink {
             r.arrivals.push((rung, arrivals.len()));
         }
         r.chunks.push((rung, chunk));
+        drop(r);
+        self.cond.notify_all();
+    }
+
+    fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
+        let mut r = self.rec.lock().unwrap();
+        let before = r.chunks.iter().filter(|(i, _)| *i == rung).count();
+        r.gaps.push((rung, start, duration, before));
         drop(r);
         self.cond.notify_all();
     }
