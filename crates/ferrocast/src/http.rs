@@ -116,7 +116,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn list_streams(State(state): State<AppState>) -> Response {
-    Json(serde_json::json!({ "streams": state.registry.snapshot() })).into_response()
+    let streams: Vec<serde_json::Value> = state
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|s| stream_json(&state, s))
+        .collect();
+    Json(serde_json::json!({ "streams": streams })).into_response()
 }
 
 async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -126,9 +132,25 @@ async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> 
         .into_iter()
         .find(|s| s.name.as_str() == name)
     {
-        Some(s) => Json(s).into_response(),
+        Some(s) => Json(stream_json(&state, s)).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such stream"),
     }
+}
+
+/// A stream as the API shows it: the registry's snapshot, and the rungs of its output while it
+/// is packaged (empty otherwise).
+fn stream_json(state: &AppState, s: ingest::StreamSnapshot) -> serde_json::Value {
+    let rungs = state
+        .transcoder
+        .outputs()
+        .get(s.name.as_str())
+        .filter(|o| !o.is_over())
+        .map_or_else(|| serde_json::json!([]), |o| transcode::rungs_json(&o));
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("rungs".into(), rungs);
+    }
+    v
 }
 
 /// The accelerator probe, the selected chain and why, encoder sessions, and each stream's

@@ -21,5 +21,6 @@
 
 pub mod names;
 mod per_stream;
+pub mod process;
 
 pub use per_stream::{add, stream_counter, StreamCounter, StreamLabel};

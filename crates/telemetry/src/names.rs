@@ -80,6 +80,11 @@ pub const PIPELINE_QUEUE_DEPTH: &str = "ferrocast_pipeline_queue_depth";
 /// Counter: pipelines rebuilt mid-publish, by stream and reason (`config_change`,
 /// `hardware_fallback`, `timestamp_jump`).
 pub const PIPELINE_RESTARTS: &str = "ferrocast_pipeline_restarts";
+/// Gauge: 1 while a rung is shed under overload, else 0, by stream and rung.
+pub const RUNG_SHED: &str = "ferrocast_rung_shed";
+/// Counter: rungs shed under overload, by stream and reason (`behind_realtime`,
+/// `input_dropping`).
+pub const RUNG_SHEDS: &str = "ferrocast_rung_sheds";
 /// Counter: LL-HLS parts (CMAF chunks) listed, by stream and rung.
 pub const HLS_PARTS: &str = "ferrocast_hls_parts";
 /// Histogram: per video frame, seconds from its arrival to the listing of the part (or

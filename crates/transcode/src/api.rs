@@ -3,7 +3,30 @@
 use pipeline::accel;
 
 use crate::hardware::Hardware;
+use crate::output::StreamOutput;
 use crate::outputs::Outputs;
+
+/// A stream's rungs as `/api/v1/streams` shows them: name, whether shed under overload (since
+/// when, why), and the realtime factor of each rung that is not.
+pub fn rungs_json(output: &StreamOutput) -> serde_json::Value {
+    use serde_json::json;
+    let factors = output.realtime_factors();
+    let rungs: Vec<_> = output
+        .rung_states()
+        .into_iter()
+        .map(|(name, shed)| {
+            let factor = factors.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+            json!({
+                "name": name,
+                "shed": shed.is_some(),
+                "shed_reason": shed.map(|s| s.reason.label()),
+                "shed_since": shed.map(|s| ingest::rfc3339(s.since)),
+                "realtime_factor": factor,
+            })
+        })
+        .collect();
+    json!(rungs)
+}
 
 /// The body of `/api/v1/capabilities`.
 pub fn capabilities_json(acc: &Hardware, outputs: &Outputs) -> serde_json::Value {

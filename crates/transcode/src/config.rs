@@ -25,10 +25,46 @@ pub struct Transcode {
     /// When promised hardware is missing, out of encoder sessions, or fails mid-stream:
     /// `fallback` (go on with the CPU) or `fail` (refuse the publish, end the stream).
     pub on_accelerator_failure: OnAcceleratorFailure,
+    /// What happens when the machine cannot keep up: rungs are shed (`[transcode.overload]`).
+    pub overload: Overload,
     /// Testing knob, never for production: `identity-fail` (or `identity-fail:N`) makes every
     /// rung's encoder a stand-in "hardware" encoder that fails after N frames (default 60).
     /// Honoured only when the environment variable `TESTING_FERROCAST_FAULTS=1` is set too.
     pub test_fault_encoder: String,
+}
+
+/// `[transcode.overload]`: shedding rungs when the encoders fall behind, and bringing them back
+/// when there is headroom again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Overload {
+    /// Shed rungs under overload. Off: rungs fall behind, and the input drops frames.
+    pub shed: bool,
+    /// A rung whose realtime factor is below this share of the input's own rate is behind.
+    pub behind_below: f64,
+    /// A stream behind (a rung behind, or frames dropped at its input) for this long sheds one
+    /// rung, then waits as long again before it sheds another.
+    #[serde(with = "settings::duration")]
+    pub shed_after: Duration,
+    /// One shed rung comes back once the process's CPU use has stayed below this share of the
+    /// CPUs it may use...
+    pub restore_cpu_below: f64,
+    /// ...for this long, and nothing was behind meanwhile. Doubled (up to 8 times) each time a
+    /// rung that came back had to be shed again within 5 minutes.
+    #[serde(with = "settings::duration")]
+    pub restore_after: Duration,
+}
+
+impl Default for Overload {
+    fn default() -> Self {
+        Overload {
+            shed: true,
+            behind_below: 0.9,
+            shed_after: Duration::from_secs(8),
+            restore_cpu_below: 0.6,
+            restore_after: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `transcode.accelerator`.
@@ -94,6 +130,14 @@ pub struct RenditionConfig {
     /// Repackage the source video without re-encoding.
     #[serde(default)]
     pub passthrough: bool,
+    /// Under overload, rungs of lower priority are shed first (among equals, the tallest first,
+    /// as it costs the most). A passthrough rung is never shed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shed_priority: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// HLS packaging.
@@ -124,6 +168,7 @@ impl Default for Transcode {
             video_kbps,
             fps: Some(30),
             passthrough: false,
+            shed_priority: 0,
         };
         Transcode {
             preset: "veryfast".into(),
@@ -137,6 +182,7 @@ impl Default for Transcode {
                     video_kbps: 0,
                     fps: None,
                     passthrough: true,
+                    shed_priority: 0,
                 },
                 rung("720p", 720, 2800),
                 rung("480p", 480, 1200),
@@ -144,6 +190,7 @@ impl Default for Transcode {
             ],
             accelerator: Accelerator::Auto,
             on_accelerator_failure: OnAcceleratorFailure::Fallback,
+            overload: Overload::default(),
             test_fault_encoder: String::new(),
         }
     }
@@ -186,6 +233,22 @@ impl Transcode {
         if t.max_queued_frames == 0 {
             return Err(Invalid(
                 "transcode.max_queued_frames must be above 0".into(),
+            ));
+        }
+        let o = &t.overload;
+        if !(o.behind_below > 0.0 && o.behind_below <= 1.0) {
+            return Err(Invalid(
+                "transcode.overload.behind_below must be above 0 and at most 1".into(),
+            ));
+        }
+        if !(o.restore_cpu_below > 0.0 && o.restore_cpu_below < 1.0) {
+            return Err(Invalid(
+                "transcode.overload.restore_cpu_below must be between 0 and 1".into(),
+            ));
+        }
+        if o.shed_after < Duration::from_secs(1) || o.restore_after < Duration::from_secs(1) {
+            return Err(Invalid(
+                "transcode.overload.shed_after and restore_after must be at least 1s".into(),
             ));
         }
         let mut names = HashSet::new();

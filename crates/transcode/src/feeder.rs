@@ -24,6 +24,8 @@ use crate::hardware::HardwareIssue;
 use crate::metrics::{RestartReason, RungLabels, TranscodeMetrics};
 use crate::output::StreamOutput;
 use crate::outputs::{Busy, Outputs};
+use crate::overload::{shedding_order, Action, Observation, Policy, ShedReason};
+use crate::rate::RateMeter;
 use crate::sink::Sink;
 use crate::transcoder::Transcoder;
 
@@ -43,6 +45,8 @@ const VIDEO_WAIT: Duration = Duration::from_secs(2);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
+/// How often a running stream is looked at for overload.
+const OVERLOAD_TICK: Duration = Duration::from_secs(1);
 
 impl Transcoder {
     /// What the registry calls for each publish: refuses it at once when promised hardware is
@@ -110,6 +114,60 @@ struct Running {
     /// None for a publish without video.
     video: Option<VideoConfig>,
     epoch: SystemTime,
+    overload: Watch,
+}
+
+/// What the overload policy looks at, between two looks.
+struct Watch {
+    policy: Policy,
+    /// The rate video arrives at (a publisher sending slowly is not an overload).
+    input: RateMeter,
+    last_look: Instant,
+    /// Frames dropped at the input so far, at the last look; `None` before the first.
+    drops: Option<u64>,
+    /// (when, the process's CPU seconds) at the last look.
+    cpu: Option<(Instant, f64)>,
+    cpus: f64,
+}
+
+impl Watch {
+    /// The policy for `pipeline`'s sheddable rungs, in shedding order.
+    fn new(t: &Transcoder, pipeline: &StreamPipeline) -> Watch {
+        let rungs = pipeline.rungs();
+        let priority = |name: &str| {
+            t.shed_priorities
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, p)| *p)
+        };
+        let order = shedding_order(
+            rungs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| pipeline.can_shed(*i))
+                .map(|(i, r)| (i, priority(&r.name), r.height))
+                .collect(),
+        );
+        Watch {
+            policy: Policy::new(t.overload.clone(), order),
+            input: RateMeter::new(Duration::from_millis(100)),
+            last_look: Instant::now(),
+            drops: None,
+            cpu: None,
+            cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+        }
+    }
+
+    /// The process's CPU use since the last call, as a share of the CPUs it may use.
+    fn cpu_busy(&mut self, now: Instant) -> Option<f64> {
+        let cpu = telemetry::process::cpu_seconds()?;
+        let busy = self.cpu.and_then(|(at, was)| {
+            let wall = now.saturating_duration_since(at).as_secs_f64();
+            (wall > 0.0).then(|| (cpu - was) / wall / self.cpus)
+        });
+        self.cpu = Some((now, cpu));
+        busy
+    }
 }
 
 /// One publish's consumer.
@@ -141,7 +199,7 @@ impl Feeder {
                 Err(RecvError::Timeout) if self.running.is_none() && !self.ended.is_cancelled() => {
                     self.try_start()
                 }
-                Err(RecvError::Timeout) => {}
+                Err(RecvError::Timeout) => self.look_for_overload(),
                 Err(RecvError::Closed) => break,
             }
         }
@@ -216,6 +274,10 @@ impl Feeder {
         if let Some(why) = fallback {
             self.restart_in_software(&why);
         }
+        if let (Some(running), MediaFrame::Video(v)) = (&mut self.running, &frame) {
+            running.overload.input.record(Instant::now(), v.dts);
+        }
+        self.look_for_overload();
         if let Some(running) = &self.running {
             let result = running
                 .output
@@ -375,14 +437,18 @@ impl Feeder {
                 for f in &frames {
                     p.push(f);
                 }
+                let overload = Watch::new(t, &p);
                 *output.pipeline.lock().expect("pipeline lock") = Some(p);
                 if resumed.is_none() {
                     t.outputs.replace(output.clone());
                 }
+                // A new pipeline makes every rung.
+                output.clear_shed();
                 self.running = Some(Running {
                     output,
                     video,
                     epoch,
+                    overload,
                 });
             }
             Err(e) => {
@@ -481,12 +547,103 @@ impl Feeder {
                     r.fallback = Some(format!("runtime fallback: {why}"));
                 }
                 *running.output.backends.lock().expect("backends lock") = Some(backends);
+                let overload = Watch::new(t, &p);
                 *running.output.pipeline.lock().expect("pipeline lock") = Some(p);
+                running.output.clear_shed();
+                if let Some(running) = &mut self.running {
+                    running.overload = overload;
+                }
             }
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
                 t.metrics.pipeline_error(self.name.as_str());
                 self.ended.end(format!("Transcoding failed: {e}"));
+            }
+        }
+    }
+
+    /// About once a second: is the stream behind, and should a rung be shed or come back
+    /// ([`crate::overload`])? Carries the answer out on the pipeline and the output.
+    fn look_for_overload(&mut self) {
+        let t = &self.transcoder;
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        let now = Instant::now();
+        if now.saturating_duration_since(running.overload.last_look) < OVERLOAD_TICK {
+            return;
+        }
+        let w = &mut running.overload;
+        w.last_look = now;
+        let Some(stats) = running.output.pipeline_stats() else {
+            return;
+        };
+        let queue = running.output.input_dropped();
+        let drops = stats.video_dropped + stats.audio_dropped + queue.video + queue.audio;
+        let dropped = w.drops.is_some_and(|d| drops > d);
+        w.drops = Some(drops);
+        // Against the rate the input comes at: never above real time.
+        let input = w.input.factor(now).unwrap_or(1.0).min(1.0);
+        let slowest = running
+            .output
+            .realtime_factors_by_index()
+            .into_iter()
+            .filter(|(i, _, _)| !w.policy.is_shed(*i))
+            .map(|(_, name, f)| (name, f))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let slow = slowest
+            .as_ref()
+            .is_some_and(|(_, f)| *f < t.overload.behind_below * input);
+        let behind = if dropped {
+            Some(ShedReason::InputDropping)
+        } else if slow {
+            Some(ShedReason::BehindRealtime)
+        } else {
+            None
+        };
+        let cpu_busy = w.cpu_busy(now);
+        let Some(action) = w.policy.observe(Observation {
+            now,
+            behind,
+            cpu_busy,
+        }) else {
+            return;
+        };
+        let pipeline = running.output.pipeline.lock().expect("pipeline lock");
+        let Some(p) = pipeline.as_ref() else {
+            return;
+        };
+        match action {
+            Action::Shed(i, reason) => {
+                if !p.shed(i, true) {
+                    return;
+                }
+                drop(pipeline);
+                let rung = running.output.set_shed(i, Some(reason)).unwrap_or_default();
+                t.metrics.rung_shed(self.name.as_str(), reason);
+                tracing::warn!(
+                    stream = %self.name,
+                    rung = %rung,
+                    reason = reason.label(),
+                    slowest_rung = slowest.as_ref().map_or("", |s| s.0.as_str()),
+                    realtime_factor = slowest.as_ref().map_or(0.0, |s| s.1),
+                    input_rate = input,
+                    dropped,
+                    "overloaded: rung shed until there is headroom again"
+                );
+            }
+            Action::Restore(i) => {
+                if !p.shed(i, false) {
+                    return;
+                }
+                drop(pipeline);
+                let rung = running.output.set_shed(i, None).unwrap_or_default();
+                tracing::info!(
+                    stream = %self.name,
+                    rung = %rung,
+                    cpu_busy = cpu_busy.unwrap_or(0.0),
+                    "headroom again: rung back"
+                );
             }
         }
     }

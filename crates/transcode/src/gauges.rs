@@ -132,6 +132,21 @@ impl Collector for OutputGauges {
                 }
             }
         }
+        let mut shed = encoder.encode_descriptor(
+            names::RUNG_SHED,
+            "1 while the rung is shed under overload (left out of the master playlist, listed as gaps)",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for o in outputs.iter().filter(|o| !o.is_over()) {
+            for (rung, state) in o.rung_states() {
+                let l = RungLabels {
+                    stream: o.name().to_string(),
+                    rung,
+                };
+                ConstGauge::new(i64::from(state.is_some())).encode(shed.encode_family(&l)?)?;
+            }
+        }
         let mut rtf = encoder.encode_descriptor(
             names::PIPELINE_REALTIME_FACTOR,
             "Media seconds produced per wall second over the last 5 s; below 1 means falling behind",

@@ -42,15 +42,19 @@ mod hardware;
 mod metrics;
 mod output;
 mod outputs;
+mod overload;
 mod rate;
 mod sink;
 mod transcoder;
 
-pub use api::capabilities_json;
-pub use config::{Accelerator, Hls, Nvidia, OnAcceleratorFailure, RenditionConfig, Transcode};
+pub use api::{capabilities_json, rungs_json};
+pub use config::{
+    Accelerator, Hls, Nvidia, OnAcceleratorFailure, Overload, RenditionConfig, Transcode,
+};
 pub use gauges::{HardwareGauges, OutputGauges};
 pub use hardware::{Hardware, HardwareIssue, IssueCounts, ENV_TEST_FAULTS};
 pub use metrics::{RestartReason, TranscodeMetrics};
-pub use output::StreamOutput;
+pub use output::{Shed, StreamOutput};
 pub use outputs::Outputs;
+pub use overload::ShedReason;
 pub use transcoder::Transcoder;

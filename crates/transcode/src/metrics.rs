@@ -53,6 +53,13 @@ impl RestartReason {
     }
 }
 
+/// Labels of shedding counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShedLabels {
+    stream: String,
+    reason: &'static str,
+}
+
 type RungHistograms = Family<RungLabels, Histogram, fn() -> Histogram>;
 
 /// The transcoder's counters and histograms.
@@ -60,6 +67,7 @@ type RungHistograms = Family<RungLabels, Histogram, fn() -> Histogram>;
 pub struct TranscodeMetrics {
     pipeline_errors: StreamCounter,
     pipeline_restarts: Family<RestartLabels, Counter>,
+    rung_sheds: Family<ShedLabels, Counter>,
     segment_durations: RungHistograms,
     hls_segments: Family<RungLabels, Counter>,
     hls_bytes: Family<RungLabels, Counter>,
@@ -124,9 +132,16 @@ impl TranscodeMetrics {
             "Pipelines rebuilt mid-publish, by stream and reason",
             pipeline_restarts.clone(),
         );
+        let rung_sheds = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            names::RUNG_SHEDS,
+            "Rungs shed under overload, by stream and reason",
+            rung_sheds.clone(),
+        );
         let metrics = TranscodeMetrics {
             pipeline_errors,
             pipeline_restarts,
+            rung_sheds,
             segment_durations,
             hls_segments,
             hls_bytes,
@@ -139,6 +154,9 @@ impl TranscodeMetrics {
                 // inc_by(0) makes the series exist.
                 metrics.restart_counter(stream, reason).inc_by(0);
             }
+            for reason in crate::overload::ShedReason::ALL {
+                metrics.shed_counter(stream, reason).inc_by(0);
+            }
         }
         metrics
     }
@@ -150,6 +168,20 @@ impl TranscodeMetrics {
                 reason: reason.label(),
             })
             .clone()
+    }
+
+    fn shed_counter(&self, stream: &str, reason: crate::overload::ShedReason) -> Counter {
+        self.rung_sheds
+            .get_or_create(&ShedLabels {
+                stream: stream.to_owned(),
+                reason: reason.label(),
+            })
+            .clone()
+    }
+
+    /// Counts a rung shed under overload.
+    pub(crate) fn rung_shed(&self, stream: &str, reason: crate::overload::ShedReason) {
+        self.shed_counter(stream, reason).inc();
     }
 
     /// Counts a pipeline rebuilt mid-publish.
@@ -225,6 +257,8 @@ mod tests {
             r#"ferrocast_pipeline_restarts_total{stream="main",reason="config_change"} 0"#,
             r#"ferrocast_pipeline_restarts_total{stream="main",reason="hardware_fallback"} 0"#,
             r#"ferrocast_pipeline_restarts_total{stream="main",reason="timestamp_jump"} 0"#,
+            r#"ferrocast_rung_sheds_total{stream="main",reason="behind_realtime"} 0"#,
+            r#"ferrocast_rung_sheds_total{stream="main",reason="input_dropping"} 0"#,
         ] {
             assert!(text.contains(zero), "{zero} missing:\n{text}");
         }

@@ -33,6 +33,17 @@ pub struct StreamOutput {
     /// Since when the publisher has been gone with the playlists left open for it
     /// ([`StreamOutput::pause`]).
     paused: Mutex<Option<Instant>>,
+    /// Per rung (by index): shed under overload, since when and why.
+    shed: Mutex<Vec<Option<Shed>>>,
+}
+
+/// A rung shed under overload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shed {
+    /// When it was shed.
+    pub since: SystemTime,
+    /// Why.
+    pub reason: crate::overload::ShedReason,
 }
 
 /// One rendered playlist.
@@ -108,6 +119,7 @@ impl StreamOutput {
             fallback: Mutex::new(None),
             input_drops,
             paused: Mutex::new(None),
+            shed: Mutex::new(vec![None; planned]),
         })
     }
 
@@ -208,21 +220,115 @@ impl StreamOutput {
     }
 
     /// Media seconds produced per wall second over the last few seconds, per rung name; none
-    /// while the output waits for its publisher to come back.
+    /// while the output waits for its publisher to come back, and none for a shed rung (it
+    /// makes no media).
     pub fn realtime_factors(&self) -> Vec<(String, f64)> {
+        self.realtime_factors_by_index()
+            .into_iter()
+            .map(|(_, n, f)| (n, f))
+            .collect()
+    }
+
+    /// [`StreamOutput::realtime_factors`] with each rung's index.
+    pub(crate) fn realtime_factors_by_index(&self) -> Vec<(usize, String, f64)> {
         if self.is_paused() {
             return Vec::new();
         }
         let names = self
             .with_packager(|p| p.variants().map(|v| v.name.clone()).collect::<Vec<_>>())
             .unwrap_or_default();
+        let shed = self.shed.lock().expect("shed lock").clone();
         let now = Instant::now();
         let rates = self.rates.lock().expect("rates lock");
         names
             .into_iter()
             .zip(rates.iter())
-            .filter_map(|(n, r)| Some((n, r.factor(now)?)))
+            .enumerate()
+            .filter(|(i, _)| shed.get(*i).is_none_or(|s| s.is_none()))
+            .filter_map(|(i, (n, r))| Some((i, n, r.factor(now)?)))
             .collect()
+    }
+
+    /// Every rung by name, with its shed state (`None`: not shed); empty before packaging.
+    pub fn rung_states(&self) -> Vec<(String, Option<Shed>)> {
+        let names = self
+            .with_packager(|p| p.variants().map(|v| v.name.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let shed = self.shed.lock().expect("shed lock");
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, shed.get(i).copied().flatten()))
+            .collect()
+    }
+
+    /// Marks rung `rung` shed (for `reason`) or back (`None`): the master playlist leaves it out
+    /// while shed. A rung that comes back starts measuring its realtime factor again. Returns
+    /// the rung's name.
+    pub(crate) fn set_shed(
+        &self,
+        rung: usize,
+        reason: Option<crate::overload::ShedReason>,
+    ) -> Option<String> {
+        let name = {
+            let mut state = self.state.lock().expect("output lock");
+            let OutputState::Live { packager, names } = &mut *state else {
+                return None;
+            };
+            let name = names.get(rung)?.clone();
+            let _ = packager.set_shed(&name, reason.is_some());
+            self.bump();
+            name
+        };
+        if let Some(slot) = self.shed.lock().expect("shed lock").get_mut(rung) {
+            *slot = reason.map(|reason| Shed {
+                since: SystemTime::now(),
+                reason,
+            });
+        }
+        if reason.is_none() {
+            let interval = self.chunk_interval();
+            if let Some(m) = self.rates.lock().expect("rates lock").get_mut(rung) {
+                *m = RateMeter::new(interval);
+            }
+        }
+        Some(name)
+    }
+
+    /// Brings every shed rung back (a new pipeline makes them all).
+    pub(crate) fn clear_shed(&self) {
+        let shed: Vec<usize> = self
+            .shed
+            .lock()
+            .expect("shed lock")
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|_| i))
+            .collect();
+        for i in shed {
+            self.set_shed(i, None);
+        }
+    }
+
+    /// A shed rung's segment from `start` lasting `duration` (media time), listed as a gap.
+    pub(crate) fn on_gap(
+        &self,
+        rung: usize,
+        start: MediaTime,
+        duration: MediaTime,
+        pdt: SystemTime,
+    ) {
+        let mut state = self.state.lock().expect("output lock");
+        if let OutputState::Live { packager, names } = &mut *state {
+            let Some(name) = names.get(rung).cloned() else {
+                return;
+            };
+            if let Err(e) = packager.gap(&name, start, duration, pdt) {
+                tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a gap");
+            }
+            // Under the lock: see `on_rung_ready`.
+            self.bump();
+        }
     }
 
     fn bump(&self) {
@@ -538,6 +644,72 @@ pub(crate) mod tests {
         assert!(std::str::from_utf8(&text)
             .unwrap()
             .contains("#EXT-X-ENDLIST"));
+    }
+
+    #[test]
+    fn a_shed_rung_leaves_the_master_lists_gaps_reports_no_rate_and_comes_back() {
+        let config = hls::PackagerConfig {
+            low_latency: true,
+            ..hls::PackagerConfig::default()
+        };
+        let o = StreamOutput::new("s".parse().unwrap(), config, 2, DropCounter::default());
+        o.on_rung_ready(source_rung());
+        o.on_rung_ready(RungInfo {
+            index: 1,
+            name: "240p".into(),
+            passthrough: false,
+            video_kbps: Some(400),
+            ..source_rung()
+        });
+        let now = SystemTime::now();
+        for rung in 0..2 {
+            o.on_chunk(rung, chunk(ChunkKind::Init, 0, 0), now, &[]);
+            o.on_chunk(rung, chunk(ChunkKind::SegmentStart, 0, 1000), now, &[]);
+            o.on_chunk(rung, chunk(ChunkKind::Continuation, 1000, 1000), now, &[]);
+        }
+        // Two rates a second apart, as chunks would leave them.
+        for m in o.rates.lock().unwrap().iter_mut() {
+            let t0 = Instant::now() - Duration::from_secs(1);
+            *m = RateMeter::new(Duration::from_millis(334));
+            m.record(t0, MediaTime::ZERO);
+            m.record(Instant::now(), MediaTime::from_millis(1000));
+        }
+        assert_eq!(o.realtime_factors().len(), 2);
+        assert_eq!(
+            o.set_shed(1, Some(crate::overload::ShedReason::BehindRealtime))
+                .as_deref(),
+            Some("240p")
+        );
+        let master = o.playlist(None, false).unwrap();
+        assert!(!std::str::from_utf8(&master).unwrap().contains("240p/"));
+        o.on_gap(
+            1,
+            MediaTime::from_millis(2000),
+            MediaTime::from_millis(2000),
+            now,
+        );
+        let media = o.playlist(Some("240p"), false).unwrap();
+        assert!(std::str::from_utf8(&media)
+            .unwrap()
+            .contains("#EXT-X-GAP\n#EXTINF:2.00000,\nseg-1.m4s"));
+        let states = o.rung_states();
+        assert_eq!(states[0], ("source".to_owned(), None));
+        assert_eq!(
+            states[1].1.map(|s| s.reason),
+            Some(crate::overload::ShedReason::BehindRealtime)
+        );
+        assert_eq!(
+            o.realtime_factors_by_index()
+                .iter()
+                .map(|(i, ..)| *i)
+                .collect::<Vec<_>>(),
+            [0],
+            "no rate for a shed rung"
+        );
+        o.clear_shed();
+        assert!(o.rung_states().iter().all(|(_, s)| s.is_none()));
+        let master = o.playlist(None, false).unwrap();
+        assert!(std::str::from_utf8(&master).unwrap().contains("240p/"));
     }
 
     #[test]

@@ -45,6 +45,12 @@ impl ChunkSink for Sink {
         }
     }
 
+    fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
+        let pts = u64::try_from(start.as_nanos()).unwrap_or(0);
+        let pdt = self.epoch + Duration::from_nanos(pts);
+        self.output.on_gap(rung, start, duration, pdt);
+    }
+
     fn on_failure(&self, failure: Failure) {
         let Some(fault) = &failure.accelerator else {
             return self.on_error(failure.message);

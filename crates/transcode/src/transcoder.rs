@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pipeline::LadderConfig;
 
-use crate::config::{Hls, Transcode};
+use crate::config::{Hls, Overload, Transcode};
 use crate::hardware::Hardware;
 use crate::metrics::TranscodeMetrics;
 use crate::outputs::Outputs;
@@ -18,6 +18,9 @@ pub struct Transcoder {
     pub(crate) outputs: Arc<Outputs>,
     pub(crate) metrics: Arc<TranscodeMetrics>,
     pub(crate) hardware: Arc<Hardware>,
+    pub(crate) overload: Overload,
+    /// Each rendition's `shed_priority`, by name.
+    pub(crate) shed_priorities: Vec<(String, u32)>,
 }
 
 impl Transcoder {
@@ -35,6 +38,12 @@ impl Transcoder {
             outputs,
             metrics,
             hardware,
+            overload: transcode.overload.clone(),
+            shed_priorities: transcode
+                .renditions
+                .iter()
+                .map(|r| (r.name.to_string(), r.shed_priority))
+                .collect(),
         })
     }
 
