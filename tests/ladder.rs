@@ -59,6 +59,10 @@ fn start_server(stream: &str, key: &str, env: &[(&str, &str)]) -> Server {
             // come back; tests/reconnect.rs covers that).
             "--set",
             "ingest.reconnect_window=2s",
+            // Every rung is checked here, on a machine near its limit with this ladder: a rung
+            // shed under load would be missing (tests/overload.rs covers shedding).
+            "--set",
+            "transcode.overload.shed=false",
         ],
         env,
     )
