@@ -8,12 +8,11 @@
 mod support;
 
 use std::sync::{Mutex, MutexGuard};
-use std::thread;
 use std::time::Duration;
 
 use support::hls::parse_media;
 use support::publisher::{ffmpeg_flv, replay};
-use support::{browser_report, require_browser_tools, wait_until, TempDir};
+use support::{require_browser_tools, wait_until, TempDir};
 
 /// Where the timestamps jump, ms of the original media.
 const JUMP_AT: u32 = 10_000;
@@ -53,20 +52,7 @@ fn jump_continues_the_stream(stream: &str, shift: i64, play: bool) {
     wait_until(Duration::from_secs(30), "the master playlist", || {
         (server.get(&master).status == 200).then_some(())
     });
-    let player = play.then(|| {
-        let url = format!("http://{}/watch/{stream}?engine=hlsjs", server.http);
-        thread::spawn(move || {
-            let dir = TempDir::new("jump-player");
-            browser_report(
-                &dir,
-                "play-jump",
-                "play.mjs",
-                &[&url, "hlsjs", "16"],
-                &[],
-                Duration::from_secs(90),
-            )
-        })
-    });
+    let player = play.then(|| support::play_in_background(&server, stream, "jump", 16));
 
     let sent = publish.join(Duration::from_secs(60)).expect("replay");
     assert!(sent > 1000, "sent {sent} tags");
@@ -74,12 +60,7 @@ fn jump_continues_the_stream(stream: &str, shift: i64, play: bool) {
     let source = format!("/live/{stream}/source/index.m3u8");
     let pl = parse_media(&server.get(&source).body);
     assert!(!pl.ended, "{}", pl.text);
-    let msns: Vec<u64> = pl.segments.iter().map(|s| s.msn).collect();
-    assert!(
-        msns.windows(2).all(|w| w[1] == w[0] + 1),
-        "sequence numbers with a gap: {msns:?}\n{}",
-        pl.text
-    );
+    support::assert_sequence_without_gap(&pl);
     let parts: Vec<&str> = pl.text.split("#EXT-X-DISCONTINUITY\n").collect();
     assert_eq!(
         parts.len(),
@@ -89,31 +70,7 @@ fn jump_continues_the_stream(stream: &str, shift: i64, play: bool) {
     );
     let after = parts[1].lines().filter(|l| l.starts_with("seg-")).count();
     assert!(after >= 3, "{after} segments after the jump:\n{}", pl.text);
-    for rung in ["source", "240p"] {
-        let r = server.get(&format!("/live/{stream}/{rung}/index.m3u8"));
-        assert_eq!(
-            r.body.matches("#EXT-X-DISCONTINUITY\n").count(),
-            1,
-            "{rung}:\n{}",
-            r.body
-        );
-    }
-    let m = server.metrics();
-    assert_eq!(
-        m.value(
-            "ferrocast_pipeline_restarts_total",
-            &[("stream", stream), ("reason", "timestamp_jump")]
-        ),
-        1.0,
-        "{}",
-        m.text
-    );
-    assert_eq!(
-        m.value("ferrocast_pipeline_errors_total", &[("stream", stream)]),
-        0.0,
-        "{}",
-        server.logs()
-    );
+    support::check_one_restart(&server, stream, &["source", "240p"], "timestamp_jump");
 
     if let Some(player) = player {
         let r = player.join().expect("the player thread");

@@ -714,6 +714,70 @@ pub(crate) fn require_browser_tools() {
     );
 }
 
+/// hls.js playing `/watch/{stream}` in Chromium for `seconds` (`play.mjs`), on a thread of its
+/// own; join it for the report.
+pub(crate) fn play_in_background(
+    server: &Server,
+    stream: &str,
+    tag: &str,
+    seconds: u32,
+) -> thread::JoinHandle<serde_json::Value> {
+    let url = format!("http://{}/watch/{stream}?engine=hlsjs", server.http);
+    let tag = tag.to_owned();
+    thread::spawn(move || {
+        let dir = TempDir::new(&format!("{tag}-player"));
+        browser_report(
+            &dir,
+            &format!("play-{tag}"),
+            "play.mjs",
+            &[&url, "hlsjs", &seconds.to_string()],
+            &[],
+            Duration::from_secs(90),
+        )
+    })
+}
+
+/// Asserts that each of `rungs` of `stream` went on after one `EXT-X-DISCONTINUITY`, that the
+/// ladder was rebuilt once for `reason` (`ferrocast_pipeline_restarts_total`), and that no
+/// pipeline failed.
+pub(crate) fn check_one_restart(server: &Server, stream: &str, rungs: &[&str], reason: &str) {
+    for rung in rungs {
+        let r = server.get(&format!("/live/{stream}/{rung}/index.m3u8"));
+        assert_eq!(
+            r.body.matches("#EXT-X-DISCONTINUITY\n").count(),
+            1,
+            "{rung}:\n{}",
+            r.body
+        );
+    }
+    let m = server.metrics();
+    assert_eq!(
+        m.value(
+            "ferrocast_pipeline_restarts_total",
+            &[("stream", stream), ("reason", reason)]
+        ),
+        1.0,
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.value("ferrocast_pipeline_errors_total", &[("stream", stream)]),
+        0.0,
+        "{}",
+        server.logs()
+    );
+}
+
+/// Asserts that `pl`'s media sequence numbers follow one another without a gap.
+pub(crate) fn assert_sequence_without_gap(pl: &hls::MediaPlaylist) {
+    let msns: Vec<u64> = pl.segments.iter().map(|s| s.msn).collect();
+    assert!(
+        msns.windows(2).all(|w| w[1] == w[0] + 1),
+        "sequence numbers with a gap: {msns:?}\n{}",
+        pl.text
+    );
+}
+
 /// Runs `node tests/browser/SCRIPT ARGS...` (Chromium from [`chromium`], plus `env`), bounded by
 /// `timeout`, with its output in `dir`, and returns the JSON report it prints last. Panics, with
 /// its stderr, when it prints none or could not drive the browser (a failed exit or a `fatal`

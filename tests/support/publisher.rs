@@ -44,11 +44,21 @@ impl Tag {
 /// ffmpeg's 640x360 test pattern and 48 kHz sine (x264 with a keyframe a second, AAC), `seconds`
 /// long, as an FLV file in `dir`; its tags.
 pub(crate) fn ffmpeg_flv(dir: &TempDir, seconds: u32) -> Vec<Tag> {
+    ffmpeg_flv_sized(dir, "source", "640x360", seconds)
+}
+
+/// [`ffmpeg_flv`] at `size` (`WxH`), written to `NAME.flv`.
+pub(crate) fn ffmpeg_flv_sized(dir: &TempDir, name: &str, size: &str, seconds: u32) -> Vec<Tag> {
     require_tool("ffmpeg", "-version");
-    let path = dir.file("source.flv");
+    let path = dir.file(&format!("{name}.flv"));
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
         .args([
@@ -118,8 +128,9 @@ impl Replay {
     }
 }
 
-/// Publishes `tags` as stream `key` of app `live` at `rtmp`: configurations first, then each
-/// tag `send_at(tag)` ms after the start (`None` drops it), in that order. The connection closes
+/// Publishes `tags` as stream `key` of app `live` at `rtmp`: the configurations at timestamp 0
+/// first, then each tag (a later configuration too: a change mid-stream) `send_at(tag)` ms
+/// after the start (`None` drops it), in that order. The connection closes
 /// (the publish ends) after the last tag.
 pub(crate) fn replay(
     rtmp: SocketAddr,
@@ -132,7 +143,11 @@ pub(crate) fn replay(
         if t.kind != msg_type::AUDIO && t.kind != msg_type::VIDEO {
             continue;
         }
-        let at = if t.is_config() { Some(-1) } else { send_at(&t) };
+        let at = if t.is_config() && t.ts == 0 {
+            Some(-1)
+        } else {
+            send_at(&t)
+        };
         if let Some(at) = at {
             plan.push((at, t));
         }
