@@ -138,7 +138,16 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
             let gauge = server
                 .metrics()
                 .value("ferrocast_rung_shed", &[("stream", "big"), ("rung", rung)]);
+            let source_msn =
+                parse_media(&server.get("/live/big/source/index.m3u8").body).last_msn();
             if shed.contains_key(rung) && media.contains("#EXT-X-GAP") {
+                // Its gaps keep its sequence numbers in step with the source rung's.
+                let shed_msn = parse_media(&media).last_msn();
+                let (a, b) = (shed_msn.unwrap_or(0), source_msn.unwrap_or(0));
+                assert!(
+                    a.abs_diff(b) <= 1 && a > 0,
+                    "{rung} at segment {a}, the source at {b}:\n{media}"
+                );
                 seen_shed = Some((rung.clone(), master, media, gauge));
             }
         }

@@ -372,6 +372,16 @@ impl<S: SegmentStore> Packager<S> {
             return Err(Error::Ended);
         }
         let r = self.index(rung)?;
+        self.gap_at(r, start, duration, program_date_time)
+    }
+
+    fn gap_at(
+        &mut self,
+        r: usize,
+        start: MediaTime,
+        duration: MediaTime,
+        program_date_time: SystemTime,
+    ) -> Result<(), Error> {
         self.close_open(r, Some(start));
         let rung = &mut self.rungs[r];
         let msn = rung.next_msn;
@@ -414,8 +424,46 @@ impl<S: SegmentStore> Packager<S> {
         }
         for r in 0..self.rungs.len() {
             self.close_open(r, None);
+        }
+        self.align_gaps();
+        for r in 0..self.rungs.len() {
             self.rungs[r].pending_discontinuity = true;
             self.update_hint(r);
+        }
+    }
+
+    /// Lists gaps in every rung that is behind the others in sequence numbers (a rung shed when
+    /// its pipeline ended, whose last gaps were never reported), copying the durations of the
+    /// rung furthest ahead, so that a segment number means the same time in every rung again.
+    pub fn align_gaps(&mut self) {
+        if self.ended_at.is_some() {
+            return;
+        }
+        let Some(lead) = (0..self.rungs.len()).max_by_key(|&r| self.rungs[r].next_msn) else {
+            return;
+        };
+        let head = self.rungs[lead].next_msn;
+        let fallback = duration_to_media(self.config.segment_duration);
+        for r in 0..self.rungs.len() {
+            while self.rungs[r].next_msn < head {
+                let msn = self.rungs[r].next_msn;
+                let lead_pl = &self.rungs[lead].playlist;
+                let (duration, pdt) = lead_pl
+                    .segments
+                    .iter()
+                    .chain(&lead_pl.partial)
+                    .find(|s| s.msn == msn)
+                    .map_or((fallback, SystemTime::now()), |s| {
+                        (s.duration, s.program_date_time)
+                    });
+                let start = self.rungs[r]
+                    .open
+                    .as_ref()
+                    .map_or(MediaTime::ZERO, |(start, _)| *start);
+                if self.gap_at(r, start, duration, pdt).is_err() {
+                    break;
+                }
+            }
         }
     }
 
@@ -760,16 +808,16 @@ impl<S: SegmentStore> Packager<S> {
     /// blocked request answered 404 (the hinted part turns [`ResourceStatus::Gone`]).
     fn update_hint(&mut self, r: usize) {
         let rung = &mut self.rungs[r];
+        // A shed rung's next segment is a gap: no part to hint.
+        if rung.shed {
+            rung.playlist.preload_hint = None;
+            return;
+        }
         let pl = &rung.playlist;
         let Some(ll) = pl.low_latency.filter(|_| !pl.ended) else {
             return;
         };
         let hint = match &pl.partial {
-            // A shed rung's next segment is a gap: no part to hint.
-            None if rung.shed => {
-                rung.playlist.preload_hint = None;
-                return;
-            }
             None => (rung.next_msn, 0),
             Some(open) => {
                 let last_part = open.parts.last().map_or(ll.part_target, |p| p.duration);

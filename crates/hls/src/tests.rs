@@ -1334,3 +1334,37 @@ fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
     // Gap segments count nothing towards the measured bitrate.
     assert_eq!(p.stats("hi").unwrap().segments, 1);
 }
+
+#[test]
+fn pause_lists_gaps_in_a_rung_left_behind_so_numbers_stay_in_step() {
+    let mut p = Packager::in_memory(
+        ll_config(),
+        vec![variant("hi", Some(3000)), variant("lo", Some(800))],
+    )
+    .unwrap();
+    let mut hi = Feed::new(&mut p, "hi");
+    let mut lo = Feed::new(&mut p, "lo");
+    hi.segment(&mut p, &[1000, 1000], 1000);
+    lo.segment(&mut p, &[1000, 1000], 300);
+    p.set_shed("hi", true).unwrap();
+    p.gap("hi", ms(2000), ms(2000), at(2000)).unwrap();
+    // `lo` makes its next segment, and a shorter last one; the pipeline ends before `hi`'s last
+    // gap is reported.
+    lo.segment(&mut p, &[1000, 1000], 300);
+    lo.segment(&mut p, &[1000, 500], 300);
+    p.pause();
+    let text = p.media_playlist("hi", false).unwrap();
+    assert_eq!(text.matches("#EXT-X-GAP\n").count(), 2, "{text}");
+    assert!(
+        text.contains("#EXT-X-GAP\n#EXTINF:1.50000,\nseg-2.m4s\n"),
+        "{text}"
+    );
+    // The next publish starts every rung on the same number.
+    p.set_shed("hi", false).unwrap();
+    hi.pts = 10_000;
+    lo.pts = 10_000;
+    hi.segment(&mut p, &[1000], 1000);
+    lo.segment(&mut p, &[1000], 300);
+    assert_eq!(p.cursor("hi").unwrap().unwrap().msn, 3);
+    assert_eq!(p.cursor("lo").unwrap().unwrap().msn, 3);
+}

@@ -118,9 +118,9 @@ impl RungOutput {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    /// The rung's gate reports a shed segment (its frames never reached the encoder, but the
-    /// one it starts on). Handed to the sink when the muxer's output gets there, so that it
-    /// follows the rung's last chunk before it.
+    /// The rung's gate reports a shed segment (its video never reached the encoder). Handed to
+    /// the sink when the muxer's output gets there, so that it follows the rung's last chunk
+    /// before it.
     pub(crate) fn gap(&self, start: media::MediaTime, duration: media::MediaTime) {
         if let Ok(mut g) = self.gaps.lock() {
             g.waiting.push_back((start, duration));
@@ -128,8 +128,8 @@ impl RungOutput {
     }
 
     /// Whether `chunk` goes to the sink: not when it belongs to a segment of the shed time (the
-    /// one picture per segment the encoder still makes). Hands on the gaps up to a segment
-    /// that starts here first.
+    /// muxer's audio-only output there). Hands on the gaps up to a segment that starts here
+    /// first.
     fn pass_shed(&self, chunk: &CmafChunk) -> bool {
         let Ok(mut gaps) = self.gaps.lock() else {
             return true;

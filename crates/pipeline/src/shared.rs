@@ -29,9 +29,9 @@ pub(crate) struct RungCounters {
     pub(crate) gate: Mutex<Gate>,
 }
 
-/// A rung's input gate: frames of running time in `[from, until)` are dropped before the
-/// rung's scaler and encoder (video) and its muxer (audio). Both ends are segment cuts, so the
-/// rung's segments stay aligned with every other rung's.
+/// A rung's input gate: video frames of running time in `[from, until)` are dropped before the
+/// rung's scaler and encoder (its audio goes on to its muxer). Both ends are segment cuts, so
+/// the rung's segments stay aligned with every other rung's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gate {
     /// First running time dropped (ns); `u64::MAX`: never shed.
@@ -51,7 +51,7 @@ impl Gate {
         rt >= self.from && rt < self.until
     }
 
-    /// Shed from now on, or being shed (the cut it waits for has not come yet).
+    /// Shed from its cut on, and not brought back yet.
     pub(crate) fn is_shed(&self) -> bool {
         self.from != u64::MAX && self.until == u64::MAX
     }
@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) audio_in: AtomicU64,
     pub(crate) video_dropped: AtomicU64,
     pub(crate) audio_dropped: AtomicU64,
+    /// Frames dropped because the input queue was full (and video waiting for a keyframe after
+    /// that): the pipeline could not take them.
+    pub(crate) overflow_dropped: AtomicU64,
     /// Silent audio frames pushed where the publisher's audio was missing.
     pub(crate) audio_silence: AtomicU64,
     pub(crate) failed: AtomicBool,
@@ -95,6 +98,7 @@ impl Shared {
             audio_in: AtomicU64::new(0),
             video_dropped: AtomicU64::new(0),
             audio_dropped: AtomicU64::new(0),
+            overflow_dropped: AtomicU64::new(0),
             audio_silence: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             gate_requests: Mutex::new(Vec::new()),
@@ -156,7 +160,10 @@ impl Shared {
             let Some(mut gate) = self.rungs.get(rung).and_then(|c| c.gate.lock().ok()) else {
                 continue;
             };
-            if shed && !gate.is_shed() {
+            if shed && gate.until == pts {
+                // Brought back and shed again at this same cut: it simply stays shed.
+                gate.until = u64::MAX;
+            } else if shed && !gate.is_shed() {
                 *gate = Gate {
                     from: pts,
                     until: u64::MAX,
@@ -210,6 +217,7 @@ impl Shared {
             audio_frames_in: self.audio_in.load(Ordering::Relaxed),
             video_dropped: self.video_dropped.load(Ordering::Relaxed),
             audio_dropped: self.audio_dropped.load(Ordering::Relaxed),
+            overflow_dropped: self.overflow_dropped.load(Ordering::Relaxed),
             audio_silence_frames: self.audio_silence.load(Ordering::Relaxed),
             video_queued,
             audio_queued,
@@ -230,5 +238,57 @@ impl Shared {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gates_open_and_close_on_cuts() {
+        let s = Shared::new(2, 2_000);
+        s.request_gate(1, true);
+        s.add_cut(4_000);
+        assert_eq!(
+            s.gate(1),
+            Gate {
+                from: 4_000,
+                until: u64::MAX
+            }
+        );
+        assert!(s.gate(1).is_shed() && s.gate(1).drops(5_000) && !s.gate(1).drops(3_999));
+        assert_eq!(s.gate(0), Gate::OPEN, "only the rung asked for");
+        s.request_gate(1, false);
+        s.add_cut(10_000);
+        assert!(!s.gate(1).is_shed() && s.gate(1).drops(9_999) && !s.gate(1).drops(10_000));
+        // Shed again at a later cut: a new gate.
+        s.request_gate(1, true);
+        s.add_cut(12_000);
+        assert_eq!(
+            s.gate(1),
+            Gate {
+                from: 12_000,
+                until: u64::MAX
+            }
+        );
+        // Back and shed again at the same cut: it stays shed from where it was, so the time
+        // already dropped is never taken for media.
+        s.request_gate(1, false);
+        s.add_cut(14_000);
+        s.request_gate(1, true);
+        s.add_cut(14_000);
+        assert_eq!(
+            s.gate(1),
+            Gate {
+                from: 12_000,
+                until: u64::MAX
+            }
+        );
+        // Both asked before one cut: shed and back at once, nothing dropped.
+        s.request_gate(0, true);
+        s.request_gate(0, false);
+        s.add_cut(16_000);
+        assert!(!s.gate(0).is_shed() && !s.gate(0).drops(16_000));
     }
 }

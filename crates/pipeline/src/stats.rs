@@ -13,8 +13,8 @@ pub struct RungStats {
     pub chunks: u64,
     /// Segments started.
     pub segments: u64,
-    /// Shed under overload (or being shed at the next cut): its frames are dropped before its
-    /// encoder ([`crate::StreamPipeline::shed`]).
+    /// Shed under overload: its frames are dropped before its encoder
+    /// ([`crate::StreamPipeline::shed`]); set from the cut it applies at.
     pub shed: bool,
     /// End (pts + duration) of the newest chunk, in media time; divide its growth by wall time
     /// for the realtime factor.
@@ -32,6 +32,9 @@ pub struct PipelineStats {
     pub video_dropped: u64,
     /// Audio frames dropped at the input.
     pub audio_dropped: u64,
+    /// Of the frames dropped at the input, those dropped because its queue was full (and video
+    /// waiting for a keyframe after such a drop): the pipeline could not keep up.
+    pub overflow_dropped: u64,
     /// Silent audio frames pushed where the publisher's audio was missing (README, "Audio
     /// gaps").
     pub audio_silence_frames: u64,

@@ -20,7 +20,7 @@ use crate::elements::set_state;
 use crate::error::Error;
 use crate::graph::{build, Built};
 use crate::init::init;
-use crate::input::{Decision, Input, Silence, Stamp};
+use crate::input::{Decision, Dropped, Input, Silence, Stamp};
 use crate::shared::Shared;
 use crate::silence::silent_frame;
 use crate::sink::ChunkSink;
@@ -355,8 +355,9 @@ impl StreamPipeline {
                 let queued = video_src.current_level_buffers();
                 let stamp = match st.frames.video(v, queued) {
                     Decision::Push(stamp) => stamp,
-                    Decision::Drop(_) => {
+                    Decision::Drop(why) => {
                         self.shared.video_dropped.fetch_add(1, Ordering::Relaxed);
+                        self.count_overflow(why);
                         return PushResult::Dropped;
                     }
                 };
@@ -385,8 +386,9 @@ impl StreamPipeline {
                 }
                 let stamp = match decision {
                     Decision::Push(stamp) => stamp,
-                    Decision::Drop(_) => {
+                    Decision::Drop(why) => {
                         self.shared.audio_dropped.fetch_add(1, Ordering::Relaxed);
+                        self.count_overflow(why);
                         return PushResult::Dropped;
                     }
                 };
@@ -401,6 +403,16 @@ impl StreamPipeline {
                     Err(_) => PushResult::Closed,
                 }
             }
+        }
+    }
+
+    /// Counts a drop that says the pipeline could not keep up (not a late or early frame).
+    fn count_overflow(&self, why: Dropped) {
+        // After a full queue, video waits for the next keyframe: those drops are the overflow's.
+        if matches!(why, Dropped::QueueFull | Dropped::WaitingForKeyframe)
+            && self.shared.video_in.load(Ordering::Relaxed) > 0
+        {
+            self.shared.overflow_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -140,7 +140,7 @@ impl Watch {
                 .find(|(n, _)| n == name)
                 .map_or(0, |(_, p)| *p)
         };
-        let order = shedding_order(
+        let mut order = shedding_order(
             rungs
                 .iter()
                 .enumerate()
@@ -148,6 +148,10 @@ impl Watch {
                 .map(|(i, r)| (i, priority(&r.name), r.height))
                 .collect(),
         );
+        // A ladder without a rung that stays (no passthrough): the last one is never shed.
+        if order.len() == rungs.len() {
+            order.pop();
+        }
         Watch {
             policy: Policy::new(t.overload.clone(), order),
             input: RateMeter::new(Duration::from_millis(100)),
@@ -575,11 +579,17 @@ impl Feeder {
         }
         let w = &mut running.overload;
         w.last_look = now;
+        // Nothing to shed before the ladder is packaged.
+        if running.output.with_packager(|_| ()).is_none() {
+            return;
+        }
         let Some(stats) = running.output.pipeline_stats() else {
             return;
         };
+        // Drops that say the pipeline could not keep up: its input queue overflowing, and the
+        // publish's own queue (the feeder fell behind). Not late or early frames.
         let queue = running.output.input_dropped();
-        let drops = stats.video_dropped + stats.audio_dropped + queue.video + queue.audio;
+        let drops = stats.overflow_dropped + queue.video + queue.audio;
         let dropped = w.drops.is_some_and(|d| drops > d);
         w.drops = Some(drops);
         // Against the rate the input comes at: never above real time.

@@ -143,10 +143,12 @@ impl StreamOutput {
         self.input_drops.get()
     }
 
-    /// Marks a break in every rung's timeline (`EXT-X-DISCONTINUITY` before the next segment).
+    /// Marks a break in every rung's timeline (`EXT-X-DISCONTINUITY` before the next segment),
+    /// first listing gaps in a rung left behind (one shed when its pipeline was dropped).
     pub(crate) fn discontinuity(&self) {
         let mut state = self.state.lock().expect("output lock");
         if let OutputState::Live { packager, names } = &mut *state {
+            packager.align_gaps();
             for n in names.iter() {
                 let _ = packager.discontinuity(n);
             }
