@@ -1263,15 +1263,21 @@ fn a_following_packager_starts_above_the_init_versions_used() {
     assert!(q.fetch(&Resource::Init("a".into(), 0)).is_none());
 }
 
-#[test]
-fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
+/// An LL-HLS packager of two rungs, `hi` and `lo`, with their init segments in.
+fn hi_and_lo() -> (Packager, Feed, Feed) {
     let mut p = Packager::in_memory(
         ll_config(),
         vec![variant("hi", Some(3000)), variant("lo", Some(800))],
     )
     .unwrap();
-    let mut hi = Feed::new(&mut p, "hi");
-    let mut lo = Feed::new(&mut p, "lo");
+    let hi = Feed::new(&mut p, "hi");
+    let lo = Feed::new(&mut p, "lo");
+    (p, hi, lo)
+}
+
+#[test]
+fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
+    let (mut p, mut hi, mut lo) = hi_and_lo();
     hi.segment(&mut p, &[500, 500, 500, 500], 1000);
     lo.segment(&mut p, &[500, 500, 500, 500], 300);
     // `hi` is shed from 2 s on: two gap segments, while `lo` goes on.
@@ -1337,13 +1343,7 @@ fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
 
 #[test]
 fn pause_lists_gaps_in_a_rung_left_behind_so_numbers_stay_in_step() {
-    let mut p = Packager::in_memory(
-        ll_config(),
-        vec![variant("hi", Some(3000)), variant("lo", Some(800))],
-    )
-    .unwrap();
-    let mut hi = Feed::new(&mut p, "hi");
-    let mut lo = Feed::new(&mut p, "lo");
+    let (mut p, mut hi, mut lo) = hi_and_lo();
     hi.segment(&mut p, &[1000, 1000], 1000);
     lo.segment(&mut p, &[1000, 1000], 300);
     p.set_shed("hi", true).unwrap();
