@@ -6,8 +6,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,23 +14,6 @@ use serde_json::Value;
 use support::{ffmpeg_publish, ffmpeg_srt, srt_addr, srt_url, video_frames, wait_until, Server};
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `POST path` with an empty body; the status code.
-fn post(addr: SocketAddr, path: &str) -> u16 {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"))
-}
 
 /// Status and JSON body of a health endpoint.
 fn health(server: &Server, path: &str) -> (u16, Value) {
@@ -85,7 +67,7 @@ fn a_killed_listener_fails_health_until_it_is_back_and_live_publishes_survive() 
 
     // SRT's task dies and stays down for 3 s: both endpoints fail and name it.
     assert_eq!(
-        post(server.http, "/testing/faults/listener/srt?down_for_ms=3000"),
+        server.post("/testing/faults/listener/srt?down_for_ms=3000"),
         202
     );
     let down = wait_health(&server, "/healthz to fail with srt down", |s, b| {
@@ -113,10 +95,7 @@ fn a_killed_listener_fails_health_until_it_is_back_and_live_publishes_survive() 
     // RTMP's task dies for 2 s: new connections are refused meanwhile, the live publish is not
     // touched (its connection is a task of its own), and the port serves again afterwards.
     assert_eq!(
-        post(
-            server.http,
-            "/testing/faults/listener/rtmp?down_for_ms=2000"
-        ),
+        server.post("/testing/faults/listener/rtmp?down_for_ms=2000"),
         202
     );
     wait_health(&server, "/healthz to fail with rtmp down", |s, b| {
@@ -163,10 +142,7 @@ fn a_killed_listener_fails_health_until_it_is_back_and_live_publishes_survive() 
 fn without_the_environment_there_is_no_fault_hook() {
     let server = Server::start(&[]);
     assert_eq!(
-        post(
-            server.http,
-            "/testing/faults/listener/rtmp?down_for_ms=1000"
-        ),
+        server.post("/testing/faults/listener/rtmp?down_for_ms=1000"),
         404
     );
     let (status, body) = health(&server, "/healthz");

@@ -40,7 +40,7 @@ fn a_new_output_size_mid_stream_continues_the_playlists_and_plays() {
     wait_until(Duration::from_secs(30), "the master playlist", || {
         (server.get(&master).status == 200).then_some(())
     });
-    let player = support::play_in_background(&server, stream, "resize", 16);
+    let player = support::play_in_background(&server, stream, "", "resize", 16);
 
     let sent = publish.join(Duration::from_secs(60)).expect("replay");
     assert!(sent > 1000, "sent {sent} tags");

@@ -52,7 +52,7 @@ fn jump_continues_the_stream(stream: &str, shift: i64, play: bool) {
     wait_until(Duration::from_secs(30), "the master playlist", || {
         (server.get(&master).status == 200).then_some(())
     });
-    let player = play.then(|| support::play_in_background(&server, stream, "jump", 16));
+    let player = play.then(|| support::play_in_background(&server, stream, "", "jump", 16));
 
     let sent = publish.join(Duration::from_secs(60)).expect("replay");
     assert!(sent > 1000, "sent {sent} tags");

@@ -60,6 +60,8 @@ try {
         canPlayTypeHls: v.canPlayType('application/vnd.apple.mpegurl'),
         mediaSource: typeof MediaSource !== 'undefined',
         level: hls && hls.levels && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel]?.height ?? null : null,
+        switches: f.switches ? [...f.switches] : null,
+        gaps: f.gaps ?? null,
         state: document.getElementById('state')?.textContent ?? null,
       };
     });

@@ -313,6 +313,24 @@ impl Server {
             .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", r.body))
     }
 
+    /// `POST path` with an empty body; the status code.
+    pub(crate) fn post(&self, path: &str) -> u16 {
+        let mut s =
+            TcpStream::connect_timeout(&self.http, Duration::from_secs(5)).expect("connect http");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"))
+    }
+
     /// `/api/v1/streams/{name}`.
     pub(crate) fn stream(&self, name: &str) -> serde_json::Value {
         self.get_json(&format!("/api/v1/streams/{name}"))
@@ -714,15 +732,16 @@ pub(crate) fn require_browser_tools() {
     );
 }
 
-/// hls.js playing `/watch/{stream}` in Chromium for `seconds` (`play.mjs`), on a thread of its
-/// own; join it for the report.
+/// hls.js playing `/watch/{stream}` (with `query` added, e.g. `&rung=360p`) in Chromium for
+/// `seconds` (`play.mjs`), on a thread of its own; join it for the report.
 pub(crate) fn play_in_background(
     server: &Server,
     stream: &str,
+    query: &str,
     tag: &str,
     seconds: u32,
 ) -> thread::JoinHandle<serde_json::Value> {
-    let url = format!("http://{}/watch/{stream}?engine=hlsjs", server.http);
+    let url = format!("http://{}/watch/{stream}?engine=hlsjs{query}", server.http);
     let tag = tag.to_owned();
     thread::spawn(move || {
         let dir = TempDir::new(&format!("{tag}-player"));

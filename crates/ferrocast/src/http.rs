@@ -49,10 +49,15 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new();
     #[cfg(debug_assertions)]
     let router = match state.faults {
-        Some(_) => router.route(
-            "/testing/faults/listener/{name}",
-            axum::routing::post(kill_listener),
-        ),
+        Some(_) => router
+            .route(
+                "/testing/faults/listener/{name}",
+                axum::routing::post(kill_listener),
+            )
+            .route(
+                "/testing/faults/shed/{stream}/{rung}",
+                axum::routing::post(force_shed),
+            ),
         None => router,
     };
     router
@@ -105,6 +110,39 @@ async fn kill_listener(
     );
     faults.kill(listener, std::time::Duration::from_millis(down_for));
     (StatusCode::ACCEPTED, "killed\n").into_response()
+}
+
+/// `POST /testing/faults/shed/{stream}/{rung}?shed=0|1`: sheds that rung of a live stream as
+/// overload would (default), or brings it back. Debug builds with fault injection only.
+#[cfg(debug_assertions)]
+async fn force_shed(
+    State(state): State<AppState>,
+    Path((stream, rung)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if state.faults.is_none() {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    let shed = match q.get("shed").map(String::as_str) {
+        None | Some("1") => true,
+        Some("0") => false,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "shed is 0 or 1"),
+    };
+    let Some(output) = state
+        .transcoder
+        .outputs()
+        .get(&stream)
+        .filter(|o| !o.is_over())
+    else {
+        return error(StatusCode::NOT_FOUND, "no such live stream");
+    };
+    match output.request_shed(&rung, shed) {
+        Ok(()) => {
+            tracing::warn!(stream, rung, shed, "fault injection: shedding a rung");
+            (StatusCode::ACCEPTED, "requested\n").into_response()
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, &e),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

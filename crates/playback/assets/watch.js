@@ -23,7 +23,7 @@
   }
   document.cookie = 'ferrocast_session=' + session + '; path=/live/; SameSite=Strict';
 
-  const state = (window.ferrocast = { engine: null, errors: [], recovered: [], hls: null, src: src, session: session });
+  const state = (window.ferrocast = { engine: null, errors: [], recovered: [], switches: [], gaps: 0, hls: null, src: src, session: session });
   const wanted = params.get('engine');
   const hlsjsOk = typeof Hls !== 'undefined' && Hls.isSupported();
   const nativeOk = video.canPlayType('application/vnd.apple.mpegurl') !== '';
@@ -55,6 +55,8 @@
     let retryTimer = null;
     let lastMediaRecovery = 0;
     hls.on(Hls.Events.ERROR, (_e, data) => {
+      // A gap (a rung shed under overload): hls.js takes that time from another rung.
+      if (data.details === Hls.ErrorDetails.FRAG_GAP) state.gaps++;
       if (!data.fatal) return;
       const what = `${data.type}: ${data.details}`;
       const now = Date.now();
@@ -87,7 +89,16 @@
     hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
       const level = hls.levels[data.level];
       if (level) $('rung').textContent = `${level.name || level.height + 'p'} (${level.width}×${level.height})`;
+      if (level && state.switches.length < 100) state.switches.push(level.height);
     });
+    // `?rung=NAME` starts on that rung; the player still adapts from there.
+    const rung = params.get('rung');
+    if (rung) {
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        const i = hls.levels.findIndex((l) => (l.url || []).some((u) => u.includes('/' + rung + '/') || u.startsWith(rung + '/')));
+        if (i >= 0) hls.startLevel = i;
+      });
+    }
     hls.loadSource(src);
     hls.attachMedia(video);
   } else {

@@ -574,6 +574,21 @@ impl Feeder {
             return;
         };
         let now = Instant::now();
+        for (i, shed) in running.output.take_forced() {
+            let pipeline = running.output.pipeline.lock().expect("pipeline lock");
+            if !pipeline.as_ref().is_some_and(|p| p.shed(i, shed)) {
+                tracing::warn!(stream = %self.name, rung = i, "this rung cannot be shed");
+                continue;
+            }
+            drop(pipeline);
+            running.overload.policy.force(i, shed, now);
+            let reason = shed.then_some(ShedReason::Forced);
+            let rung = running.output.set_shed(i, reason).unwrap_or_default();
+            if shed {
+                t.metrics.rung_shed(self.name.as_str(), ShedReason::Forced);
+            }
+            tracing::warn!(stream = %self.name, rung = %rung, shed, "rung shed or brought back on request");
+        }
         if now.saturating_duration_since(running.overload.last_look) < OVERLOAD_TICK {
             return;
         }

@@ -35,6 +35,8 @@ pub struct StreamOutput {
     paused: Mutex<Option<Instant>>,
     /// Per rung (by index): shed under overload, since when and why.
     shed: Mutex<Vec<Option<Shed>>>,
+    /// Sheds (true) and comebacks asked for from outside, for the feeder to carry out.
+    forced: Mutex<Vec<(usize, bool)>>,
 }
 
 /// A rung shed under overload.
@@ -120,6 +122,7 @@ impl StreamOutput {
             input_drops,
             paused: Mutex::new(None),
             shed: Mutex::new(vec![None; planned]),
+            forced: Mutex::new(Vec::new()),
         })
     }
 
@@ -295,6 +298,23 @@ impl StreamOutput {
             }
         }
         Some(name)
+    }
+
+    /// Asks the feeder to shed rung `rung` (by name), or to bring it back, at once; the test
+    /// builds' fault hook calls this. Err: no such rung.
+    pub fn request_shed(&self, rung: &str, shed: bool) -> Result<(), String> {
+        let index = self
+            .rung_states()
+            .iter()
+            .position(|(n, _)| n == rung)
+            .ok_or_else(|| format!("stream {} has no rung {rung:?} now", self.name))?;
+        self.forced.lock().expect("forced lock").push((index, shed));
+        Ok(())
+    }
+
+    /// What [`StreamOutput::request_shed`] asked for since the last call.
+    pub(crate) fn take_forced(&self) -> Vec<(usize, bool)> {
+        std::mem::take(&mut *self.forced.lock().expect("forced lock"))
     }
 
     /// Brings every shed rung back (a new pipeline makes them all).

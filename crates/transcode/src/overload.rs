@@ -28,17 +28,24 @@ pub enum ShedReason {
     BehindRealtime,
     /// Frames were dropped at the stream's input: the pipeline could not take them.
     InputDropping,
+    /// Asked for from outside (the test builds' fault hook).
+    Forced,
 }
 
 impl ShedReason {
     /// Every reason, for zeroed counters.
-    pub const ALL: [ShedReason; 2] = [ShedReason::BehindRealtime, ShedReason::InputDropping];
+    pub const ALL: [ShedReason; 3] = [
+        ShedReason::BehindRealtime,
+        ShedReason::InputDropping,
+        ShedReason::Forced,
+    ];
 
     /// The `reason` label.
     pub fn label(self) -> &'static str {
         match self {
             ShedReason::BehindRealtime => "behind_realtime",
             ShedReason::InputDropping => "input_dropping",
+            ShedReason::Forced => "forced",
         }
     }
 }
@@ -96,6 +103,17 @@ impl Policy {
     /// Whether a rung is shed now.
     pub(crate) fn is_shed(&self, rung: usize) -> bool {
         self.shed.contains(&rung)
+    }
+
+    /// A rung shed (or brought back) from outside the policy; it comes back like any other.
+    pub(crate) fn force(&mut self, rung: usize, shed: bool, now: Instant) {
+        self.shed.retain(|r| *r != rung);
+        if shed {
+            self.shed.push(rung);
+        }
+        self.last_action = Some(now);
+        self.behind_since = None;
+        self.calm_since = None;
     }
 
     /// The restore wait now.
