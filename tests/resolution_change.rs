@@ -92,6 +92,13 @@ fn a_new_output_size_mid_stream_continues_the_playlists_and_plays() {
         "the source rung after the change: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The master playlist says what the source rung is now.
+    let master = server.get(&master).body;
+    let source_variant = support::hls::parse_master(&master)
+        .into_iter()
+        .find(|v| v.uri == "source/index.m3u8")
+        .unwrap_or_else(|| panic!("no source variant:\n{master}"));
+    assert_eq!(source_variant.resolution(), Some((480, 270)), "{master}");
     // Both rungs went on, each with one discontinuity.
     support::check_one_restart(&server, stream, &["source", "240p"], "config_change");
     let r = player.join().expect("the player thread");

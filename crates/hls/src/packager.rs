@@ -410,6 +410,21 @@ impl<S: SegmentStore> Packager<S> {
         Ok(())
     }
 
+    /// Replaces the description of the rung named `variant.name` (a continued publish with a
+    /// new size or codec): the master playlist says what the rung is now. Its measured
+    /// bitrates start again, since they measured other media.
+    pub fn update_variant(&mut self, variant: Variant) -> Result<(), Error> {
+        let r = self.index(&variant.name)?;
+        let rung = &mut self.rungs[r];
+        if rung.variant != variant {
+            rung.variant = variant;
+            rung.stats.peak_bitrate = None;
+            rung.stats.segment_bytes = 0;
+            rung.stats.media_duration = MediaTime::ZERO;
+        }
+        Ok(())
+    }
+
     /// Whether `rung` is shed ([`Packager::set_shed`]).
     pub fn is_shed(&self, rung: &str) -> Result<bool, Error> {
         Ok(self.rungs[self.index(rung)?].shed)

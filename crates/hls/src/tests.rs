@@ -1368,3 +1368,23 @@ fn pause_lists_gaps_in_a_rung_left_behind_so_numbers_stay_in_step() {
     assert_eq!(p.cursor("hi").unwrap().unwrap().msn, 3);
     assert_eq!(p.cursor("lo").unwrap().unwrap().msn, 3);
 }
+
+#[test]
+fn a_rung_described_anew_is_what_the_master_says() {
+    let (mut p, mut hi, _) = hi_and_lo();
+    hi.segment(&mut p, &[1000, 1000], 100_000);
+    hi.segment(&mut p, &[1000, 1000], 100_000);
+    assert!(p.master_playlist().contains("RESOLUTION=1280x720"));
+    let before = p.stats("hi").unwrap().peak_bitrate;
+    assert!(before.is_some());
+    p.update_variant(Variant {
+        width: 854,
+        height: 480,
+        ..variant("hi", Some(3000))
+    })
+    .unwrap();
+    let master = p.master_playlist();
+    assert!(master.contains("RESOLUTION=854x480"), "{master}");
+    assert_eq!(p.stats("hi").unwrap().peak_bitrate, None, "measured anew");
+    assert!(p.update_variant(variant("nope", None)).is_err());
+}

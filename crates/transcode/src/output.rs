@@ -370,6 +370,15 @@ impl StreamOutput {
 
     pub(crate) fn on_rung_ready(&self, info: RungInfo) {
         let mut state = self.state.lock().expect("output lock");
+        // A continued output (a reconnect, a new resolution): the rung may have a new size or
+        // codec, which the master playlist must say.
+        if let OutputState::Live { packager, names } = &mut *state {
+            if names.get(info.index) == Some(&info.name) {
+                let _ = packager.update_variant(variant_of(&info));
+                self.bump();
+            }
+            return;
+        }
         let OutputState::Starting {
             packager_config,
             planned,
@@ -386,18 +395,7 @@ impl StreamOutput {
             return;
         }
         let infos: Vec<RungInfo> = ready.iter().flatten().cloned().collect();
-        let variants = infos
-            .iter()
-            .map(|r| hls::Variant {
-                name: r.name.clone(),
-                width: r.width,
-                height: r.height,
-                frame_rate: r.frame_rate,
-                video_codec: r.video_codec.clone(),
-                audio_codec: r.audio_codec.clone(),
-                bitrate_kbps: r.video_kbps,
-            })
-            .collect();
+        let variants = infos.iter().map(variant_of).collect();
         match hls::Packager::in_memory(packager_config.clone(), variants) {
             Ok(mut packager) => {
                 let names: Vec<String> = infos.iter().map(|r| r.name.clone()).collect();
@@ -582,6 +580,19 @@ fn chunk_interval(c: &hls::PackagerConfig) -> Duration {
         c.part_target
     } else {
         c.segment_duration
+    }
+}
+
+/// The master playlist's description of a rung.
+fn variant_of(r: &RungInfo) -> hls::Variant {
+    hls::Variant {
+        name: r.name.clone(),
+        width: r.width,
+        height: r.height,
+        frame_rate: r.frame_rate,
+        video_codec: r.video_codec.clone(),
+        audio_codec: r.audio_codec.clone(),
+        bitrate_kbps: r.video_kbps,
     }
 }
 
