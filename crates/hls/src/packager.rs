@@ -401,6 +401,18 @@ impl<S: SegmentStore> Packager<S> {
         Ok(())
     }
 
+    /// Closes `rung`'s open segment, ending it at `at` (the cut it is shed from): players see it
+    /// complete at once rather than when its first gap is listed.
+    pub fn end_segment(&mut self, rung: &str, at: MediaTime) -> Result<(), Error> {
+        if self.ended_at.is_some() {
+            return Err(Error::Ended);
+        }
+        let r = self.index(rung)?;
+        self.close_open(r, Some(at));
+        self.update_hint(r);
+        Ok(())
+    }
+
     /// Marks `rung` shed (left out of the master playlist, so that new players never pick it)
     /// or back. Players already on it meet its gap segments and switch.
     pub fn set_shed(&mut self, rung: &str, shed: bool) -> Result<(), Error> {

@@ -1280,8 +1280,11 @@ fn a_shed_rung_lists_gaps_in_step_with_the_others_and_leaves_the_master() {
     let (mut p, mut hi, mut lo) = hi_and_lo();
     hi.segment(&mut p, &[500, 500, 500, 500], 1000);
     lo.segment(&mut p, &[500, 500, 500, 500], 300);
-    // `hi` is shed from 2 s on: two gap segments, while `lo` goes on.
+    // `hi` is shed from 2 s on: its open segment ends there at once, then two gap segments,
+    // while `lo` goes on.
     p.set_shed("hi", true).unwrap();
+    p.end_segment("hi", ms(2000)).unwrap();
+    assert_eq!(p.cursor("hi").unwrap().unwrap().last_complete, Some(0));
     assert!(p.is_shed("hi").unwrap());
     assert!(!p.master_playlist().contains("hi/index.m3u8"));
     assert!(p.master_playlist().contains("lo/index.m3u8"));

@@ -39,6 +39,8 @@ struct Gaps {
     waiting: VecDeque<(media::MediaTime, media::MediaTime)>,
     /// The muxer's current segment is one of the shed time: its chunks are dropped.
     dropping: bool,
+    /// The cut a shed starts at, until the segment before it is out and said to end there.
+    closing: Option<media::MediaTime>,
 }
 
 impl RungOutput {
@@ -115,6 +117,7 @@ impl RungOutput {
         for chunk in chunks {
             self.emit(chunk);
         }
+        self.announce_shed();
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -124,6 +127,37 @@ impl RungOutput {
     pub(crate) fn gap(&self, start: media::MediaTime, duration: media::MediaTime) {
         if let Ok(mut g) = self.gaps.lock() {
             g.waiting.push_back((start, duration));
+        }
+    }
+
+    /// The rung's gate dropped its first frame, at the cut `at`: once the muxer's output gets
+    /// there, the sink hears that the rung's segment before it ends at `at`
+    /// ([`ChunkSink::on_shed`]), a segment before the first gap is known.
+    pub(crate) fn shed_from(&self, at: media::MediaTime) {
+        if let Ok(mut g) = self.gaps.lock() {
+            g.closing = Some(at);
+        }
+        self.announce_shed();
+    }
+
+    /// Tells the sink where a shed begins once the rung's output has reached it.
+    fn announce_shed(&self) {
+        let end = self
+            .shared
+            .rungs
+            .get(self.index)
+            .map_or(-1, |c| c.media_end.load(Ordering::Relaxed));
+        let at = {
+            let Ok(mut g) = self.gaps.lock() else {
+                return;
+            };
+            match g.closing {
+                Some(at) if end >= 0 && end + CUT_SLACK_NS >= at.as_nanos() => g.closing.take(),
+                _ => None,
+            }
+        };
+        if let Some(at) = at {
+            self.sink.on_shed(self.index, at);
         }
     }
 

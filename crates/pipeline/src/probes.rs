@@ -99,6 +99,8 @@ pub(crate) fn gate_video(
     // Weak: the probe lives on a pad of the same pipeline.
     let mux_input = mux_input.downgrade();
     let last_cut = AtomicI64::new(-1);
+    // The gate whose start was announced (its `from`).
+    let announced = std::sync::atomic::AtomicU64::new(u64::MAX);
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else {
             return gst::PadProbeReturn::Ok;
@@ -116,6 +118,9 @@ pub(crate) fn gate_video(
         }
         if !gate.drops(rt) {
             return gst::PadProbeReturn::Ok;
+        }
+        if announced.swap(gate.from, Ordering::Relaxed) != gate.from {
+            output.shed_from(ns_time(gate.from));
         }
         if let Some(out) = mux_input.upgrade() {
             let d = buffer.duration().map_or(GAP_NS, |d| d.nseconds().max(1));

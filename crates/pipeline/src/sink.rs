@@ -42,6 +42,12 @@ pub trait ChunkSink: Send + Sync + 'static {
     fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
         let _ = (rung, start, duration);
     }
+    /// Rung `rung` is shed from the cut at `at` (media time): its segment before it ends there.
+    /// Called once its last chunk before `at` has been handed on, before the first
+    /// [`ChunkSink::on_gap`] of that shed. The default ignores it.
+    fn on_shed(&self, rung: usize, at: media::MediaTime) {
+        let _ = (rung, at);
+    }
     /// The pipeline failed; the stream should end. Called at most once (by the default
     /// [`ChunkSink::on_failure`]).
     fn on_error(&self, message: String);

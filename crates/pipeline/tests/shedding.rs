@@ -103,6 +103,15 @@ fn a_shed_rung_encodes_nothing_reports_gaps_and_comes_back_aligned() {
         .iter()
         .map(|(r, s, d, before)| (*r, s.as_millis(), d.as_millis(), *before))
         .collect();
+    // The shed was announced once, at its cut, after the rung's last chunk before it (init and
+    // two segments) and before its first gap.
+    let sheds: Vec<(usize, i64, usize, usize)> = rec
+        .sheds
+        .iter()
+        .map(|(r, at, chunks, gaps)| (*r, at.as_millis(), *chunks, *gaps))
+        .collect();
+    assert_eq!(sheds.len(), 1, "{sheds:?}");
+    assert_eq!((sheds[0].0, sheds[0].2, sheds[0].3), (1, 3, 0), "{sheds:?}");
     drop(rec);
     let source = starts(&sink.chunks_of(0));
     let shed = starts(&sink.chunks_of(1));
@@ -120,6 +129,7 @@ fn a_shed_rung_encodes_nothing_reports_gaps_and_comes_back_aligned() {
         .map(|c| (c.kind, c.pts.as_millis(), c.duration.as_millis()))
         .collect();
     eprintln!("shed rung: {summary:?}");
+    assert_eq!(sheds[0].1, cut_v(2), "announced at the cut it starts at");
     assert_eq!(
         gaps,
         [
@@ -187,6 +197,7 @@ fn shedding_with_parts_drops_no_part_of_the_segments_around_it() {
     let rec = sink.rec.lock().unwrap();
     assert!(rec.errors.is_empty(), "errors: {:?}", rec.errors);
     let gaps: Vec<i64> = rec.gaps.iter().map(|g| g.1.as_millis()).collect();
+    let sheds: Vec<(i64, usize)> = rec.sheds.iter().map(|s| (s.1.as_millis(), s.3)).collect();
     drop(rec);
     let source = starts(&sink.chunks_of(0));
     let cuts_v: Vec<i64> = source[2..5]
@@ -194,6 +205,11 @@ fn shedding_with_parts_drops_no_part_of_the_segments_around_it() {
         .map(|c| (c + 50) / 1000 * 1000)
         .collect();
     assert_eq!(gaps, cuts_v);
+    assert_eq!(
+        sheds,
+        [(cuts_v[0], 0)],
+        "announced once, before the first gap"
+    );
     let (shed_at, back_at) = (source[2], source[5]);
     let chunks = sink.chunks_of(1);
     // Parts of the segment before the shed cover it up to the cut; nothing of the shed time

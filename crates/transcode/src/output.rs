@@ -332,6 +332,19 @@ impl StreamOutput {
         }
     }
 
+    /// Rung `rung`'s open segment ends at `at` (media time): it is shed from there.
+    pub(crate) fn end_segment(&self, rung: usize, at: MediaTime) {
+        let mut state = self.state.lock().expect("output lock");
+        if let OutputState::Live { packager, names } = &mut *state {
+            let Some(name) = names.get(rung).cloned() else {
+                return;
+            };
+            let _ = packager.end_segment(&name, at);
+            // Under the lock: see `on_rung_ready`.
+            self.bump();
+        }
+    }
+
     /// A shed rung's segment from `start` lasting `duration` (media time), listed as a gap.
     pub(crate) fn on_gap(
         &self,

@@ -45,6 +45,10 @@ impl ChunkSink for Sink {
         }
     }
 
+    fn on_shed(&self, rung: usize, at: media::MediaTime) {
+        self.output.end_segment(rung, at);
+    }
+
     fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
         let pts = u64::try_from(start.as_nanos()).unwrap_or(0);
         let pdt = self.epoch + Duration::from_nanos(pts);

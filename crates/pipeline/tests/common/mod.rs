@@ -23,6 +23,8 @@ pub struct Recorded {
     pub ready_before_chunk: Vec<(usize, bool)>,
     /// (rung, start, duration, how many chunks of that rung came before it), per gap.
     pub gaps: Vec<(usize, media::MediaTime, media::MediaTime, usize)>,
+    /// (rung, cut, how many chunks of that rung and how many gaps came before it), per shed.
+    pub sheds: Vec<(usize, media::MediaTime, usize, usize)>,
 }
 
 /// A sink that records, optionally sleeping in `on_chunk` to simulate a slow consumer.
@@ -89,6 +91,15 @@ impl ChunkSink for RecordingSink {
             r.arrivals.push((rung, arrivals.len()));
         }
         r.chunks.push((rung, chunk));
+        drop(r);
+        self.cond.notify_all();
+    }
+
+    fn on_shed(&self, rung: usize, at: media::MediaTime) {
+        let mut r = self.rec.lock().unwrap();
+        let before = r.chunks.iter().filter(|(i, _)| *i == rung).count();
+        let gaps = r.gaps.len();
+        r.sheds.push((rung, at, before, gaps));
         drop(r);
         self.cond.notify_all();
     }
