@@ -787,6 +787,39 @@ pub(crate) fn check_one_restart(server: &Server, stream: &str, rungs: &[&str], r
     );
 }
 
+/// The source rung's playlist of `stream` right after a publisher with one break (`what`: a
+/// jump, a change) left: still open, sequence numbers without a gap, one
+/// `EXT-X-DISCONTINUITY`, and at least three segments after it. Returns the playlist and its
+/// text after the discontinuity.
+pub(crate) fn source_across_one_break(
+    server: &Server,
+    stream: &str,
+    what: &str,
+) -> (hls::MediaPlaylist, String) {
+    let pl = hls::parse_media(
+        &server
+            .get(&format!("/live/{stream}/source/index.m3u8"))
+            .body,
+    );
+    assert!(!pl.ended, "{}", pl.text);
+    assert_sequence_without_gap(&pl);
+    let parts: Vec<&str> = pl.text.split("#EXT-X-DISCONTINUITY\n").collect();
+    assert_eq!(
+        parts.len(),
+        2,
+        "one discontinuity, at the {what}:\n{}",
+        pl.text
+    );
+    let after = parts[1].to_owned();
+    let segments = after.lines().filter(|l| l.starts_with("seg-")).count();
+    assert!(
+        segments >= 3,
+        "{segments} segments after the {what}:\n{}",
+        pl.text
+    );
+    (pl, after)
+}
+
 /// Asserts that `pl`'s media sequence numbers follow one another without a gap.
 pub(crate) fn assert_sequence_without_gap(pl: &hls::MediaPlaylist) {
     let msns: Vec<u64> = pl.segments.iter().map(|s| s.msn).collect();

@@ -77,6 +77,7 @@ mod error;
 mod packager;
 mod playlist;
 mod resource;
+mod shed;
 mod store;
 mod time;
 

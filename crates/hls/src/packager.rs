@@ -171,30 +171,30 @@ pub enum ResourceStatus {
 /// playlist model. Sans-IO: no clock (wall-clock times are arguments), no tasks, no sockets.
 #[derive(Debug)]
 pub struct Packager<S = MemoryStore> {
-    config: PackagerConfig,
-    rungs: Vec<Rung>,
+    pub(crate) config: PackagerConfig,
+    pub(crate) rungs: Vec<Rung>,
     store: S,
-    ended_at: Option<SystemTime>,
+    pub(crate) ended_at: Option<SystemTime>,
 }
 
 #[derive(Debug)]
-struct Rung {
+pub(crate) struct Rung {
     variant: Variant,
-    playlist: MediaPlaylist,
+    pub(crate) playlist: MediaPlaylist,
     has_init: bool,
     init: Option<Bytes>,
     /// The version of `init`: raised on every change of its content.
-    init_version: u32,
+    pub(crate) init_version: u32,
     /// Presentation time of the open segment's first chunk, and its chunks' bytes (clones of what
     /// the store holds; the open segment's metadata is `playlist.partial`).
-    open: Option<(MediaTime, Vec<Bytes>)>,
-    next_msn: u64,
-    pending_discontinuity: bool,
+    pub(crate) open: Option<(MediaTime, Vec<Bytes>)>,
+    pub(crate) next_msn: u64,
+    pub(crate) pending_discontinuity: bool,
     /// Complete segments still in the store (msn, part count), oldest first.
     retained: VecDeque<(u64, u32)>,
     stats: VariantStats,
     /// Shed under overload: left out of the master playlist, its segments listed as gaps.
-    shed: bool,
+    pub(crate) shed: bool,
 }
 
 impl Packager<MemoryStore> {
@@ -357,71 +357,6 @@ impl<S: SegmentStore> Packager<S> {
         Ok(())
     }
 
-    /// Lists a segment of `rung` that has no media: `EXT-X-GAP` with the same sequence number
-    /// and duration as the other rungs' segment that starts at `start` (the rung was shed under
-    /// overload). Closes the rung's open segment first, ending it at `start`. Players skip a gap
-    /// and take that time from another variant (RFC 8216bis 4.4.4.7, 6.3.3); its URI answers 404.
-    pub fn gap(
-        &mut self,
-        rung: &str,
-        start: MediaTime,
-        duration: MediaTime,
-        program_date_time: SystemTime,
-    ) -> Result<(), Error> {
-        if self.ended_at.is_some() {
-            return Err(Error::Ended);
-        }
-        let r = self.index(rung)?;
-        self.gap_at(r, start, duration, program_date_time)
-    }
-
-    fn gap_at(
-        &mut self,
-        r: usize,
-        start: MediaTime,
-        duration: MediaTime,
-        program_date_time: SystemTime,
-    ) -> Result<(), Error> {
-        self.close_open(r, Some(start));
-        let rung = &mut self.rungs[r];
-        let msn = rung.next_msn;
-        rung.next_msn += 1;
-        let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
-        rung.playlist.push_segment(Segment {
-            msn,
-            duration,
-            program_date_time,
-            discontinuity,
-            init: rung.init_version,
-            parts: Vec::new(),
-            size: 0,
-            gap: true,
-        });
-        self.update_hint(r);
-        Ok(())
-    }
-
-    /// Closes `rung`'s open segment, ending it at `at` (the cut it is shed from): players see it
-    /// complete at once rather than when its first gap is listed.
-    pub fn end_segment(&mut self, rung: &str, at: MediaTime) -> Result<(), Error> {
-        if self.ended_at.is_some() {
-            return Err(Error::Ended);
-        }
-        let r = self.index(rung)?;
-        self.close_open(r, Some(at));
-        self.update_hint(r);
-        Ok(())
-    }
-
-    /// Marks `rung` shed (left out of the master playlist, so that new players never pick it)
-    /// or back. Players already on it meet its gap segments and switch.
-    pub fn set_shed(&mut self, rung: &str, shed: bool) -> Result<(), Error> {
-        let r = self.index(rung)?;
-        self.rungs[r].shed = shed;
-        self.update_hint(r);
-        Ok(())
-    }
-
     /// Replaces the description of the rung named `variant.name` (a continued publish with a
     /// new size or codec): the master playlist says what the rung is now. Its measured
     /// bitrates start again, since they measured other media.
@@ -435,11 +370,6 @@ impl<S: SegmentStore> Packager<S> {
             rung.stats.media_duration = MediaTime::ZERO;
         }
         Ok(())
-    }
-
-    /// Whether `rung` is shed ([`Packager::set_shed`]).
-    pub fn is_shed(&self, rung: &str) -> Result<bool, Error> {
-        Ok(self.rungs[self.index(rung)?].shed)
     }
 
     /// The publisher is gone but may come back: closes every open segment, without
@@ -456,41 +386,6 @@ impl<S: SegmentStore> Packager<S> {
         for r in 0..self.rungs.len() {
             self.rungs[r].pending_discontinuity = true;
             self.update_hint(r);
-        }
-    }
-
-    /// Lists gaps in every rung that is behind the others in sequence numbers (a rung shed when
-    /// its pipeline ended, whose last gaps were never reported), copying the durations of the
-    /// rung furthest ahead, so that a segment number means the same time in every rung again.
-    pub fn align_gaps(&mut self) {
-        if self.ended_at.is_some() {
-            return;
-        }
-        let Some(lead) = (0..self.rungs.len()).max_by_key(|&r| self.rungs[r].next_msn) else {
-            return;
-        };
-        let head = self.rungs[lead].next_msn;
-        let fallback = duration_to_media(self.config.segment_duration);
-        for r in 0..self.rungs.len() {
-            while self.rungs[r].next_msn < head {
-                let msn = self.rungs[r].next_msn;
-                let lead_pl = &self.rungs[lead].playlist;
-                let (duration, pdt) = lead_pl
-                    .segments
-                    .iter()
-                    .chain(&lead_pl.partial)
-                    .find(|s| s.msn == msn)
-                    .map_or((fallback, SystemTime::now()), |s| {
-                        (s.duration, s.program_date_time)
-                    });
-                let start = self.rungs[r]
-                    .open
-                    .as_ref()
-                    .map_or(MediaTime::ZERO, |(start, _)| *start);
-                if self.gap_at(r, start, duration, pdt).is_err() {
-                    break;
-                }
-            }
         }
     }
 
@@ -753,7 +648,7 @@ impl<S: SegmentStore> Packager<S> {
         }
     }
 
-    fn index(&self, rung: &str) -> Result<usize, Error> {
+    pub(crate) fn index(&self, rung: &str) -> Result<usize, Error> {
         self.rungs
             .iter()
             .position(|r| r.variant.name == rung)
@@ -778,7 +673,7 @@ impl<S: SegmentStore> Packager<S> {
 
     /// Closes the open segment of rung `r`. `next_start` is the PTS of the segment that follows,
     /// if one does.
-    fn close_open(&mut self, r: usize, next_start: Option<MediaTime>) {
+    pub(crate) fn close_open(&mut self, r: usize, next_start: Option<MediaTime>) {
         let rung = &mut self.rungs[r];
         let (Some(mut seg), Some((start, chunks))) =
             (rung.playlist.partial.take(), rung.open.take())
@@ -833,7 +728,7 @@ impl<S: SegmentStore> Packager<S> {
     /// segment duration before there is one): the pipeline cuts segments on a fixed keyframe
     /// cadence, so segment lengths repeat. A wrong guess costs one
     /// blocked request answered 404 (the hinted part turns [`ResourceStatus::Gone`]).
-    fn update_hint(&mut self, r: usize) {
+    pub(crate) fn update_hint(&mut self, r: usize) {
         let rung = &mut self.rungs[r];
         // A shed rung's next segment is a gap: no part to hint.
         if rung.shed {
@@ -912,6 +807,6 @@ fn variant_stream(rung: &Rung) -> VariantStream {
     }
 }
 
-fn duration_to_media(d: Duration) -> MediaTime {
+pub(crate) fn duration_to_media(d: Duration) -> MediaTime {
     MediaTime::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }

@@ -108,8 +108,12 @@ pub(crate) fn gate_video(
         let Some(pts) = buffer.pts() else {
             return gst::PadProbeReturn::Ok;
         };
-        let rt = running_time(pad, pts);
         let gate = shared.gate(rung);
+        // Never shed: nothing to look at (the first cut seen once shed is the gate's own).
+        if gate.from == u64::MAX {
+            return gst::PadProbeReturn::Ok;
+        }
+        let rt = running_time(pad, pts);
         if shared.is_cut(rt) {
             let prev = last_cut.swap(rt as i64, Ordering::Relaxed);
             if prev >= 0 && gate.drops(prev as u64) && rt > prev as u64 {

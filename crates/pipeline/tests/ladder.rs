@@ -13,18 +13,15 @@ use pipeline::testing::{cpu_seconds, generate, Source};
 use pipeline::{LadderConfig, PushResult, Rendition, StreamPipeline};
 
 fn test_ladder(part: Option<Duration>) -> LadderConfig {
-    LadderConfig {
-        renditions: vec![
+    ladder_of(
+        vec![
             Rendition::passthrough("source"),
             Rendition::transcode("720p", 720, 2800, Some(30)),
             Rendition::transcode("240p", 240, 400, Some(30)),
             Rendition::transcode("180p", 180, 250, Some(30)),
         ],
-        preset: "ultrafast".into(),
-        segment_duration: Duration::from_secs(2),
-        part_duration: part,
-        max_queued_frames: 10_000,
-    }
+        part,
+    )
 }
 
 /// Pushes every frame (retrying drops is not needed: the queue bound is large) and finishes.

@@ -14,17 +14,14 @@ use pipeline::testing::{generate, Source};
 use pipeline::{LadderConfig, PushResult, Rendition, StreamPipeline};
 
 fn ladder(part: Option<Duration>) -> LadderConfig {
-    LadderConfig {
-        renditions: vec![
+    ladder_of(
+        vec![
             Rendition::passthrough("source"),
             Rendition::transcode("240p", 240, 400, Some(30)),
             Rendition::transcode("180p", 180, 250, Some(30)),
         ],
-        preset: "ultrafast".into(),
-        segment_duration: Duration::from_secs(2),
-        part_duration: part,
-        max_queued_frames: 10_000,
-    }
+        part,
+    )
 }
 
 fn video_pts(f: &MediaFrame) -> Option<MediaTime> {

@@ -574,6 +574,9 @@ impl Feeder {
             return;
         };
         let now = Instant::now();
+        if now.saturating_duration_since(running.overload.last_look) < OVERLOAD_TICK {
+            return;
+        }
         for (i, shed) in running.output.take_forced() {
             let pipeline = running.output.pipeline.lock().expect("pipeline lock");
             if !pipeline.as_ref().is_some_and(|p| p.shed(i, shed)) {
@@ -588,9 +591,6 @@ impl Feeder {
                 t.metrics.rung_shed(self.name.as_str(), ShedReason::Forced);
             }
             tracing::warn!(stream = %self.name, rung = %rung, shed, "rung shed or brought back on request");
-        }
-        if now.saturating_duration_since(running.overload.last_look) < OVERLOAD_TICK {
-            return;
         }
         let w = &mut running.overload;
         w.last_look = now;

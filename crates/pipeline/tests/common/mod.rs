@@ -201,6 +201,21 @@ pub fn kinds(chunks: &[CmafChunk]) -> Vec<ChunkKind> {
     chunks.iter().map(|c| c.kind).collect()
 }
 
+/// A ladder of `renditions` at x264 `ultrafast`, 2 s segments (and parts of `part`), with a
+/// queue bound large enough that pushing a whole clip at once drops nothing.
+pub fn ladder_of(
+    renditions: Vec<pipeline::Rendition>,
+    part: Option<Duration>,
+) -> pipeline::LadderConfig {
+    pipeline::LadderConfig {
+        renditions,
+        preset: "ultrafast".into(),
+        segment_duration: Duration::from_secs(2),
+        part_duration: part,
+        max_queued_frames: 10_000,
+    }
+}
+
 /// `seconds` of generated 320x180 H.264 + AAC (the default source otherwise).
 pub fn small_input(seconds: u32) -> pipeline::testing::Generated {
     pipeline::testing::generate(&pipeline::testing::Source {
