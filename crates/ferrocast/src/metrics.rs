@@ -176,21 +176,20 @@ struct ProcessStats {
 
 /// Reads the current process's CPU time, RSS and descriptor count.
 fn process_stats() -> ProcessStats {
-    let mut stats = ProcessStats::default();
-    // SAFETY-free: sysconf is not available without libc; the kernel's USER_HZ is 100 on every
-    // Linux architecture we ship for.
-    const TICKS_PER_SEC: f64 = 100.0;
+    let mut stats = ProcessStats {
+        cpu_seconds: telemetry::process::cpu_seconds(),
+        ..ProcessStats::default()
+    };
     const PAGE: u64 = 4096;
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
         // Fields after the parenthesised command name, which may itself contain spaces.
         if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
             let f: Vec<&str> = rest.split_whitespace().collect();
-            // rest starts at field 3 (state): utime is field 14, stime 15, rss 24.
-            let get = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-            if let (Some(u), Some(s)) = (get(14), get(15)) {
-                stats.cpu_seconds = Some((u + s) as f64 / TICKS_PER_SEC);
-            }
-            stats.rss_bytes = get(24).map(|p| p * PAGE);
+            // rest starts at field 3 (state): rss is field 24.
+            stats.rss_bytes = f
+                .get(24 - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|p| p * PAGE);
         }
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {

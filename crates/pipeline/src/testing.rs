@@ -295,20 +295,7 @@ fn proc_status_field(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time (user + system) this process has used, in seconds, from `/proc/self/stat`.
+/// CPU time (user + system) this process has used, in seconds (0 where it cannot be read).
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    ticks as f64 / 100.0
+    telemetry::process::cpu_seconds().unwrap_or(0.0)
 }
