@@ -104,3 +104,20 @@ pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
 pub const PROCESS_FDS: &str = "process_open_fds";
 /// Gauge: start time, seconds since the epoch.
 pub const PROCESS_START: &str = "process_start_time_seconds";
+/// Gauge: 1 while this pod reaches the cluster store (Redis), 0 while it does not; absent
+/// outside cluster mode.
+pub const CLUSTER_STORE_UP: &str = "ferrocast_cluster_store_up";
+/// Histogram: round-trip time of cluster store (Redis) commands, in seconds.
+pub const CLUSTER_STORE_RTT: &str = "ferrocast_cluster_store_rtt_seconds";
+/// Gauge: stream leases this pod holds (streams it publishes cluster-wide).
+pub const CLUSTER_LEASES: &str = "ferrocast_cluster_leases";
+/// Counter: lease renewals that failed, by reason (`store_down`, `lost`).
+pub const CLUSTER_LEASE_RENEW_FAILURES: &str = "ferrocast_cluster_lease_renew_failures";
+/// Counter: playback requests proxied to the stream's owner pod, by kind (`playlist`,
+/// `media`) and outcome (`ok`, `not_found`, `unavailable`, `error`).
+pub const CLUSTER_PROXY_REQUESTS: &str = "ferrocast_cluster_proxy_requests";
+/// Counter: body bytes fetched from owner pods, by kind and outcome.
+pub const CLUSTER_PROXY_BYTES: &str = "ferrocast_cluster_proxy_bytes";
+/// Counter: edge cache lookups of immutable objects (init segments, segments, parts), by result
+/// (`hit`, `miss`, `coalesced`: a request that waited on another's fetch).
+pub const CLUSTER_EDGE_CACHE: &str = "ferrocast_cluster_edge_cache";
