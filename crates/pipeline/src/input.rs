@@ -97,12 +97,17 @@ impl Silence {
     }
 }
 
+/// The least a video frame's DTS follows the previous one's by (1 ms, the resolution of FLV
+/// timestamps).
+const MIN_VIDEO_STEP_NS: u64 = 1_000_000;
+
 /// The input side of one pipeline.
 #[derive(Debug)]
 pub(crate) struct Input {
     /// Subtracted from every input timestamp, shared by audio and video (ns).
     offset: Option<i64>,
     last_video_dts: u64,
+    last_video_pts: u64,
     last_audio_pts: u64,
     video_wait_keyframe: bool,
     video_discont: bool,
@@ -138,6 +143,7 @@ impl Input {
         Input {
             offset,
             last_video_dts: 0,
+            last_video_pts: 0,
             last_audio_pts: 0,
             video_wait_keyframe: true,
             video_discont: false,
@@ -230,11 +236,24 @@ impl Input {
             self.video_wait_keyframe = true;
             return Decision::Drop(Dropped::BeforeStart);
         }
-        let dts = (dts as u64).max(self.last_video_dts);
+        // Strictly increasing, and a PTS other than the last frame's: GStreamer's parsers take a
+        // DTS or PTS equal to the previous buffer's as unknown, and h264parse then hands on a
+        // frame without a PTS, which isofmp4mux refuses with an error that ended the stream (a
+        // publisher under load sent two frames with the same millisecond).
+        let follows = self.first_video_dts.is_some();
+        let dts = if follows {
+            (dts as u64).max(self.last_video_dts + MIN_VIDEO_STEP_NS)
+        } else {
+            dts as u64
+        };
         self.first_video_dts.get_or_insert(dts);
         let pts = (v.pts.as_nanos() - offset).max(0) as u64;
-        let pts = pts.max(dts);
+        let mut pts = pts.max(dts);
+        if follows && pts == self.last_video_pts {
+            pts += MIN_VIDEO_STEP_NS;
+        }
         self.last_video_dts = dts;
+        self.last_video_pts = pts;
         self.video_wait_keyframe = false;
         let cut = v.keyframe && self.cut(pts);
         Decision::Push(Stamp {

@@ -101,6 +101,20 @@ fn cases() -> Vec<Case> {
             Some(1000),
         ),
         case(
+            "a video frame with the previous one's time is pushed a millisecond after it",
+            None,
+            vec![
+                (key(0, 0), 0, push(0, 0, KEY)),
+                (delta(40, 40), 0, push(40, 40, DELTA)),
+                (delta(40, 40), 0, push(41, 41, DELTA)),
+                (delta(79, 79), 0, push(79, 79, DELTA)),
+                (delta(79, 79), 0, push(80, 80, DELTA)),
+                (delta(80, 80), 0, push(81, 81, DELTA)),
+                (delta(120, 120), 0, push(120, 120, DELTA)),
+            ],
+            Some(0),
+        ),
+        case(
             "video starts on a keyframe; the frames before it set nothing",
             None,
             vec![
@@ -140,12 +154,12 @@ fn cases() -> Vec<Case> {
             Some(1000),
         ),
         case(
-            "video DTS never goes back, and PTS is never before DTS",
+            "video DTS never goes back (it moves on by a millisecond), and PTS is never before DTS",
             None,
             vec![
                 (key(100, 80), 0, push(20, 20, KEY)),
                 (delta(120, 160), 0, push(80, 40, DELTA)),
-                (delta(110, 100), 0, push(40, 40, DELTA)),
+                (delta(110, 100), 0, push(41, 41, DELTA)),
                 (delta(160, 50), 0, push(80, 80, DELTA)),
             ],
             Some(80),
