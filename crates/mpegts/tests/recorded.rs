@@ -9,12 +9,21 @@ use media::{MediaFrame, MediaTime};
 use mpegts::{Demuxer, Error, Outcome};
 use proptest::prelude::*;
 
-/// Runs `program args`, which writes `file` in the test's temporary directory; returns its
-/// bytes.
-fn record(program: &str, args: &[&str], file: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mpegts-recorded");
+/// A directory of this process's own for the recordings. nextest runs each test in a process of
+/// its own, side by side: a directory shared between processes let one test read a recording
+/// that another was still writing.
+fn recordings_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("mpegts-recorded")
+        .join(std::process::id().to_string());
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(file);
+    dir
+}
+
+/// Runs `program args`, which writes `file` in the test's temporary directory; returns its
+/// bytes (the file is removed).
+fn record(program: &str, args: &[&str], file: &str) -> Vec<u8> {
+    let path = recordings_dir().join(file);
     let output = Command::new(program)
         .args(args)
         .arg(&path)
@@ -28,7 +37,10 @@ fn record(program: &str, args: &[&str], file: &str) -> Vec<u8> {
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::read(&path).unwrap()
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(path.parent().unwrap());
+    bytes
 }
 
 fn ffmpeg_ts() -> &'static [u8] {
@@ -49,9 +61,7 @@ fn gstreamer_ts() -> &'static [u8] {
         let audio = "audiotestsrc num-buffers=100 ! audio/x-raw,rate=48000,channels=2 \
             ! avenc_aac ! aacparse ! m.";
         // The file path goes right after `location=`; the audio branch follows it.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mpegts-recorded");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("gstreamer.ts");
+        let path = recordings_dir().join("gstreamer.ts");
         let line = format!("{pipeline}{} {audio}", path.display());
         let args: Vec<&str> = line.split_whitespace().collect();
         let output = Command::new("gst-launch-1.0")
@@ -68,7 +78,10 @@ fn gstreamer_ts() -> &'static [u8] {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        std::fs::read(&path).unwrap()
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(path.parent().unwrap());
+        bytes
     })
 }
 

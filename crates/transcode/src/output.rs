@@ -803,9 +803,14 @@ pub(crate) mod tests {
         let o = live_output(true);
         let now = SystemTime::now();
         o.on_chunk(0, chunk(ChunkKind::SegmentStart, 0, 100), now, &[]);
+        // The writer starts with the reader, so that a busy machine does not let it finish
+        // before the first check (CI once read no check at all).
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
         let writer = {
             let o = o.clone();
+            let start = start.clone();
             std::thread::spawn(move || {
+                start.wait();
                 for i in 1..400i64 {
                     let kind = if i % 20 == 0 {
                         ChunkKind::SegmentStart
@@ -824,7 +829,11 @@ pub(crate) mod tests {
             Some((msn.parse::<u64>().ok()?, index.parse::<u32>().ok()?))
         };
         let mut checked = 0;
-        while !writer.is_finished() {
+        start.wait();
+        // Checks while parts come, and at least once (after the last part, if the writer was
+        // that quick).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (!writer.is_finished() || checked == 0) && Instant::now() < deadline {
             let seen = o
                 .with_packager(|p| p.media_playlist("source", false).ok())
                 .flatten()
