@@ -20,7 +20,9 @@ use crate::elements::{
 };
 use crate::error::Error;
 use crate::output::RungOutput;
-use crate::probes::{cap_frame_rate, count_buffers, force_key_units_at_cuts, gate_video};
+use crate::probes::{
+    cap_frame_rate, count_buffers, fill_video_holes, force_key_units_at_cuts, gate_video,
+};
 use crate::shared::Shared;
 use crate::sink::ChunkSink;
 
@@ -138,6 +140,10 @@ pub(crate) fn build(
                     device,
                 )?;
                 link_pads(&static_pad(&out, "src")?, &pad)?;
+                // Every rung, passthrough included (see fill_video_holes).
+                if ladder.part_duration.is_some() {
+                    fill_video_holes(&pad);
+                }
                 Some((pad, out))
             }
             None => None,

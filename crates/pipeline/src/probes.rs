@@ -177,3 +177,111 @@ fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> u64 {
         .unwrap_or(pts)
         .nseconds()
 }
+
+/// Most GAP events one hole is filled with (at the last frame's duration each); the rest of a
+/// longer hole is one event.
+const MAX_FILL_EVENTS: u64 = 2_000;
+
+/// On a muxer's video sink pad, in chunk (LL-HLS part) mode: fills each hole in the video (a
+/// frame that starts later than the one before it ended, as when the input dropped frames
+/// until a keyframe) with GAP events a frame long, before the frame (or the gate's GAP) after
+/// it.
+///
+/// isofmp4mux 0.14 in chunk mode lets a GOP that is followed by a hole stretch to the next
+/// keyframe, so a part can end exactly on a planned fragment end without the fragment being
+/// finished; the muxer then cuts one segment late on every rung with the hole (a fragment
+/// boundary at the next cut is lost), and a rung shed at that keyframe (its GAPs start new
+/// GOPs after the fragment end) never drains again: its playlist froze. With the hole filled the
+/// muxer sees the video it sees without one (frame-long gaps, as the gate sends for frames
+/// it drops). Video that reorders frames (B-frames: a DTS that differs from the PTS) is left
+/// alone, since a hole is then not visible in presentation order; our encoders do not reorder,
+/// and neither does a passthrough rung of a publisher without B-frames. The passthrough rung
+/// has the probe too: under overload the source rung also lost a cut after an input hole (a
+/// 4.3 s segment among 2 s ones, so its numbers fell out of step with the other rungs').
+pub(crate) fn fill_video_holes(pad: &gst::Pad) {
+    struct Track {
+        /// Position where the last frame or gap ended (ns), once one was seen.
+        end: Option<u64>,
+        /// The last frame's (or gap's) duration (ns).
+        step: u64,
+        reorders: bool,
+    }
+    let track = std::sync::Mutex::new(Track {
+        end: None,
+        step: 33_333_333,
+        reorders: false,
+    });
+    let filling = std::sync::atomic::AtomicBool::new(false);
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |pad, info| {
+            // Our own GAP events pass through untouched.
+            if filling.load(Ordering::Relaxed) {
+                return gst::PadProbeReturn::Ok;
+            }
+            let (pts, duration) = match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    let Some(pts) = b.pts() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    if b.dts().is_some_and(|dts| dts != pts) {
+                        if let Ok(mut t) = track.lock() {
+                            t.reorders = true;
+                        }
+                    }
+                    (pts.nseconds(), b.duration().map(|d| d.nseconds()))
+                }
+                Some(gst::PadProbeData::Event(ev)) => match ev.view() {
+                    gst::EventView::Gap(gap) => {
+                        let (pts, duration) = gap.get();
+                        (pts.nseconds(), duration.map(|d| d.nseconds()))
+                    }
+                    // A new segment or a flush starts over.
+                    gst::EventView::Segment(_) | gst::EventView::FlushStop(_) => {
+                        if let Ok(mut t) = track.lock() {
+                            t.end = None;
+                        }
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    _ => return gst::PadProbeReturn::Ok,
+                },
+                _ => return gst::PadProbeReturn::Ok,
+            };
+            let Ok(mut t) = track.lock() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let step = duration.filter(|d| *d > 0).unwrap_or(t.step);
+            let hole = match t.end {
+                // More than half a frame missing: a hole.
+                Some(end) if !t.reorders && pts > end + t.step / 2 => Some((end, t.step)),
+                _ => None,
+            };
+            t.end = Some(t.end.map_or(pts + step, |end| end.max(pts + step)));
+            t.step = step.clamp(5_000_000, 100_000_000);
+            drop(t);
+            if let Some((from, step)) = hole {
+                filling.store(true, Ordering::Relaxed);
+                let mut at = from;
+                let mut sent = 0;
+                while at < pts {
+                    let d = if sent + 1 >= MAX_FILL_EVENTS {
+                        pts - at
+                    } else {
+                        step.min(pts - at)
+                    };
+                    let gap = gst::event::Gap::builder(gst::ClockTime::from_nseconds(at))
+                        .duration(gst::ClockTime::from_nseconds(d))
+                        .build();
+                    if !pad.send_event(gap) {
+                        tracing::debug!(pad = %pad.name(), "hole-filling gap event not handled");
+                        break;
+                    }
+                    at += d;
+                    sent += 1;
+                }
+                filling.store(false, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}

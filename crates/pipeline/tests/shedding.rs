@@ -36,6 +36,16 @@ fn video_pts(f: &MediaFrame) -> Option<MediaTime> {
 fn shed_and_restore(
     part: Option<Duration>,
 ) -> (std::sync::Arc<RecordingSink>, pipeline::PipelineStats) {
+    shed_and_restore_with(part, None, true)
+}
+
+/// As [`shed_and_restore`], leaving out the video frames whose pts (ms) is in `hole` (as the
+/// input does when it drops frames until a keyframe), and shedding only if `shed`.
+fn shed_and_restore_with(
+    part: Option<Duration>,
+    hole: Option<(i64, i64)>,
+    shed: bool,
+) -> (std::sync::Arc<RecordingSink>, pipeline::PipelineStats) {
     let input = generate(&Source {
         seconds: 14,
         ..Source::default()
@@ -56,13 +66,18 @@ fn shed_and_restore(
     let (mut asked_shed, mut asked_back) = (false, false);
     for f in &input.frames {
         let pts = video_pts(f);
-        if !asked_shed && pts.is_some_and(|t| t >= MediaTime::from_millis(3_000)) {
+        if shed && !asked_shed && pts.is_some_and(|t| t >= MediaTime::from_millis(3_000)) {
             assert!(p.shed(1, true));
             asked_shed = true;
         }
-        if !asked_back && pts.is_some_and(|t| t >= MediaTime::from_millis(8_500)) {
+        if shed && !asked_back && pts.is_some_and(|t| t >= MediaTime::from_millis(8_500)) {
             assert!(p.shed(1, false));
             asked_back = true;
+        }
+        if let (Some(t), Some((from, to))) = (pts, hole) {
+            if (from..to).contains(&t.as_millis()) {
+                continue;
+            }
         }
         assert_eq!(p.push(f), PushResult::Queued);
     }
@@ -72,7 +87,7 @@ fn shed_and_restore(
                 .iter()
                 .filter(|(rung, c)| *rung == i && c.kind == ChunkKind::SegmentStart)
                 .count()
-                >= if i == 1 { 3 } else { 6 }
+                >= if i == 1 && shed { 3 } else { 6 }
         })
     });
     let stats = p.stats();
@@ -238,4 +253,65 @@ fn shedding_with_parts_drops_no_part_of_the_segments_around_it() {
         "{media:?}"
     );
     assert!(media.iter().any(|(s, _)| *s == back_at), "{media:?}");
+}
+
+/// The first rung shed under heavy overload: the input has just dropped video until the
+/// keyframe that the shed starts on, so the rung's muxer sees a hole in its video right before
+/// the gate's first GAP. With parts, isofmp4mux 0.14 then stalled: nothing more came out of the
+/// rung, neither chunks nor (since the gate reports gaps from the rung's output) anything after
+/// the shed, and its playlist froze.
+#[test]
+fn a_rung_shed_right_after_an_input_hole_still_reports_gaps_and_comes_back() {
+    let (sink, _) =
+        shed_and_restore_with(Some(Duration::from_millis(334)), Some((3_400, 4_000)), true);
+    let rec = sink.rec.lock().unwrap();
+    assert!(rec.errors.is_empty(), "errors: {:?}", rec.errors);
+    let gaps: Vec<i64> = rec.gaps.iter().map(|g| g.1.as_millis()).collect();
+    drop(rec);
+    let source = starts(&sink.chunks_of(0));
+    let summary: Vec<_> = sink
+        .chunks_of(1)
+        .iter()
+        .map(|c| (c.kind, c.pts.as_millis(), c.duration.as_millis()))
+        .collect();
+    eprintln!("source starts {source:?}\nshed rung: {summary:?}");
+    assert!(source.len() >= 7, "{source:?}");
+    let cuts_v: Vec<i64> = source[2..5]
+        .iter()
+        .map(|c| (c + 50) / 1000 * 1000)
+        .collect();
+    assert_eq!(gaps, cuts_v, "gaps at the cuts of the shed time");
+    let shed = starts(&sink.chunks_of(1));
+    assert_eq!(
+        shed,
+        [source[0], source[1], source[5], source[6]],
+        "real segments of the shed rung"
+    );
+}
+
+/// The same hole without shedding: every rung is cut on the same keyframes (before the hole was
+/// filled, the transcoded rungs lost the cut after the hole's: their segment at 4 s ran to 8 s).
+#[test]
+fn an_input_hole_before_a_keyframe_keeps_every_rung_on_the_cuts() {
+    let (sink, _) = shed_and_restore_with(
+        Some(Duration::from_millis(334)),
+        Some((3_400, 4_000)),
+        false,
+    );
+    let rec = sink.rec.lock().unwrap();
+    assert!(rec.errors.is_empty(), "errors: {:?}", rec.errors);
+    assert!(rec.gaps.is_empty(), "{:?}", rec.gaps);
+    drop(rec);
+    let source = starts(&sink.chunks_of(0));
+    assert!(source.len() >= 7, "{source:?}");
+    for rung in 1..3 {
+        // A segment starts with its first sample: an audio frame across the cut may start it
+        // up to a frame (21 ms) earlier or later on one rung than on another.
+        let other = starts(&sink.chunks_of(rung));
+        assert!(
+            other.len() == source.len()
+                && other.iter().zip(&source).all(|(o, s)| (o - s).abs() <= 50),
+            "rung {rung}: {other:?}, source {source:?}"
+        );
+    }
 }
