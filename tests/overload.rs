@@ -1,5 +1,6 @@
 //! Overload sheds rungs and never stalls: a 1080p60 publish with the default ladder at x264's
-//! `medium` preset, which this 2-core machine cannot transcode in full. The server sheds rungs
+//! `slower` preset, which no 2-core machine transcodes in full (at `medium`, some of the
+//! machines CI runs on keep up, and nothing is shed). The server sheds rungs
 //! (the master playlist drops them, their playlists list gaps, the API and the metrics say which
 //! and why, the log says so once per shed), the source rung keeps its cadence once the shedding
 //! has settled, the stream stays live, and the server's memory stays under a stated bound.
@@ -21,8 +22,69 @@ use support::{require_tool, wait_until, ChildGuard, Server, TempDir};
 const RSS_BOUND_KIB: u64 = 512 * 1024;
 /// `transcode.overload.shed_after` here: behind for this long sheds a rung.
 const SHED_AFTER: &str = "4s";
-/// Once nothing has been shed for this long, the source rung must keep its 2 s cadence.
-const SETTLE: Duration = Duration::from_secs(12);
+/// How long the test watches after the last shed it saw. The policy sheds again within
+/// `SHED_AFTER` (and the cut it waits for) while the ladder is still behind, and no rung comes
+/// back within the test (`restore_after` is an hour), so each transcoded rung is shed at most
+/// once: a shed seen this long after the last one is the policy's end state.
+const WATCH: Duration = Duration::from_secs(24);
+/// The source rung's cadence is judged from this long after the last shed (the shed takes
+/// effect at the next cut, and the queues behind the shed rung drain) to the end of `WATCH`.
+const RECOVER: Duration = Duration::from_secs(8);
+/// A shed rung lists its first gap within this long of being seen shed (2 s segments: the
+/// segment it was shed at ends, and the next, with the encoder seconds behind on a loaded
+/// machine).
+const GAPS_WITHIN: Duration = Duration::from_secs(20);
+/// The whole run is bounded: three transcoded rungs, each shed at most once, `SHED_AFTER`
+/// apart at the least, then `WATCH`. Measured: the last shed comes 10 to 30 s in.
+const RUN_BOUND: Duration = Duration::from_secs(150);
+
+/// Seconds since the epoch of an `#EXT-X-PROGRAM-DATE-TIME` as Ferrocast writes it
+/// (`2026-12-05T00:32:42.443Z`).
+fn pdt_seconds(pdt: &str) -> f64 {
+    let (date, time) = pdt
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or_else(|| panic!("PROGRAM-DATE-TIME {pdt:?}"));
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().expect("time")).collect();
+    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's `days_from_civil`.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+/// A shed rung's segment numbers are the source rung's: every number in both playlists starts
+/// at the same wall-clock time (well within a 2 s segment). Returns how many numbers matched.
+fn assert_in_step(rung: &str, media: &str, source: &str) -> usize {
+    let (media, source) = (parse_media(media), parse_media(source));
+    let mut matched = 0;
+    for s in &media.segments {
+        let (Some(a), Some(b)) = (
+            s.pdt.as_deref(),
+            source.segment(s.msn).and_then(|x| x.pdt.as_deref()),
+        ) else {
+            continue;
+        };
+        let apart = (pdt_seconds(a) - pdt_seconds(b)).abs();
+        assert!(
+            apart < 0.5,
+            "{rung}'s segment {} starts {apart:.3} s from the source's:\n{}\n{}",
+            s.msn,
+            media.text,
+            source.text
+        );
+        matched += 1;
+    }
+    matched
+}
 
 /// A 20 s clip of 1080p60 H.264 + AAC, a keyframe every 2 s, made once.
 fn clip(dir: &TempDir) -> std::path::PathBuf {
@@ -51,12 +113,12 @@ fn clip(dir: &TempDir) -> std::path::PathBuf {
     path
 }
 
-/// Publishes the clip four times over (80 s), in real time, without re-encoding.
+/// Publishes the clip over and over, in real time, without re-encoding, until the guard drops.
 fn publish(dir: &TempDir, clip: &std::path::Path, url: &str) -> ChildGuard {
     let stderr = dir.file("ffmpeg-publish.stderr");
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
-        .args(["-stream_loop", "3", "-i"])
+        .args(["-stream_loop", "-1", "-i"])
         .arg(clip)
         .args(["-c", "copy", "-f", "flv", url])
         .stdin(Stdio::null())
@@ -82,11 +144,16 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
         "--stream",
         "big=overload-key",
         "--set",
-        "transcode.preset=medium",
+        "transcode.preset=slower",
         "--set",
         "hls.segment_duration=2s",
         "--set",
         &format!("transcode.overload.shed_after={SHED_AFTER}"),
+        // No comeback within the test, so no flapping: the shedding ends in at most three
+        // sheds. Comebacks and their backoff are tested in crates/transcode (the policy) and
+        // crates/pipeline/tests/shedding.rs (a rung brought back on a cut).
+        "--set",
+        "transcode.overload.restore_after=3600s",
     ]);
     let clip = clip(&server.dir);
     let mut publisher = publish(&server.dir, &clip, &server.rtmp_url("overload-key"));
@@ -96,19 +163,29 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
     wait_until(Duration::from_secs(30), "the master playlist", || {
         (server.get("/live/big/index.m3u8").status == 200).then_some(())
     });
-    let all_rungs: Vec<String> = parse_master(&server.get("/live/big/index.m3u8").body)
+    // The API lists every rung, shed or not (the master playlist leaves out a rung shed this
+    // early already).
+    let stream = server.stream("big");
+    let all_rungs: std::collections::BTreeSet<&str> = stream["rungs"]
+        .as_array()
+        .expect("rungs in the API")
         .iter()
-        .map(|v| v.uri.trim_end_matches("/index.m3u8").to_owned())
+        .filter_map(|r| r["name"].as_str())
         .collect();
-    assert_eq!(all_rungs.len(), 4, "source and three transcoded rungs");
+    assert_eq!(
+        all_rungs,
+        ["360p", "480p", "720p", "source"].into(),
+        "source and three transcoded rungs"
+    );
 
     let started = Instant::now();
     let mut looks: Vec<Look> = Vec::new();
     // What a shed rung looked like while shed: (rung, master playlist, its media playlist).
     let mut seen_shed: Option<(String, String, String, f64)> = None;
-    let mut last_change = Instant::now();
-    let mut last_shed_set = BTreeMap::new();
-    while started.elapsed() < Duration::from_secs(75) {
+    // When each rung was first seen shed, and the rungs whose gaps were seen.
+    let mut shed_at: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut gapped = std::collections::BTreeSet::new();
+    loop {
         let stream = server.stream("big");
         assert_eq!(
             stream["live"],
@@ -128,27 +205,44 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
                 )
             })
             .collect();
-        if shed != last_shed_set {
-            last_change = Instant::now();
-            last_shed_set = shed.clone();
+        assert!(!shed.contains_key("source"), "the source rung was shed");
+        for rung in shed_at.keys() {
+            assert!(
+                shed.contains_key(rung),
+                "{rung} came back although restore_after is an hour: {stream}"
+            );
         }
-        if let (None, Some(rung)) = (&seen_shed, shed.keys().next()) {
+        for rung in shed.keys() {
+            shed_at.entry(rung.clone()).or_insert_with(Instant::now);
+        }
+        // Every shed rung lists its gaps, in step with the source rung's numbers, within a few
+        // segments of its shed (its first gap is listed when the segment it was shed at ends).
+        // The first shed once stalled instead (an input hole before the shed's keyframe; see
+        // crates/pipeline/tests/shedding.rs).
+        for (rung, since) in &shed_at {
+            if gapped.contains(rung) {
+                continue;
+            }
             let master = server.get("/live/big/index.m3u8").body;
             let media = server.get(&format!("/live/big/{rung}/index.m3u8")).body;
             let gauge = server
                 .metrics()
                 .value("ferrocast_rung_shed", &[("stream", "big"), ("rung", rung)]);
-            let source_msn =
-                parse_media(&server.get("/live/big/source/index.m3u8").body).last_msn();
-            if shed.contains_key(rung) && media.contains("#EXT-X-GAP") {
-                // Its gaps keep its sequence numbers in step with the source rung's.
-                let shed_msn = parse_media(&media).last_msn();
-                let (a, b) = (shed_msn.unwrap_or(0), source_msn.unwrap_or(0));
+            if media.contains("#EXT-X-GAP") {
+                let source = server.get("/live/big/source/index.m3u8").body;
+                let matched = assert_in_step(rung, &media, &source);
+                assert!(matched > 0, "no common segment:\n{media}\n{source}");
+                gapped.insert(rung.clone());
+                if seen_shed.is_none() {
+                    seen_shed = Some((rung.clone(), master, media, gauge));
+                }
+            } else {
                 assert!(
-                    a.abs_diff(b) <= 1 && a > 0,
-                    "{rung} at segment {a}, the source at {b}:\n{media}"
+                    since.elapsed() < GAPS_WITHIN,
+                    "{rung} shed for {:?} and no gap listed:\n{media}\n{}",
+                    since.elapsed(),
+                    server.logs()
                 );
-                seen_shed = Some((rung.clone(), master, media, gauge));
             }
         }
         let source = server.get("/live/big/source/index.m3u8");
@@ -161,24 +255,31 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
             shed,
             rss_kib: server.proc_status("VmRSS"),
         });
-        // Enough seen: something was shed, and the set has been steady for the settle time and
-        // 20 s more.
-        if seen_shed.is_some() && last_change.elapsed() >= SETTLE + Duration::from_secs(20) {
+        // Done once the last shed is `WATCH` old and every shed rung listed its gaps.
+        let last_shed = shed_at.values().max().copied();
+        if last_shed.is_some_and(|t| t.elapsed() >= WATCH) && gapped.len() == shed_at.len() {
             break;
         }
+        assert!(
+            started.elapsed() < RUN_BOUND,
+            "no end to the shedding in {RUN_BOUND:?} of an overloaded 1080p60 publish \
+             (shed: {shed_at:?}, gaps listed: {gapped:?})\n{}",
+            server.logs()
+        );
         thread::sleep(Duration::from_millis(500));
     }
     let logs = server.logs();
-
-    // Something was shed, never the source, and while shed it was out of the master playlist,
-    // listed as gaps, and its gauge read 1.
-    let (rung, master, media, gauge) = seen_shed.unwrap_or_else(|| {
-        panic!("no rung was shed in 75 s of an overloaded 1080p60 publish\n{logs}")
-    });
-    assert!(
-        looks.iter().all(|l| !l.shed.contains_key("source")),
-        "the source rung was shed"
+    eprintln!(
+        "shed, seconds in: {:?}",
+        shed_at
+            .iter()
+            .map(|(r, t)| (r, (*t - started).as_secs_f64()))
+            .collect::<Vec<_>>()
     );
+
+    // Something was shed, and while shed it was out of the master playlist, listed as gaps,
+    // and its gauge read 1.
+    let (rung, master, media, gauge) = seen_shed.expect("a shed rung listed gaps");
     let listed: Vec<String> = parse_master(&master)
         .iter()
         .map(|v| v.uri.clone())
@@ -199,36 +300,33 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
         "{reasons:?}"
     );
 
-    // Each shed was logged once, and counted.
-    let metrics = server.metrics();
-    let counted: f64 = ["behind_realtime", "input_dropping"]
-        .iter()
-        .map(|r| {
-            metrics.value(
-                "ferrocast_rung_sheds_total",
-                &[("stream", "big"), ("reason", r)],
-            )
-        })
-        .sum();
-    let logged = logs.matches("overloaded: rung shed").count();
-    assert!(counted >= 1.0, "{}", metrics.text);
-    assert_eq!(logged as f64, counted, "one log line per shed\n{logs}");
+    // Each shed was logged once, and counted (read until the count holds still across the log
+    // read, so a shed in between cannot split them).
+    let counted = |m: &support::Metrics| -> f64 {
+        ["behind_realtime", "input_dropping"]
+            .iter()
+            .map(|r| {
+                m.value(
+                    "ferrocast_rung_sheds_total",
+                    &[("stream", "big"), ("reason", r)],
+                )
+            })
+            .sum()
+    };
+    let (counted, logged) = wait_until(Duration::from_secs(10), "a steady shed count", || {
+        let before = counted(&server.metrics());
+        let logged = server.logs().matches("overloaded: rung shed").count() as f64;
+        (counted(&server.metrics()) == before).then_some((before, logged))
+    });
+    assert!(counted >= shed_at.len() as f64, "{counted} sheds counted");
+    assert_eq!(logged, counted, "one log line per shed\n{logs}");
 
-    // The source rung: once the shedding settled, a new segment at least every 4.5 s (2 s
-    // segments), and about one every 2 s over the last 20 s.
-    let settled_at = looks
-        .windows(2)
-        .filter(|w| w[0].shed != w[1].shed)
-        .map(|w| w[1].at)
-        .next_back()
-        .unwrap_or(started)
-        + SETTLE;
+    // The source rung, from `RECOVER` after the last shed to the end (at least
+    // `WATCH - RECOVER`): a new segment at least every 4.5 s (2 s segments), and about one every
+    // 2 s.
+    let settled_at = *shed_at.values().max().expect("a shed") + RECOVER;
     let after: Vec<&Look> = looks.iter().filter(|l| l.at >= settled_at).collect();
-    assert!(
-        after.len() >= 30,
-        "too little time after the shedding settled: {}",
-        after.len()
-    );
+    assert!(after.len() >= 2, "{} looks after {RECOVER:?}", after.len());
     let mut last_advance = after[0].at;
     let mut longest = Duration::ZERO;
     for w in after.windows(2) {
@@ -245,7 +343,7 @@ fn overload_sheds_rungs_and_the_source_rung_keeps_its_cadence() {
     let made = last.source_msn.unwrap_or(0) - first.source_msn.unwrap_or(0);
     let secs = (last.at - first.at).as_secs_f64();
     assert!(
-        made as f64 >= secs / 2.0 * 0.85,
+        secs >= (WATCH - RECOVER).as_secs_f64() - 1.0 && made as f64 >= secs / 2.0 * 0.85,
         "the source rung made {made} segments in {secs:.1} s"
     );
     // Its newest segment is served.
