@@ -14,7 +14,7 @@ BIN := $(TARGET_DIR)/release/ferrocast
 PLAYER_JS := player/node_modules/hls.js/dist/hls.min.js
 PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 
-.PHONY: deps build run test test-deploy lint check-layers fuzz-build fuzz node-deps
+.PHONY: deps build run test test-quick test-e2e test-rust slowest test-deploy lint check-layers fuzz-build fuzz node-deps
 
 ## deps: install the Debian packages and tools the build and the tests need (no-op when present)
 deps:
@@ -41,16 +41,38 @@ run: deps
 	$(CARGO) build --release --locked -p ferrocast
 	$(BIN) serve --demo
 
-## test: the whole suite: unit, property and end-to-end tests (browser ones included), every fuzz
-## target for FUZZ_SECONDS (20 s) on its seeds, and the deployment checks (Helm/kustomize/
-## checkov/promtool, and the container image built and run with podman around the binary the
-## tests just built)
+## test: the whole suite: unit, property and end-to-end tests (browser ones included) through
+## cargo-nextest with .config/nextest.toml (a process and a time limit per test, CPU-bound and
+## timing tests alone, the rest side by side), the doc tests, every fuzz target for FUZZ_SECONDS
+## (20 s) on its seeds, and the deployment checks (Helm/kustomize/checkov/promtool, and the
+## container image built and run with podman around the binary the tests just built); then the
+## 10 slowest tests
 test: deps
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory node-deps
-	$(CARGO) test --workspace --locked
+	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory test-deploy
+	$(MAKE) --no-print-directory slowest
+
+# Every Rust test (nextest runs the workspace's; doc tests need cargo test). NEXTEST_ARGS adds
+# nextest options or a filter: `make test-rust NEXTEST_ARGS='-E "binary(llhls)"'`.
+test-rust:
+	$(CARGO) nextest run --workspace --locked $(NEXTEST_ARGS)
+	$(CARGO) test --workspace --locked --doc
+
+## test-quick: unit, property and in-process tests (no end-to-end test), under 2 minutes warm
+test-quick:
+	$(CARGO) nextest run --workspace --locked --profile quick -E 'not (package(ferrocast) & kind(test))'
+
+## test-e2e: the end-to-end tests alone (tests/*.rs: the real binary, real clients)
+test-e2e: deps
+	$(MAKE) --no-print-directory node-deps
+	$(CARGO) nextest run --workspace --locked -E 'package(ferrocast) & kind(test)'
+
+## slowest: the 10 slowest tests of the last nextest run (from its JUnit report)
+slowest:
+	@python3 scripts/slowest-tests.py target/nextest/default/junit.xml
 
 ## test-deploy: k8s validation and the podman container test (needs root or sudo for podman)
 test-deploy:

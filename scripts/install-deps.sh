@@ -3,7 +3,8 @@
 # GStreamer development files and plugins, and the real clients the end-to-end tests drive
 # (ffmpeg, gst-launch-1.0, srt-tools, Chromium), Node.js and npm (hls.js for the player page,
 # playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check
-# and Debian's Prometheus server, which tests/observability.rs runs as a real scraper.
+# and Debian's Prometheus server, which tests/observability.rs runs as a real scraper; and
+# cargo-nextest, the test runner (`cargo install` when it is missing).
 #
 # Idempotent and quiet when everything is there: it asks dpkg-query first and runs
 # `apt-get update` and `apt-get install` only for what is missing. Uses sudo when not root.
@@ -111,4 +112,11 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo
     echo "install-deps: cargo not found. Install a Rust toolchain (1.85 or newer) with rustup:" >&2
     echo "  https://rustup.rs, with the rustfmt and clippy components" >&2
     exit 1
+fi
+
+# The test runner: `make test` runs the workspace's tests with cargo-nextest (a process per test,
+# a time limit per test, test groups; .config/nextest.toml). Built from crates.io when missing.
+if ! command -v cargo-nextest >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo-nextest" ]; then
+    echo "install-deps: installing cargo-nextest (cargo install --locked cargo-nextest)"
+    PATH="${HOME:-/root}/.cargo/bin:$PATH" cargo install --locked cargo-nextest
 fi

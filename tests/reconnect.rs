@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use support::hls::{parse_media, MediaPlaylist};
 use support::{
-    browser_report, ffmpeg_publish, ffmpeg_srt, player_assets_arg, require_browser_tools, srt_addr,
-    srt_url, wait_until, ChildGuard, Server,
+    ffmpeg_publish, ffmpeg_srt, player_assets_arg, require_browser_tools, srt_addr, srt_url,
+    wait_until, ChildGuard, Server,
 };
 
 /// Wall seconds the page plays for once playback has started.
@@ -72,18 +72,7 @@ fn reconnect_continues_the_playlists(protocol: &str) {
     assert!(!before.ended);
 
     // The viewer: hls.js plays the watch page while the publisher leaves and comes back.
-    let url = format!("http://{}/watch/main?engine=hlsjs", server.http);
-    let player = thread::spawn(move || {
-        let dir = support::TempDir::new("reconnect-player");
-        browser_report(
-            &dir,
-            "play-reconnect",
-            "play.mjs",
-            &[&url, "hlsjs", &PLAY_SECONDS.to_string()],
-            &[],
-            Duration::from_secs(90),
-        )
-    });
+    let player = support::play_in_background(&server, "main", "", "reconnect", PLAY_SECONDS);
 
     let status = first.expect_exit(Duration::from_secs(40));
     assert!(status.success(), "ffmpeg: {}", first.stderr());

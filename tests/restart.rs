@@ -11,10 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use support::hls::{parse_media, MediaPlaylist};
-use support::{
-    browser_report, ffmpeg_publish, player_assets_arg, require_browser_tools, wait_until, Server,
-    TempDir,
-};
+use support::{ffmpeg_publish, player_assets_arg, require_browser_tools, wait_until, Server};
 
 /// Wall seconds the page plays for once playback has started.
 const PLAY_SECONDS: u32 = 40;
@@ -68,18 +65,14 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
         source(&first).filter(|p| p.segments.len() >= 2)
     });
 
-    let url = format!("http://{http}/watch/main?engine=hlsjs");
-    let player = thread::spawn(move || {
-        let dir = TempDir::new("restart-player");
-        browser_report(
-            &dir,
-            "play-restart",
-            "play.mjs",
-            &[&url, "hlsjs", &PLAY_SECONDS.to_string()],
-            &[],
-            Duration::from_secs(120),
-        )
-    });
+    let player = support::play_at(
+        &http,
+        "main",
+        "",
+        "restart",
+        PLAY_SECONDS,
+        Duration::from_secs(120),
+    );
     // Let the page play the first publish for a while (its session shows up as a viewer once it
     // fetches media), then kill the server outright.
     wait_until(

@@ -210,8 +210,9 @@ fn gstreamer_publish_goes_live(tag: &str, sink_for: impl Fn(&str) -> Vec<String>
     let status = gst.expect_exit(Duration::from_secs(20));
     assert!(
         status.success(),
-        "{tag} publish failed: {status:?}\n{}",
-        gst.stderr()
+        "{tag} publish failed: {status:?}\n{}\nserver log:\n{}",
+        gst.stderr(),
+        server.logs()
     );
     server.wait_not_live("cam", Duration::from_secs(10));
     assert!(

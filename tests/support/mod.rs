@@ -3,6 +3,17 @@
 //!
 //! Every wait is bounded, every child process is killed by its own PID when its guard drops, and
 //! every test gets its own temporary directory. Traffic goes to 127.0.0.1 only.
+//!
+//! Nothing a test starts outlives it:
+//! - a [`ChildGuard`] that drops (the test ended, or panicked) kills its child and the child's
+//!   descendants, found in /proc before the kill (Chromium, which playwright starts in a process
+//!   group of its own, included);
+//! - guards are held by the test's own thread, never by a helper thread: libtest ends the
+//!   process after a test's panic without unwinding other threads, so a guard there would never
+//!   drop (the browser helpers start the player here and only wait elsewhere);
+//! - a test that nextest kills at its time limit: nextest signals the test's process group,
+//!   which the children share (they are not moved to groups of their own). `tests/hygiene.rs`
+//!   checks both.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -153,12 +164,84 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        let pid = self.child.id();
         if self.child.try_wait().ok().flatten().is_none() {
-            // A stopped process still dies of SIGKILL.
+            // Its descendants are found before it dies (they are then re-parented); a stopped
+            // process still dies of SIGKILL.
+            let family = descendants(pid);
             let _ = self.child.kill();
+            kill_pids(&family);
             let _ = self.child.wait();
+            // Any that a parent was starting meanwhile.
+            kill_pids(
+                &family
+                    .iter()
+                    .flat_map(|d| descendants(*d))
+                    .collect::<Vec<_>>(),
+            );
+        } else {
+            // It ended by itself; anything it left behind goes too.
+            kill_pids(&descendants(pid));
         }
     }
+}
+
+/// SIGKILL to each of `pids` (already gone ones are skipped by kill(1)).
+fn kill_pids(pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The PIDs of `pid`'s descendants (children, theirs, ...) that are alive, from /proc.
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Some((ppid, state)) = stat_of(p) {
+            if state != 'Z' {
+                parents.push((p, ppid));
+            }
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for (p, ppid) in &parents {
+            if *ppid == parent && !found.contains(p) {
+                found.push(*p);
+            }
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The parent PID and the state letter of process `pid`, if it exists.
+fn stat_of(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+/// Whether process `pid` is alive (exists and is not a zombie).
+pub(crate) fn alive(pid: u32) -> bool {
+    stat_of(pid).is_some_and(|(_, state)| state != 'Z')
 }
 
 /// A `Command` for the binary with a clean environment: no `FERROCAST_*` variable of the
@@ -733,27 +816,63 @@ pub(crate) fn require_browser_tools() {
 }
 
 /// hls.js playing `/watch/{stream}` (with `query` added, e.g. `&rung=360p`) in Chromium for
-/// `seconds` (`play.mjs`), on a thread of its own; join it for the report.
+/// `seconds` (`play.mjs`), while the test goes on; [`Player::join`] waits (at most 90 s) for its
+/// report.
 pub(crate) fn play_in_background(
     server: &Server,
     stream: &str,
     query: &str,
     tag: &str,
     seconds: u32,
-) -> thread::JoinHandle<serde_json::Value> {
-    let url = format!("http://{}/watch/{stream}?engine=hlsjs{query}", server.http);
-    let tag = tag.to_owned();
-    thread::spawn(move || {
-        let dir = TempDir::new(&format!("{tag}-player"));
-        browser_report(
-            &dir,
-            &format!("play-{tag}"),
-            "play.mjs",
-            &[&url, "hlsjs", &seconds.to_string()],
-            &[],
-            Duration::from_secs(90),
-        )
-    })
+) -> Player {
+    play_at(
+        server.http,
+        stream,
+        query,
+        tag,
+        seconds,
+        Duration::from_secs(90),
+    )
+}
+
+/// As [`play_in_background`], against the server at `http`, waiting at most `timeout` on join.
+pub(crate) fn play_at(
+    http: impl std::fmt::Display,
+    stream: &str,
+    query: &str,
+    tag: &str,
+    seconds: u32,
+    timeout: Duration,
+) -> Player {
+    let url = format!("http://{http}/watch/{stream}?engine=hlsjs{query}");
+    let dir = TempDir::new(&format!("{tag}-player"));
+    let browser = browser_start(
+        &dir,
+        &format!("play-{tag}"),
+        "play.mjs",
+        &[&url, "hlsjs", &seconds.to_string()],
+        &[],
+    );
+    Player {
+        browser,
+        timeout,
+        _dir: dir,
+    }
+}
+
+/// A player started by [`play_in_background`]. Held by the test's own thread, so that a failing
+/// test kills the browser as it unwinds.
+pub(crate) struct Player {
+    browser: Browser,
+    timeout: Duration,
+    _dir: TempDir,
+}
+
+impl Player {
+    /// Waits for the player's report (see [`browser_report`]).
+    pub(crate) fn join(self) -> Result<serde_json::Value, String> {
+        Ok(self.browser.report(self.timeout))
+    }
 }
 
 /// Asserts that each of `rungs` of `stream` went on after one `EXT-X-DISCONTINUITY`, that the
@@ -842,6 +961,25 @@ pub(crate) fn browser_report(
     env: &[(&str, String)],
     timeout: Duration,
 ) -> serde_json::Value {
+    browser_start(dir, tag, script, args, env).report(timeout)
+}
+
+/// A browser script started by [`browser_start`].
+pub(crate) struct Browser {
+    node: ChildGuard,
+    script: String,
+    tag: String,
+    stdout: PathBuf,
+}
+
+/// Starts `node tests/browser/SCRIPT ARGS...` (see [`browser_report`]) and returns at once.
+pub(crate) fn browser_start(
+    dir: &TempDir,
+    tag: &str,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Browser {
     let stdout = dir.file(&format!("{tag}.stdout"));
     let stderr = dir.file(&format!("{tag}.stderr"));
     let mut cmd = Command::new("node");
@@ -852,25 +990,38 @@ pub(crate) fn browser_report(
         .stdin(Stdio::null())
         .stdout(File::create(&stdout).expect("stdout file"))
         .stderr(File::create(&stderr).expect("stderr file"));
-    let mut node = ChildGuard::spawn(tag, &mut cmd, Some(stderr));
-    let status = node.expect_exit(timeout);
-    let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-    let report: serde_json::Value = out
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{script} ({tag}) printed no report ({status:?}); is `npm ci --prefix tests/browser` done?\nstdout:\n{out}\nstderr:\n{}",
-                node.stderr()
-            )
-        });
-    assert!(
-        status.success() && report.get("fatal").is_none(),
-        "{script} ({tag}) could not drive Chromium: {report:#}\nstderr:\n{}",
-        node.stderr()
-    );
-    report
+    Browser {
+        node: ChildGuard::spawn(tag, &mut cmd, Some(stderr)),
+        script: script.to_owned(),
+        tag: tag.to_owned(),
+        stdout,
+    }
+}
+
+impl Browser {
+    /// Waits at most `timeout` for the script to end, and returns its report (see
+    /// [`browser_report`]).
+    pub(crate) fn report(mut self, timeout: Duration) -> serde_json::Value {
+        let (script, tag) = (&self.script, &self.tag);
+        let status = self.node.expect_exit(timeout);
+        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+        let report: serde_json::Value = out
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{script} ({tag}) printed no report ({status:?}); is `npm ci --prefix tests/browser` done?\nstdout:\n{out}\nstderr:\n{}",
+                    self.node.stderr()
+                )
+            });
+        assert!(
+            status.success() && report.get("fatal").is_none(),
+            "{script} ({tag}) could not drive Chromium: {report:#}\nstderr:\n{}",
+            self.node.stderr()
+        );
+        report
+    }
 }
 
 /// What a `play.mjs` report must show when the page played on across a break in the stream:
