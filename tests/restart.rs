@@ -117,10 +117,18 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
     );
 
     let r = player.join().expect("the player thread");
+    // The page met the outage: it recovered from a fatal error, or (when hls.js's own retries
+    // outlasted the outage, as on a loaded machine) its requests were refused or reset.
+    let refused = r["console"].as_array().is_some_and(|c| {
+        c.iter()
+            .filter_map(|l| l.as_str())
+            .any(|l| l.contains("ERR_CONNECTION_REFUSED") || l.contains("ERR_CONNECTION_RESET"))
+    });
     assert!(
         r["end"]["recovered"]
             .as_array()
-            .is_some_and(|v| !v.is_empty()),
+            .is_some_and(|v| !v.is_empty())
+            || refused,
         "the page saw no failure to recover from, so the restart was not observed: {r:#}"
     );
     // Before the kill the page had played at most 10 s plus its start-up and buffer of the first

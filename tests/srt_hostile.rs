@@ -112,11 +112,19 @@ impl Good<'_> {
                 self.server.logs()
             );
             let before = *msn;
-            *msn = wait_until(
-                Duration::from_secs(15),
-                &format!("{phase}: {name}'s playlist to grow past {before}"),
-                || last_msn(self.server, name).filter(|m| *m > before),
-            );
+            let deadline = Instant::now() + Duration::from_secs(15);
+            *msn = loop {
+                if let Some(m) = last_msn(self.server, name).filter(|m| *m > before) {
+                    break m;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{phase}: {name}'s playlist did not grow past {before} in 15 s\npublisher:\n{}\nserver log:\n{}",
+                    child.stderr(),
+                    self.server.logs()
+                );
+                thread::sleep(Duration::from_millis(100));
+            };
         }
         let logs = self.server.logs();
         assert!(
