@@ -38,29 +38,6 @@ const GAPS_WITHIN: Duration = Duration::from_secs(20);
 /// apart at the least, then `WATCH`. Measured: the last shed comes 10 to 30 s in.
 const RUN_BOUND: Duration = Duration::from_secs(150);
 
-/// Seconds since the epoch of an `#EXT-X-PROGRAM-DATE-TIME` as Ferrocast writes it
-/// (`2026-12-05T00:32:42.443Z`).
-fn pdt_seconds(pdt: &str) -> f64 {
-    let (date, time) = pdt
-        .trim_end_matches('Z')
-        .split_once('T')
-        .unwrap_or_else(|| panic!("PROGRAM-DATE-TIME {pdt:?}"));
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
-    let t: Vec<f64> = time.split(':').map(|x| x.parse().expect("time")).collect();
-    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's `days_from_civil`.
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
-}
-
 /// A shed rung's segment numbers are the source rung's: every number in both playlists starts
 /// at the same wall-clock time (well within a 2 s segment). Returns how many numbers matched.
 fn assert_in_step(rung: &str, media: &str, source: &str) -> usize {
@@ -68,12 +45,12 @@ fn assert_in_step(rung: &str, media: &str, source: &str) -> usize {
     let mut matched = 0;
     for s in &media.segments {
         let (Some(a), Some(b)) = (
-            s.pdt.as_deref(),
-            source.segment(s.msn).and_then(|x| x.pdt.as_deref()),
+            s.pdt_seconds(),
+            source.segment(s.msn).and_then(|x| x.pdt_seconds()),
         ) else {
             continue;
         };
-        let apart = (pdt_seconds(a) - pdt_seconds(b)).abs();
+        let apart = (a - b).abs();
         assert!(
             apart < 0.5,
             "{rung}'s segment {} starts {apart:.3} s from the source's:\n{}\n{}",

@@ -82,6 +82,36 @@ pub(crate) struct Segment {
     pub(crate) uri: String,
 }
 
+impl Segment {
+    /// Its `#EXT-X-PROGRAM-DATE-TIME` in seconds since the epoch, if it has one.
+    pub(crate) fn pdt_seconds(&self) -> Option<f64> {
+        self.pdt.as_deref().map(pdt_seconds)
+    }
+}
+
+/// Seconds since the epoch of an `#EXT-X-PROGRAM-DATE-TIME` as Ferrocast writes it
+/// (`2026-12-05T00:32:42.443Z`).
+pub(crate) fn pdt_seconds(pdt: &str) -> f64 {
+    let (date, time) = pdt
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or_else(|| panic!("PROGRAM-DATE-TIME {pdt:?}"));
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().expect("time")).collect();
+    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's `days_from_civil`.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
 /// A media playlist.
 #[derive(Debug, Clone)]
 pub(crate) struct MediaPlaylist {
