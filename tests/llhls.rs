@@ -1138,3 +1138,109 @@ fn hlsjs_low_latency_plays_20_s_without_a_stall() {
         ctx()
     );
 }
+
+/// Every playlist the server answers during a live ladder, read by an independent strict parser
+/// (the npm package hls-parser with `strictMode`, through `tests/browser/strict.mjs`): the
+/// master, and per rung the plain playlist, the blocking reload for its hinted part (answered
+/// as that part, or the next segment's first, appears: the moments a segment closes) and delta
+/// updates (`_HLS_skip=YES`, and `v2` with a blocking request). Any error fails the test with
+/// the request and the playlist text.
+#[test]
+fn a_strict_parser_accepts_every_playlist() {
+    require_tool("node", "--version");
+    let parser = support::repo_root().join("tests/browser/node_modules/hls-parser/package.json");
+    assert!(
+        parser.is_file(),
+        "{} is missing; run `npm ci --prefix tests/browser` (make test does)",
+        parser.display()
+    );
+    let _serial = serial();
+    let live = Live::start("strict", 60, &[]);
+    let mut fetched: Vec<(String, String)> = Vec::new();
+    let mut fetch = |path: String| -> String {
+        let r = get(live.addr(), &path, &[]);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        let text = r.text();
+        fetched.push((path, text.clone()));
+        text
+    };
+    let master = format!("/live/{STREAM}/index.m3u8");
+    let mut segments_closed = 0;
+    let deadline = Instant::now() + Duration::from_secs(24);
+    while Instant::now() < deadline {
+        fetch(master.clone());
+        for rung in RUNGS {
+            let path = live.path(rung, "index.m3u8");
+            let before = Ll::parse(&fetch(path.clone()));
+            if let Some((msn, part)) = before.hint() {
+                let blocked = fetch(format!("{path}?_HLS_msn={msn}&_HLS_part={part}"));
+                let after = Ll::parse(&blocked);
+                segments_closed += after
+                    .media
+                    .segments
+                    .len()
+                    .saturating_sub(before.media.segments.len())
+                    .min(1);
+                fetch(format!("{path}?_HLS_skip=YES"));
+                if let Some((m, p)) = after.hint() {
+                    fetch(format!("{path}?_HLS_msn={m}&_HLS_part={p}&_HLS_skip=v2"));
+                }
+            }
+        }
+    }
+    // Each distinct text once; the name says which request returned it first.
+    let mut seen = std::collections::BTreeSet::new();
+    let unique: Vec<Value> = fetched
+        .iter()
+        .filter(|(_, text)| seen.insert(text.clone()))
+        .map(|(name, text)| serde_json::json!({ "name": name, "text": text }))
+        .collect();
+    let file = live.server.dir.file("playlists.json");
+    std::fs::write(&file, Value::from(unique.clone()).to_string()).expect("write playlists");
+    let report = support::browser_report(
+        &live.server.dir,
+        "strict",
+        "strict.mjs",
+        &[&file.display().to_string()],
+        &[],
+        Duration::from_secs(60),
+    );
+    let errors = report["errors"].as_array().cloned().unwrap_or_default();
+    eprintln!(
+        "strict parser: {} requests, {} distinct playlists, {} segment closes met by a blocking reload, {} errors",
+        fetched.len(),
+        report["checked"],
+        segments_closed,
+        errors.len()
+    );
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            format!(
+                "GET {}: {}\n{}",
+                e["name"],
+                e["error"],
+                e["text"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "hls-parser (strict) rejected {} of {} playlists:\n{}",
+        errors.len(),
+        unique.len(),
+        shown.join("\n")
+    );
+    // The check cannot pass on nothing: many playlists, and segment ends among them.
+    assert_eq!(report["checked"].as_u64(), Some(unique.len() as u64));
+    assert!(
+        unique.len() >= 30,
+        "only {} distinct playlists",
+        unique.len()
+    );
+    assert!(
+        segments_closed >= 2,
+        "only {segments_closed} blocking reloads met a segment's close"
+    );
+}

@@ -61,7 +61,9 @@
 //! let media = packager.media_playlist("720p", false)?;
 //! assert!(media.contains("#EXTINF:2.00000,\nseg-1.m4s"));
 //! assert!(media.contains("#EXT-X-PART:DURATION=0.50000,URI=\"part-2.3.m4s\""));
-//! assert!(media.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-3.0.m4s\""));
+//! // Segment 2 has all four parts, but it is complete only when segment 3 starts (its parts
+//! // are full length, so one more could come): the hint names its next part.
+//! assert!(media.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-2.4.m4s\""));
 //! assert!(packager.master_playlist().contains("720p/index.m3u8"));
 //!
 //! // The HTTP side: a request path, then the stored bytes.
@@ -87,10 +89,13 @@ pub mod cases;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod conformance;
+
 pub use error::Error;
 pub use packager::{
     Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, Variant, VariantStats,
-    NOMINAL_AUDIO_BITRATE,
+    NOMINAL_AUDIO_BITRATE, SHORT_PART_PERCENT,
 };
 pub use playlist::{
     LowLatency, MasterPlaylist, MediaPlaylist, Part, RenderOptions, RenditionReport, Segment,

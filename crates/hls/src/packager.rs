@@ -18,6 +18,10 @@ use crate::store::{MemoryStore, SegmentStore};
 /// Assumed audio bitrate (bits/s) added to nominal video bitrates before bitrates are measured.
 pub const NOMINAL_AUDIO_BITRATE: u64 = 128_000;
 
+/// A part shorter than this percentage of the part target can only be the last of its segment
+/// (RFC 8216bis 4.4.4.9 asks every other part to last at least 85% of `PART-TARGET`).
+pub const SHORT_PART_PERCENT: i64 = 85;
+
 /// Segments shorter than this do not count towards the measured peak bitrate: a stub segment
 /// (the last one of a stream, one cut short by a discontinuity) says little about the peak and
 /// its ratio of bytes to time is noisy.
@@ -190,6 +194,10 @@ pub(crate) struct Rung {
     pub(crate) open: Option<(MediaTime, Vec<Bytes>)>,
     pub(crate) next_msn: u64,
     pub(crate) pending_discontinuity: bool,
+    /// The open segment was closed at a short part ([`SHORT_PART_PERCENT`]) and nothing has
+    /// started since: a continuation chunk that still comes opens a new segment instead of being
+    /// refused.
+    pub(crate) closed_early: bool,
     /// Complete segments still in the store (msn, part count), oldest first.
     retained: VecDeque<(u64, u32)>,
     stats: VariantStats,
@@ -237,6 +245,7 @@ impl<S: SegmentStore> Packager<S> {
                 open: None,
                 next_msn: config.first_msn,
                 pending_discontinuity: false,
+                closed_early: false,
                 retained: VecDeque::new(),
                 stats: VariantStats::default(),
                 shed: false,
@@ -267,6 +276,11 @@ impl<S: SegmentStore> Packager<S> {
         }
         let r = self.index(rung)?;
         let len = chunk.data.len() as u64;
+        let chunk_duration = if chunk.kind == ChunkKind::Init {
+            None
+        } else {
+            Some(chunk.duration)
+        };
         match chunk.kind {
             ChunkKind::Init => {
                 let rung = &mut self.rungs[r];
@@ -288,29 +302,7 @@ impl<S: SegmentStore> Packager<S> {
                     return Err(Error::MissingInit(rung.to_owned()));
                 }
                 self.close_open(r, Some(chunk.pts));
-                let rung = &mut self.rungs[r];
-                let msn = rung.next_msn;
-                rung.next_msn += 1;
-                let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
-                rung.playlist.observe_part(chunk.duration);
-                rung.playlist.partial = Some(Segment {
-                    msn,
-                    duration: chunk.duration,
-                    program_date_time,
-                    discontinuity,
-                    init: rung.init_version,
-                    parts: vec![Part {
-                        duration: chunk.duration,
-                        independent: true,
-                        size: len,
-                    }],
-                    size: len,
-                    gap: false,
-                });
-                rung.open = Some((chunk.pts, vec![chunk.data.clone()]));
-                rung.stats.parts += 1;
-                rung.stats.bytes += len;
-                self.store.put_part(&rung.variant.name, msn, 0, chunk.data);
+                self.open_segment(r, chunk, program_date_time, true);
                 if self.config.whole_segments && !self.config.low_latency {
                     self.close_open(r, None);
                 }
@@ -323,30 +315,104 @@ impl<S: SegmentStore> Packager<S> {
                 if self.config.whole_segments && !self.config.low_latency {
                     return Err(Error::NoOpenSegment(rung.variant.name.clone()));
                 }
-                let (Some(seg), Some((_, chunks))) =
-                    (rung.playlist.partial.as_mut(), rung.open.as_mut())
-                else {
-                    return Err(Error::NoOpenSegment(rung.variant.name.clone()));
-                };
-                let index = u32::try_from(seg.parts.len()).unwrap_or(u32::MAX);
-                seg.parts.push(Part {
-                    duration: chunk.duration,
-                    independent: chunk.independent,
-                    size: len,
-                });
-                seg.duration = seg.duration + chunk.duration;
-                seg.size += len;
-                let msn = seg.msn;
-                chunks.push(chunk.data.clone());
-                rung.playlist.observe_part(chunk.duration);
-                rung.stats.parts += 1;
-                rung.stats.bytes += len;
-                self.store
-                    .put_part(&rung.variant.name, msn, index, chunk.data);
+                if rung.playlist.partial.is_none() && rung.closed_early {
+                    // The short part was not the segment's last after all (the pipeline cut a
+                    // chunk short inside a GOP). The closed segment stays as listed; this chunk
+                    // opens the next one, which then does not start with a keyframe.
+                    let independent = chunk.independent;
+                    self.open_segment(r, chunk, program_date_time, independent);
+                } else {
+                    let (Some(seg), Some((_, chunks))) =
+                        (rung.playlist.partial.as_mut(), rung.open.as_mut())
+                    else {
+                        return Err(Error::NoOpenSegment(rung.variant.name.clone()));
+                    };
+                    let index = u32::try_from(seg.parts.len()).unwrap_or(u32::MAX);
+                    seg.parts.push(Part {
+                        duration: chunk.duration,
+                        independent: chunk.independent,
+                        size: len,
+                    });
+                    seg.duration = seg.duration + chunk.duration;
+                    seg.size += len;
+                    let msn = seg.msn;
+                    chunks.push(chunk.data.clone());
+                    rung.playlist.observe_part(chunk.duration);
+                    rung.stats.parts += 1;
+                    rung.stats.bytes += len;
+                    self.store
+                        .put_part(&rung.variant.name, msn, index, chunk.data);
+                }
             }
+        }
+        if self.config.low_latency && chunk_duration.is_some_and(|d| self.ends_segment(r, d)) {
+            // Only the last part of a segment may be this short (RFC 8216bis 4.4.4.9: every
+            // other part lasts at least 85% of PART-TARGET), and the muxer cuts a chunk short
+            // only where its fragment ends: the segment is complete now, not when the next one
+            // starts. Listing it now keeps the preload hint consistent with the playlist.
+            self.close_open(r, None);
+            self.rungs[r].closed_early = true;
         }
         self.update_hint(r);
         Ok(())
+    }
+
+    /// Opens the next segment of rung `r` with `chunk` as its first part.
+    fn open_segment(
+        &mut self,
+        r: usize,
+        chunk: CmafChunk,
+        program_date_time: SystemTime,
+        independent: bool,
+    ) {
+        let len = chunk.data.len() as u64;
+        let rung = &mut self.rungs[r];
+        let msn = rung.next_msn;
+        rung.next_msn += 1;
+        rung.closed_early = false;
+        let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
+        rung.playlist.observe_part(chunk.duration);
+        rung.playlist.partial = Some(Segment {
+            msn,
+            duration: chunk.duration,
+            program_date_time,
+            discontinuity,
+            init: rung.init_version,
+            parts: vec![Part {
+                duration: chunk.duration,
+                independent,
+                size: len,
+            }],
+            size: len,
+            gap: false,
+        });
+        rung.open = Some((chunk.pts, vec![chunk.data.clone()]));
+        rung.stats.parts += 1;
+        rung.stats.bytes += len;
+        self.store.put_part(&rung.variant.name, msn, 0, chunk.data);
+    }
+
+    /// Whether a part of `duration`, just added to rung `r`'s open segment, is that segment's
+    /// last: it is shorter than [`SHORT_PART_PERCENT`] of the rendered `PART-TARGET` (the
+    /// measure of the rule), and the segment has reached its configured duration (less half a
+    /// part), where the muxer ends fragments; or the segment is one a short part's early close
+    /// left without a keyframe (the fragment ran on past its end), which ends at the next
+    /// keyframe. A short part earlier in a segment is a chunk cut on the frame grid (a low
+    /// frame rate), not an end.
+    fn ends_segment(&self, r: usize, duration: MediaTime) -> bool {
+        let rung = &self.rungs[r];
+        let Some(open) = rung.playlist.partial.as_ref() else {
+            return false;
+        };
+        let target = rung
+            .playlist
+            .part_target()
+            .unwrap_or_else(|| duration_to_media(self.config.part_target));
+        let short = duration.as_nanos() < target.as_nanos() / 100 * SHORT_PART_PERCENT;
+        let half_part = duration_to_media(self.config.part_target / 2);
+        let full = open.duration + half_part >= duration_to_media(self.config.segment_duration);
+        let run_on = open.parts.first().is_some_and(|p| !p.independent);
+        short && (full || run_on)
     }
 
     /// Marks the next segment of `rung` with `EXT-X-DISCONTINUITY` (a timestamp jump, an encoder
@@ -385,6 +451,7 @@ impl<S: SegmentStore> Packager<S> {
         self.align_gaps();
         for r in 0..self.rungs.len() {
             self.rungs[r].pending_discontinuity = true;
+            self.rungs[r].closed_early = false;
             self.update_hint(r);
         }
     }
@@ -723,11 +790,20 @@ impl<S: SegmentStore> Packager<S> {
         }
     }
 
-    /// Predicts the next part for `EXT-X-PRELOAD-HINT`. A new segment is predicted once the open
-    /// one is within half its last part of the last complete segment's duration (of the configured
-    /// segment duration before there is one): the pipeline cuts segments on a fixed keyframe
-    /// cadence, so segment lengths repeat. A wrong guess costs one
-    /// blocked request answered 404 (the hinted part turns [`ResourceStatus::Gone`]).
+    /// Sets `EXT-X-PRELOAD-HINT` to the part that comes next as far as the playlist shows:
+    /// the next part of the open segment, or the first part of the next segment once the last
+    /// one is complete.
+    ///
+    /// The hint never names a part of another segment while one is open. A client reads every
+    /// part after the last `EXTINF`, and the hinted one too, as parts of the open segment
+    /// (RFC 8216bis 4.4.4.9, 4.4.5.3), so hinting the next segment's first part early would
+    /// make the open segment's last part look like a middle one (and break the 85% rule when it
+    /// is short). A segment is closed as soon as its last part is known: at once when that part
+    /// is short, otherwise when the next segment starts. In the second case the hinted part of
+    /// the closed segment never comes: it turns [`ResourceStatus::Gone`], a request held for it
+    /// is answered 404, and the client reloads the playlist, whose blocking request for that
+    /// part is answered by the next segment's first part ("that part or a later one",
+    /// RFC 8216bis 6.2.5.2).
     pub(crate) fn update_hint(&mut self, r: usize) {
         let rung = &mut self.rungs[r];
         // A shed rung's next segment is a gap: no part to hint.
@@ -736,30 +812,15 @@ impl<S: SegmentStore> Packager<S> {
             return;
         }
         let pl = &rung.playlist;
-        let Some(ll) = pl.low_latency.filter(|_| !pl.ended) else {
+        if pl.low_latency.is_none() || pl.ended {
             return;
-        };
+        }
         let hint = match &pl.partial {
             None => (rung.next_msn, 0),
-            Some(open) => {
-                let last_part = open.parts.last().map_or(ll.part_target, |p| p.duration);
-                let half_part = MediaTime::from_nanos(last_part.as_nanos() / 2);
-                let expected = pl
-                    .segments
-                    .back()
-                    .map_or(duration_to_media(self.config.segment_duration), |last| {
-                        last.duration
-                    });
-                let new_segment = open.duration + half_part >= expected;
-                if new_segment {
-                    (open.msn + 1, 0)
-                } else {
-                    (
-                        open.msn,
-                        u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
-                    )
-                }
-            }
+            Some(open) => (
+                open.msn,
+                u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
+            ),
         };
         rung.playlist.preload_hint = Some(hint);
     }

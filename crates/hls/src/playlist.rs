@@ -236,6 +236,33 @@ impl MediaPlaylist {
         n
     }
 
+    /// Index of the oldest complete segment whose parts are listed: parts are listed for the
+    /// newest `part_segments` segments, the open one included, and only for segments that start
+    /// within three target durations of the playlist's end (RFC 8216bis 4.4.4.9: older parts
+    /// are removed). `usize::MAX` for plain HLS.
+    fn first_segment_with_parts(&self) -> usize {
+        let Some(ll) = self.low_latency else {
+            return usize::MAX;
+        };
+        let open = self.partial.as_ref().filter(|p| !p.parts.is_empty());
+        // After the last EXTINF, the open segment's parts, or the preload hint alone, make one
+        // more segment as a client counts them.
+        let trailing = open.is_some() || (self.preload_hint.is_some() && !self.ended);
+        let complete_with_parts = ll.part_segments.saturating_sub(usize::from(trailing));
+        let by_count = self.segments.len().saturating_sub(complete_with_parts);
+        let limit = target_time(self.target_duration, 3);
+        let mut from_end = open.map_or(MediaTime::ZERO, |p| p.duration);
+        let mut first = self.segments.len();
+        for (i, s) in self.segments.iter().enumerate().rev() {
+            from_end = from_end + s.duration;
+            if from_end > limit {
+                break;
+            }
+            first = i;
+        }
+        by_count.max(first)
+    }
+
     /// Renders the playlist text. Pure: the same playlist and options give the same text.
     pub fn render(&self, opts: &RenderOptions) -> String {
         let mut out = String::with_capacity(256 + self.segments.len() * 160);
@@ -281,13 +308,7 @@ impl MediaPlaylist {
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
         }
-        // Parts are listed for the newest `part_segments` segments, the open one included.
-        let part_from = ll.map_or(usize::MAX, |ll| {
-            let complete_with_parts = ll
-                .part_segments
-                .saturating_sub(usize::from(self.partial.is_some()));
-            self.segments.len().saturating_sub(complete_with_parts)
-        });
+        let part_from = self.first_segment_with_parts();
         if let Some(last_skipped) = skipped.checked_sub(1).and_then(|i| self.segments.get(i)) {
             init = last_skipped.init;
         }

@@ -2,7 +2,7 @@
 //! rungs', the rung left out of the master playlist, and numbers kept aligned when a pipeline
 //! ends while it is shed.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use media::MediaTime;
 
@@ -41,7 +41,19 @@ impl<S: SegmentStore> Packager<S> {
         let rung = &mut self.rungs[r];
         let msn = rung.next_msn;
         rung.next_msn += 1;
-        let discontinuity = std::mem::take(&mut rung.pending_discontinuity);
+        rung.closed_early = false;
+        // A gap copies another rung's timing. Where this rung's last segment does not end where
+        // the gap starts (it lagged when its pipeline ended, and the pause cut it short), the
+        // dates jump: the gap says so with a discontinuity.
+        let out_of_step = rung.playlist.segments.back().is_some_and(|prev| {
+            let end = prev.program_date_time + media_to_duration(prev.duration);
+            let diff = match program_date_time.duration_since(end) {
+                Ok(d) => d,
+                Err(e) => e.duration(),
+            };
+            diff > Duration::from_millis(1)
+        });
+        let discontinuity = std::mem::take(&mut rung.pending_discontinuity) || out_of_step;
         rung.playlist.push_segment(Segment {
             msn,
             duration,
@@ -116,4 +128,8 @@ impl<S: SegmentStore> Packager<S> {
             }
         }
     }
+}
+
+fn media_to_duration(t: MediaTime) -> Duration {
+    Duration::from_nanos(u64::try_from(t.as_nanos()).unwrap_or(0))
 }

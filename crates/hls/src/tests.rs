@@ -875,35 +875,28 @@ proptest! {
     // Each case renders a playlist per chunk; 64 cases keep a debug run to a few seconds.
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Part target covers every part; every preload hint names the next part, or (when the
-    /// segment boundary came earlier than predicted) a part that turns Gone at once, or the
-    /// first part of the following segment, which appears later.
+    /// Part target covers every part; every preload hint names the next part, or the open
+    /// segment's next part when that segment ends without it (the part is then Gone at once).
     #[test]
     fn ll_parts_and_hints(stream in arb_stream()) {
         let mut p = Packager::in_memory(ll_config(), vec![variant("a", None), variant("b", None)]).unwrap();
         let mut f = Feed::new(&mut p, "a");
         let mut hints: Vec<Resource> = Vec::new();
         let mut produced: Vec<(u64, u32)> = Vec::new();
-        let mut msn: Option<u64> = None;
-        let mut idx = 0u32;
         for (start, dur) in &stream {
             if let Some(h) = parse(&p.media_playlist("a", false).unwrap()).preload_hint {
                 hints.push(Resource::parse(&format!("a/{h}")).unwrap());
             }
             f.part(&mut p, *start, *dur, 5);
-            if *start {
-                msn = Some(msn.map_or(0, |m| m + 1));
-                idx = 0;
-            } else {
-                idx += 1;
-            }
-            produced.push((msn.unwrap(), idx));
+            // A short part closes its segment, and a continuation after it opens the next one:
+            // the cursor says where the chunk went.
+            let c = p.cursor("a").unwrap().unwrap();
+            produced.push((c.msn, c.part));
             let text = p.media_playlist("a", false).unwrap();
             let pl = check_ll_playlist(&text);
             // The newest part produced is the last one listed.
             let (m, i) = *produced.last().unwrap();
             prop_assert_eq!(pl.parts.last().map(|x| x.0.clone()), Some(format!("part-{m}.{i}.m4s")));
-            prop_assert_eq!(p.cursor("a").unwrap().map(|c| (c.msn, c.part)), Some((m, i)));
             // Rendition reports for the other rung only.
             prop_assert!(pl.reports.is_empty());
         }
@@ -914,24 +907,23 @@ proptest! {
             if (hm, hi) == next {
                 continue;
             }
-            let later = produced[k..].contains(&(hm, hi));
+            // Never a part that comes later: only the next one, or one that never comes.
+            prop_assert!(!produced[k..].contains(&(hm, hi)), "{:?} came later", hint);
             let status = p.resource_status(hint).unwrap();
-            if later {
-                // Predicted a new segment; the open one went on instead.
-                prop_assert_eq!((hm, hi), (next.0 + 1, 0));
-            } else {
-                prop_assert!(status == ResourceStatus::Gone
-                    || (hm, hi) > *produced.last().unwrap(), "{:?} {:?}", hint, status);
-            }
+            prop_assert!(status == ResourceStatus::Gone, "{:?} {:?}", hint, status);
         }
     }
 
-    /// With a regular cadence (the pipeline's fixed keyframe interval, as configured) the hint is
-    /// always right, from the first part on.
+    /// With a regular cadence the hint names the part that comes next, from the first part on,
+    /// when each segment ends on a short part (the segment is then closed with it). When a
+    /// segment ends on a full-length part, the hint after it names that segment's next part,
+    /// which never comes and is Gone once the next segment starts.
     #[test]
-    fn ll_hint_exact_on_regular_cadence(parts_per_segment in 1usize..8, part_ms in 200i64..1000, segments in 2usize..12) {
+    fn ll_hint_on_regular_cadence(parts_per_segment in 1usize..8, part_ms in 200i64..1000, last_short in any::<bool>(), segments in 2usize..12) {
+        let last_ms = if last_short { part_ms / 2 } else { part_ms };
         let config = PackagerConfig {
-            segment_duration: Duration::from_millis((part_ms * parts_per_segment as i64) as u64),
+            segment_duration: Duration::from_millis((part_ms * (parts_per_segment as i64 - 1) + last_ms) as u64),
+            part_target: Duration::from_millis(part_ms as u64),
             ..ll_config()
         };
         let mut p = Packager::in_memory(config, vec![variant("a", None)]).unwrap();
@@ -939,10 +931,20 @@ proptest! {
         for _ in 0..segments {
             for i in 0..parts_per_segment {
                 let hint = parse(&p.media_playlist("a", false).unwrap()).preload_hint.unwrap();
-                f.part(&mut p, i == 0, part_ms, 5);
+                let last = i + 1 == parts_per_segment;
+                let dur = if last { last_ms } else { part_ms };
+                f.part(&mut p, i == 0, dur, 5);
                 let pl = parse(&p.media_playlist("a", false).unwrap());
                 let newest = pl.parts.last().unwrap().0.clone();
-                prop_assert_eq!(hint, newest);
+                if hint == newest {
+                    prop_assert!(i > 0 || last_short || f.pts == dur, "{} at a cut", hint);
+                } else {
+                    prop_assert!(i == 0 && !last_short, "{} {}", hint, newest);
+                    let gone = Resource::parse(&format!("a/{hint}")).unwrap();
+                    prop_assert_eq!(p.resource_status(&gone).unwrap(), ResourceStatus::Gone);
+                }
+                // A short last part closes its segment at once.
+                prop_assert_eq!(p.media("a").unwrap().partial.is_none(), last && last_short);
             }
         }
     }
