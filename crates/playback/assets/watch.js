@@ -42,7 +42,12 @@
     // maxLiveSyncPlaybackRate lets hls.js play slightly faster until it is back at the LL-HLS
     // target distance; without it a player keeps whatever distance it started at (measured by
     // benches/latency: median 3.46 s without, 1.34 s with 1.5).
+    // `?rung=NAME` starts on that rung; the player still adapts from there. Loading then starts
+    // only once the page has chosen the start level: with hls.js's own start, the first level
+    // was whichever the manifest and the media element's attachment, racing, let it pick.
+    const rung = params.get('rung');
     const hls = new Hls({
+      autoStartLoad: !rung,
       lowLatencyMode: params.get('lowLatency') !== '0',
       maxLiveSyncPlaybackRate: 1.5,
       backBufferLength: 30,
@@ -91,12 +96,11 @@
       if (level) $('rung').textContent = `${level.name || level.height + 'p'} (${level.width}×${level.height})`;
       if (level && state.switches.length < 100) state.switches.push(level.height);
     });
-    // `?rung=NAME` starts on that rung; the player still adapts from there.
-    const rung = params.get('rung');
     if (rung) {
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
         const i = hls.levels.findIndex((l) => (l.url || []).some((u) => u.includes('/' + rung + '/') || u.startsWith(rung + '/')));
         if (i >= 0) hls.startLevel = i;
+        hls.startLoad();
       });
     }
     hls.loadSource(src);
