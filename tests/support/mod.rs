@@ -290,6 +290,8 @@ pub(crate) struct Server {
     /// Declared before `dir` so the process dies before its directory goes.
     pub(crate) process: ChildGuard,
     pub(crate) http: SocketAddr,
+    /// The admin listener (`listen.admin`), when the server has one.
+    pub(crate) admin: Option<SocketAddr>,
     pub(crate) rtmp: SocketAddr,
     /// Every stdout line read so far (the banner).
     pub(crate) banner: Vec<String>,
@@ -334,7 +336,7 @@ impl Server {
 
         let deadline = Instant::now() + START_TIMEOUT;
         let mut banner = Vec::new();
-        let (mut http, mut rtmp) = (None, None);
+        let (mut http, mut rtmp, mut admin) = (None, None, None);
         while http.is_none() || rtmp.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.max(Duration::from_millis(1))) {
@@ -344,6 +346,9 @@ impl Server {
                     }
                     if let Some(a) = line.strip_prefix("rtmp listening on ") {
                         rtmp = Some(a.trim().parse().expect("rtmp address in banner"));
+                    }
+                    if let Some(a) = line.strip_prefix("admin listening on ") {
+                        admin = Some(a.trim().parse().expect("admin address in banner"));
                     }
                     banner.push(line);
                 }
@@ -367,6 +372,7 @@ impl Server {
         Server {
             process,
             http: http.expect("http address"),
+            admin,
             rtmp: rtmp.expect("rtmp address"),
             banner,
             dir,
@@ -375,6 +381,11 @@ impl Server {
 
     pub(crate) fn get(&self, path: &str) -> HttpResponse {
         http_get(self.http, path)
+    }
+
+    /// `GET path` on the admin listener; panics when the server has none.
+    pub(crate) fn get_admin(&self, path: &str) -> HttpResponse {
+        http_get(self.admin.expect("the server has an admin listener"), path)
     }
 
     /// `GET path` with a binary body.

@@ -140,6 +140,9 @@ pub fn wire(
             health,
             faults: Faults::from_env(),
             cors_allow_origin,
+            api_token: Some(config.api.token.trim())
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
         },
         ingest_metrics,
         srt_links,
@@ -150,6 +153,8 @@ pub fn wire(
 #[derive(Debug)]
 struct Listeners {
     http: TcpListener,
+    /// `listen.admin`, when configured: the API, metrics and probes, off the public listener.
+    admin: Option<TcpListener>,
     rtmp: TcpListener,
     srt: tokio::net::UdpSocket,
 }
@@ -177,6 +182,14 @@ impl App {
         let http = TcpListener::bind(config.listen.http)
             .await
             .map_err(listen("HTTP on", config.listen.http))?;
+        let admin = match config.listen.admin_addr() {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(listen("the admin HTTP on", addr))?,
+            ),
+            None => None,
+        };
         let rtmp = TcpListener::bind(config.listen.rtmp)
             .await
             .map_err(listen("RTMP on", config.listen.rtmp))?;
@@ -186,7 +199,12 @@ impl App {
         Ok(App {
             config,
             wired,
-            listeners: Listeners { http, rtmp, srt },
+            listeners: Listeners {
+                http,
+                admin,
+                rtmp,
+                srt,
+            },
             streams,
             demo_key: None,
         })
@@ -198,6 +216,14 @@ impl App {
             .http
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The bound admin address (`listen.admin`), when there is an admin listener.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners
+            .admin
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener has an address"))
     }
 
     /// The bound RTMP address.
@@ -249,7 +275,13 @@ impl App {
         let App {
             config,
             wired,
-            listeners: Listeners { http, rtmp, srt },
+            listeners:
+                Listeners {
+                    http,
+                    admin,
+                    rtmp,
+                    srt,
+                },
             streams,
             ..
         } = self;
@@ -309,14 +341,47 @@ impl App {
             state.faults.clone(),
         ));
 
-        let router = http::router(state.clone());
-        let listener = LimitedListener::new(http, config.http.max_connections);
-        let http_stop_wait = http_stop.clone();
-        let mut http_task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_stop_wait.cancelled().await })
-                .await
-        });
+        // With an admin listener, the public one serves playback only and the admin one the API,
+        // metrics and probes; without, one serves everything (as before listen.admin existed).
+        let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+        let public_router = match admin_addr {
+            Some(addr) => {
+                tracing::info!(
+                    admin = %addr,
+                    "the API, /metrics, /healthz and /readyz are served on the admin listener \
+                     (listen.admin) and answer 404 on listen.http: point Prometheus and probes there"
+                );
+                http::public_router(state.clone())
+            }
+            None => {
+                tracing::warn!(
+                    "listen.admin is not set: the API (with publishers' addresses), /metrics and \
+                     the probes are served on the public listener; set listen.admin (e.g. \
+                     127.0.0.1:9091) to move them off it"
+                );
+                http::router(state.clone())
+            }
+        };
+        let mut http_task = serve_http(
+            LimitedListener::new(http, config.http.max_connections),
+            public_router,
+            http_stop.clone(),
+        );
+        let mut admin_task = match admin {
+            Some(listener) => serve_http(
+                LimitedListener::new(listener, config.http.max_connections),
+                http::admin_router(state.clone()),
+                http_stop.clone(),
+            ),
+            // Nothing to serve: a task that ends only with the others.
+            None => {
+                let stop = http_stop.clone();
+                tokio::spawn(async move {
+                    stop.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                })
+            }
+        };
 
         let demo = match demo_url {
             Some(url) => match pipeline::demo::DemoSource::start(&url, Default::default()) {
@@ -332,6 +397,10 @@ impl App {
         tokio::select! {
             _ = shutdown.cancelled() => {}
             res = &mut http_task => {
+                res.map_err(|_| RunError::HttpPanicked)?.map_err(RunError::Http)?;
+                return Err(RunError::HttpStopped);
+            }
+            res = &mut admin_task => {
                 res.map_err(|_| RunError::HttpPanicked)?.map_err(RunError::Http)?;
                 return Err(RunError::HttpStopped);
             }
@@ -386,13 +455,30 @@ impl App {
             tokio::time::sleep_until(linger_until.into()).await;
         }
         http_stop.cancel();
-        match tokio::time::timeout_at(deadline.into(), http_task).await {
-            Ok(res) => res
-                .map_err(|_| RunError::HttpPanicked)?
-                .map_err(RunError::Http)?,
-            Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period"),
+        for task in [http_task, admin_task] {
+            match tokio::time::timeout_at(deadline.into(), task).await {
+                Ok(res) => res
+                    .map_err(|_| RunError::HttpPanicked)?
+                    .map_err(RunError::Http)?,
+                Err(_) => {
+                    tracing::warn!("HTTP connections still open at the end of the grace period")
+                }
+            }
         }
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// Serves `router` on `listener` until `stop` fires, then lets open requests finish.
+fn serve_http(
+    listener: LimitedListener,
+    router: axum::Router,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    })
 }

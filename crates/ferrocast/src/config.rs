@@ -2,7 +2,7 @@
 //!
 //! Each part owns its section next to its code (`ingest`: `[ingest]`, `[rtmp]`, `[srt]`,
 //! `[[streams]]`; `transcode`: `[transcode]`, `[nvidia]`, `[hls]`); the wiring's own sections are
-//! here (`[listen]`, `[log]`, `[http]`, `shutdown_grace`). Every key has a default, so an empty
+//! here (`[listen]`, `[log]`, `[http]`, `[api]`, `shutdown_grace`). Every key has a default, so an empty
 //! file (or none) is a valid configuration; [`crate::sources`] layers the file, the environment
 //! and the flags.
 
@@ -34,6 +34,8 @@ pub struct Config {
     pub srt: ingest::Srt,
     /// HTTP serving.
     pub http: Http,
+    /// The admin API.
+    pub api: Api,
     /// The transcoding ladder.
     pub transcode: transcode::Transcode,
     /// NVIDIA GPUs: which device, how many encoder sessions.
@@ -48,8 +50,13 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
-    /// HTTP (playlists, segments, player, API, metrics).
+    /// Public HTTP: playlists, segments, the player. Also the API, metrics and probes while
+    /// `admin` is empty.
     pub http: SocketAddr,
+    /// Internal HTTP for the API (`/api/v1`), `/metrics`, `/healthz` and `/readyz`, e.g.
+    /// `127.0.0.1:9091`: set, these leave the public listener (each path answers on one
+    /// listener only; the other says 404). Empty: one listener serves everything, as before.
+    pub admin: String,
     /// RTMP ingest (TCP).
     pub rtmp: SocketAddr,
     /// SRT ingest (UDP).
@@ -57,6 +64,33 @@ pub struct Listen {
     /// Host name put in the URLs printed at start-up. Empty: the bound IP, or `localhost` when
     /// bound to all interfaces.
     pub public_host: String,
+}
+
+impl Listen {
+    /// The admin listener's address, when one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.trim().parse().ok()
+    }
+}
+
+/// The admin API (`/api/v1`).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// When set, every `/api/v1` request needs `Authorization: Bearer TOKEN` (401 otherwise).
+    /// Never logged or shown.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("Api").field("token", &token).finish()
+    }
 }
 
 /// Logging.
@@ -101,6 +135,7 @@ impl Default for Config {
             rtmp: ingest::Rtmp::default(),
             srt: ingest::Srt::default(),
             http: Http::default(),
+            api: Api::default(),
             transcode: transcode::Transcode::default(),
             nvidia: transcode::Nvidia::default(),
             hls: transcode::Hls::default(),
@@ -113,6 +148,7 @@ impl Default for Listen {
     fn default() -> Self {
         Listen {
             http: ([0, 0, 0, 0], 8080).into(),
+            admin: String::new(),
             rtmp: ([0, 0, 0, 0], 1935).into(),
             srt: ([0, 0, 0, 0], 9000).into(),
             public_host: String::new(),
@@ -169,6 +205,25 @@ impl Config {
         self.hls.validate()?;
         if self.http.max_connections == 0 {
             return Err(Invalid::new("http.max_connections must be above 0").into());
+        }
+        let admin = self.listen.admin.trim();
+        if !admin.is_empty() {
+            let Some(addr) = self.listen.admin_addr() else {
+                return Err(Invalid::new(format!(
+                    "listen.admin {admin:?} is not an address like 127.0.0.1:9091"
+                ))
+                .into());
+            };
+            if addr == self.listen.http && addr.port() != 0 {
+                return Err(Invalid::new(
+                    "listen.admin must differ from listen.http: the admin listener exists to keep \
+                     the API and metrics off the public one",
+                )
+                .into());
+            }
+        }
+        if self.api.token.chars().any(char::is_whitespace) {
+            return Err(Invalid::new("api.token must not contain whitespace").into());
         }
         Ok(())
     }
@@ -251,6 +306,24 @@ key = "k-2"
             ("unknown key name appears", "[rtmp]\nmax_conections = 5\n", vec![], Expect::Err("max_conections")),
             ("unknown section", "[rtpm]\n", vec![], Expect::Err("rtpm")),
             ("bad address", "[listen]\nhttp = \"localhost:http\"\n", vec![], Expect::Err("invalid socket address")),
+            ("bad admin address", "[listen]\nadmin = \"localhost\"\n", vec![], Expect::Err("listen.admin \"localhost\" is not an address")),
+            (
+                "admin on the public address",
+                "[listen]\nhttp = \"127.0.0.1:8088\"\nadmin = \"127.0.0.1:8088\"\n",
+                vec![],
+                Expect::Err("listen.admin must differ from listen.http"),
+            ),
+            ("token with a space", "[api]\ntoken = \"a b\"\n", vec![], Expect::Err("api.token must not contain whitespace")),
+            (
+                "admin listener and token from the environment",
+                "",
+                env(&[("FERROCAST_LISTEN_ADMIN", "127.0.0.1:9091"), ("FERROCAST_API_TOKEN", "t0k")]),
+                Expect::Ok(|c| {
+                    assert_eq!(c.listen.admin_addr(), Some(([127, 0, 0, 1], 9091).into()));
+                    assert_eq!(c.api.token, "t0k");
+                    assert!(Config::default().listen.admin_addr().is_none());
+                }),
+            ),
             (
                 "duplicate stream name",
                 "[[streams]]\nname = \"a\"\nkey = \"k1\"\n[[streams]]\nname = \"a\"\nkey = \"k2\"\n",
@@ -447,12 +520,13 @@ key = "k-2"
     #[test]
     fn debug_hides_passphrases() {
         let c = Config::from_toml(
-            "[srt]\npassphrase = \"listener-secret\"\n[[streams]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"stream-secret\"\n",
+            "[api]\ntoken = \"api-secret\"\n[srt]\npassphrase = \"listener-secret\"\n[[streams]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"stream-secret\"\n",
             "t",
         )
         .unwrap();
         let debug = format!("{c:?}");
         assert!(!debug.contains("listener-secret"), "{debug}");
+        assert!(!debug.contains("api-secret"), "{debug}");
         assert!(!debug.contains("stream-secret"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
     }

@@ -42,10 +42,54 @@ pub struct AppState {
     pub faults: Option<Arc<Faults>>,
     /// `Access-Control-Allow-Origin` value, if CORS is on.
     pub cors_allow_origin: Option<HeaderValue>,
+    /// `api.token`: the bearer token `/api/v1` requires, if set.
+    pub api_token: Option<Arc<str>>,
 }
 
-/// Builds the router.
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    /// Playback only (`listen.http` beside an admin listener).
+    Public,
+    /// The API, metrics, probes and fault hooks (`listen.admin`).
+    Admin,
+    /// Everything, on one listener (no `listen.admin`).
+    Both,
+}
+
+/// The router of a single listener that serves everything (no `listen.admin`).
 pub fn router(state: AppState) -> Router {
+    build(state, Surface::Both)
+}
+
+/// The public listener's router beside an admin listener: the player and HLS, and the names of
+/// the live streams (`/streams.json`); the API, metrics and probes answer 404 here.
+pub fn public_router(state: AppState) -> Router {
+    build(state, Surface::Public)
+}
+
+/// The admin listener's router: `/api/v1` (behind `api.token` when set), `/metrics`,
+/// `/healthz`, `/readyz` and the test-only fault hooks; playback answers 404 here.
+pub fn admin_router(state: AppState) -> Router {
+    build(state, Surface::Admin)
+}
+
+fn build(state: AppState, surface: Surface) -> Router {
+    let mut router = Router::new();
+    if surface != Surface::Public {
+        router = router.merge(admin_routes(&state));
+    }
+    if surface != Surface::Admin {
+        router = router.merge(playback::routes(state.playback.clone()));
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .with_state(state)
+}
+
+fn admin_routes(state: &AppState) -> Router<AppState> {
     let router = Router::new();
     #[cfg(debug_assertions)]
     let router = match state.faults {
@@ -60,18 +104,51 @@ pub fn router(state: AppState) -> Router {
             ),
         None => router,
     };
+    let api = Router::new()
+        .route("/api/v1/streams", get(list_streams))
+        .route("/api/v1/streams/{name}", get(get_stream))
+        .route("/api/v1/capabilities", get(capabilities))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/streams", get(list_streams))
-        .route("/api/v1/streams/{name}", get(get_stream))
-        .route("/api/v1/capabilities", get(capabilities))
-        .merge(playback::routes(state.playback.clone()))
-        .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+        .merge(api)
+}
+
+/// With `api.token` set, a request needs `Authorization: Bearer TOKEN`: 401 otherwise, with
+/// nothing about the token in the answer or the log.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(expected) = state.api_token.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        next.run(req).await
+    } else {
+        let mut r = error(StatusCode::UNAUTHORIZED, "a valid API token is required");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"ferrocast\""),
+        );
+        r
+    }
+}
+
+/// Compares in time that depends on the lengths only, never on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -411,6 +488,115 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_path_answers_on_its_own_listener() {
+        let st = state();
+        st.health.rtmp.up();
+        st.health.srt.up();
+        let public = public_router(st.clone());
+        let admin = admin_router(st.clone());
+        let both = router(st);
+        let admin_paths = [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/api/v1/streams",
+            "/api/v1/streams/main",
+            "/api/v1/capabilities",
+        ];
+        let public_paths = [
+            "/",
+            "/watch/main",
+            "/assets/watch.js",
+            "/assets/player.css",
+            "/assets/hls.min.js",
+            "/streams.json",
+        ];
+        for path in admin_paths {
+            assert_eq!(
+                get(&public, path).await.0,
+                StatusCode::NOT_FOUND,
+                "public {path}"
+            );
+            assert_eq!(get(&admin, path).await.0, StatusCode::OK, "admin {path}");
+            assert_eq!(get(&both, path).await.0, StatusCode::OK, "single {path}");
+        }
+        for path in public_paths {
+            assert_eq!(get(&public, path).await.0, StatusCode::OK, "public {path}");
+            assert_eq!(
+                get(&admin, path).await.0,
+                StatusCode::NOT_FOUND,
+                "admin {path}"
+            );
+            assert_eq!(get(&both, path).await.0, StatusCode::OK, "single {path}");
+        }
+        // The public list names live streams only: none is live here.
+        let (_, _, body) = get(&public, "/streams.json").await;
+        assert_eq!(body, r#"{"streams":[]}"#);
+    }
+
+    #[tokio::test]
+    async fn the_api_needs_the_token_when_one_is_set() {
+        let mut st = state();
+        st.api_token = Some(Arc::from("s3cret-token"));
+        let admin = admin_router(st);
+        let call = |auth: Option<&'static str>, uri: &'static str| {
+            let admin = admin.clone();
+            async move {
+                let mut req = Request::builder().uri(uri);
+                if let Some(a) = auth {
+                    req = req.header(header::AUTHORIZATION, a);
+                }
+                let res = admin
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let challenge = res.headers().get(header::WWW_AUTHENTICATE).cloned();
+                let body = res.into_body().collect().await.unwrap().to_bytes();
+                (
+                    status,
+                    challenge,
+                    String::from_utf8_lossy(&body).into_owned(),
+                )
+            }
+        };
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer s3cret-toke"),
+            Some("Bearer s3cret-token-and-more"),
+            Some("Basic czNjcmV0LXRva2Vu"),
+            Some("s3cret-token"),
+        ] {
+            for uri in [
+                "/api/v1/streams",
+                "/api/v1/streams/main",
+                "/api/v1/capabilities",
+            ] {
+                let (status, challenge, body) = call(auth, uri).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} with {auth:?}");
+                assert!(challenge.is_some(), "{uri}: no WWW-Authenticate");
+                assert!(!body.contains("s3cret"), "{body}");
+            }
+        }
+        let (status, _, body) = call(Some("Bearer s3cret-token"), "/api/v1/streams").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Probes and Prometheus need no token.
+        for uri in ["/metrics", "/readyz", "/healthz"] {
+            assert_ne!(call(None, uri).await.0, StatusCode::UNAUTHORIZED, "{uri}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+        for other in [&b"abd"[..], b"ab", b"abcd", b"", b"ABC"] {
+            assert!(!constant_time_eq(b"abc", other), "{other:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn streams_api_never_shows_keys() {
         let app = router(state());
         let (status, headers, body) = get(&app, "/api/v1/streams").await;
@@ -432,7 +618,8 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("text/html"));
-        assert!(body.contains("/api/v1/streams"));
+        // The page lists streams from the public list, never from the admin API.
+        assert!(body.contains("/streams.json") && !body.contains("/api/"));
         let (status, _, body) = get(&app, "/watch/main").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("/assets/hls.min.js") && body.contains("/assets/watch.js"));

@@ -42,6 +42,9 @@ struct Opts {
     /// HTTP listen address (listen.http).
     #[arg(long, global = true, value_name = "ADDR")]
     http: Option<String>,
+    /// Admin HTTP listen address for the API, metrics and probes (listen.admin).
+    #[arg(long, global = true, value_name = "ADDR")]
+    admin: Option<String>,
     /// RTMP listen address (listen.rtmp).
     #[arg(long, global = true, value_name = "ADDR")]
     rtmp: Option<String>,
@@ -99,6 +102,7 @@ impl Opts {
             }
         };
         flag("--http", "listen.http", &self.http);
+        flag("--admin", "listen.admin", &self.admin);
         flag("--rtmp", "listen.rtmp", &self.rtmp);
         flag("--srt", "listen.srt", &self.srt);
         flag("--log-level", "log.level", &self.log_level);
@@ -286,10 +290,20 @@ fn print_banner(
     let srt_host = url_host(srt, public_host);
     println!("ferrocast {} ready", env!("CARGO_PKG_VERSION"));
     println!("http listening on {http}");
+    if let Some(admin) = app.admin_addr() {
+        println!("admin listening on {admin}");
+    }
     println!("rtmp listening on {rtmp}");
     println!("srt listening on {srt}");
     println!();
     println!("Player:  http://{http_host}:{}/", http.port());
+    if let Some(admin) = app.admin_addr() {
+        println!(
+            "Admin:   http://{}:{}/api/v1/streams (metrics, healthz, readyz; keep it internal)",
+            url_host(admin, ""),
+            admin.port()
+        );
+    }
     println!("OBS:     Settings → Stream → Service \"Custom...\"");
     println!("         Server: rtmp://{rtmp_host}:{}/live", rtmp.port());
     println!(

@@ -41,6 +41,31 @@ fn page(html: &'static str) -> Response {
         .into_response()
 }
 
+/// `GET /streams.json`: `{"streams":[{"name":"..."}]}`, the configured streams that are live now,
+/// by name, for the player page. Publishers' addresses, keys and the streams that are not live
+/// stay on the admin listener's API.
+pub(crate) async fn live_streams(State(state): State<Arc<Playback>>) -> Response {
+    let mut names: Vec<String> = state
+        .outputs
+        .all()
+        .iter()
+        .filter(|o| !o.is_over())
+        .map(|o| o.name().to_string())
+        .filter(|n| state.streams.contains(n))
+        .collect();
+    names.sort();
+    names.dedup();
+    let streams: Vec<serde_json::Value> = names
+        .into_iter()
+        .map(|name| serde_json::json!({ "name": name }))
+        .collect();
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        axum::Json(serde_json::json!({ "streams": streams })),
+    )
+        .into_response()
+}
+
 pub(crate) async fn asset(
     State(state): State<Arc<Playback>>,
     Path(file): Path<String>,

@@ -8,13 +8,16 @@ use axum::Router;
 use crate::state::Playback;
 use crate::{hls_routes, player};
 
-/// The player page (`/`, `/watch/{name}`, `/assets/{file}`) and HLS (`/live/{name}/...`), with
-/// their state applied, so that any router can merge them.
+/// The player page (`/`, `/watch/{name}`, `/assets/{file}`, and `/streams.json`, the live
+/// streams' names it lists) and HLS (`/live/{name}/...`), with their state applied, so that any
+/// router can merge them. Nothing here says more than a viewer needs: no publisher, no key, no
+/// stream that is not live.
 pub fn routes<S: Clone + Send + Sync + 'static>(playback: Arc<Playback>) -> Router<S> {
     Router::new()
         .route("/", get(player::index_page))
         .route("/watch/{name}", get(player::watch_page))
         .route("/assets/{file}", get(player::asset))
+        .route("/streams.json", get(player::live_streams))
         .route("/live/{name}/index.m3u8", get(hls_routes::master))
         .route("/live/{name}/{*path}", get(hls_routes::resource))
         .with_state(playback)
