@@ -4,7 +4,8 @@
 # (k8s/kustomize), the alert rules and dashboard, docker/compose.yaml and docker/Dockerfile.
 #   - helm lint --strict and helm template | kubernetes-validate --strict, per values file
 #   - the rendered config.toml accepted by `ferrocast check-config` (when a binary is built)
-#   - the chart's guards refuse what they must (grace period, keys in the ConfigMap, bad keys)
+#   - the chart's guards refuse what they must (grace period, keys in the ConfigMap, bad keys,
+#     more than one replica or autoscaling while replicas cannot serve each other's streams)
 #   - ServiceMonitor and PrometheusRule shape (kubernetes-validate passes CRDs unchecked)
 #   - promtool check rules (the chart file and the rendered PrometheusRule) and rule unit tests;
 #     every alert has a unit test where it fires and one where it stays quiet
@@ -199,6 +200,10 @@ check "chart refuses a malformed stream key" \
     expect_fail "only letters, digits" --set 'streams[0].name=a' --set 'streams[0].key=bad key'
 check "chart refuses a stream without a key" \
     expect_fail "streams[0].key is required" --set 'streams[0].name=a'
+check "chart refuses more than one replica (no cluster mode yet)" \
+    expect_fail "replicas cannot serve each other's streams yet" --set replicaCount=2
+check "chart refuses autoscaling (no cluster mode yet)" \
+    expect_fail "replicas cannot serve each other's streams yet" --set autoscaling.enabled=true
 check "chart writes whole numbers as TOML integers" \
     bash -c "helm template x '$chart' --set config.rtmp.max_connections=300 --show-only templates/configmap.yaml | grep -qx '    max_connections = 300'"
 
