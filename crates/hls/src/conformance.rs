@@ -592,10 +592,11 @@ fn a_segment_that_ends_on_a_short_part_is_closed_with_it() {
     assert_eq!(p.media("720p").unwrap().segments.len(), 1);
 }
 
-/// A short part that turns out not to be the last (a pipeline that cut a chunk short inside a
-/// GOP): the segment stays as listed, and the chunk after it opens the next one.
+/// A short part that turns out not to be the last (the muxer ran the fragment on past its end):
+/// the segment stays as listed, and the chunks after it are dropped until the next keyframe, so
+/// no segment starts without one and the rung's sequence numbers stay in step with the others'.
 #[test]
-fn a_continuation_after_an_early_close_opens_the_next_segment() {
+fn a_continuation_after_an_early_close_is_dropped() {
     let mut p = one_rung(config(500, 2), "a");
     p.push("a", chunk(ChunkKind::SegmentStart, 0, 500), base())
         .unwrap();
@@ -612,16 +613,19 @@ fn a_continuation_after_an_early_close_opens_the_next_segment() {
     p.push("a", chunk(ChunkKind::Continuation, 1800, 100), base())
         .unwrap();
     let media = p.media("a").unwrap();
-    assert_eq!(media.segments.len(), 2);
+    assert_eq!(media.segments.len(), 1);
     assert_eq!(media.segments[0].duration, MediaTime::from_millis(1800));
-    // The run-on chunk is a segment of its own, without a keyframe, closed at once (it is
-    // short, and the next keyframe ends it).
-    assert_eq!(media.segments[1].duration, MediaTime::from_millis(100));
-    assert!(!media.segments[1].parts[0].independent);
+    assert!(media.partial.is_none());
+    assert_eq!(p.stats("a").unwrap().run_on_parts_dropped, 1);
+    let text = p.media_playlist("a", false).unwrap();
+    assert!(
+        text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-1.0.m4s\"\n"),
+        "{text}"
+    );
     p.push("a", chunk(ChunkKind::SegmentStart, 1900, 500), base())
         .unwrap();
     let open = p.media("a").unwrap().partial.as_ref().unwrap();
-    assert_eq!((open.msn, open.parts[0].independent), (2, true));
+    assert_eq!((open.msn, open.parts[0].independent), (1, true));
     // Before any segment started, a continuation is still refused.
     let mut q = one_rung(config(500, 2), "a");
     assert!(matches!(

@@ -117,6 +117,9 @@ pub struct VariantStats {
     pub segment_bytes: u64,
     /// Highest bitrate (bits/s) of a complete segment of at least 500 ms.
     pub peak_bitrate: Option<u64>,
+    /// Chunks dropped because they came after their segment was closed at a short part (the
+    /// muxer ran a fragment on past its end; see [`Packager::push`]).
+    pub run_on_parts_dropped: u64,
 }
 
 impl VariantStats {
@@ -195,8 +198,8 @@ pub(crate) struct Rung {
     pub(crate) next_msn: u64,
     pub(crate) pending_discontinuity: bool,
     /// The open segment was closed at a short part ([`SHORT_PART_PERCENT`]) and nothing has
-    /// started since: a continuation chunk that still comes opens a new segment instead of being
-    /// refused.
+    /// started since: a continuation chunk that still comes is dropped (and counted) instead of
+    /// being refused.
     pub(crate) closed_early: bool,
     /// Complete segments still in the store (msn, part count), oldest first.
     retained: VecDeque<(u64, u32)>,
@@ -316,11 +319,16 @@ impl<S: SegmentStore> Packager<S> {
                     return Err(Error::NoOpenSegment(rung.variant.name.clone()));
                 }
                 if rung.playlist.partial.is_none() && rung.closed_early {
-                    // The short part was not the segment's last after all (the pipeline cut a
-                    // chunk short inside a GOP). The closed segment stays as listed; this chunk
-                    // opens the next one, which then does not start with a keyframe.
-                    let independent = chunk.independent;
-                    self.open_segment(r, chunk, program_date_time, independent);
+                    // The short part was not the segment's last after all: the muxer ran the
+                    // fragment on past its end (a late keyframe, on a part duration that does not
+                    // fit the frame rate). The segment is listed complete. Opening another one
+                    // here would start a segment without a keyframe (the playlists promise
+                    // EXT-X-INDEPENDENT-SEGMENTS) and put this rung's sequence numbers ahead of
+                    // the other rungs' for the rest of the publish. The chunk is dropped instead,
+                    // a hole of less than a part before the next keyframe, and counted.
+                    rung.stats.run_on_parts_dropped += 1;
+                    self.update_hint(r);
+                    return Ok(());
                 } else {
                     let (Some(seg), Some((_, chunks))) =
                         (rung.playlist.partial.as_mut(), rung.open.as_mut())
@@ -395,10 +403,8 @@ impl<S: SegmentStore> Packager<S> {
     /// Whether a part of `duration`, just added to rung `r`'s open segment, is that segment's
     /// last: it is shorter than [`SHORT_PART_PERCENT`] of the rendered `PART-TARGET` (the
     /// measure of the rule), and the segment has reached its configured duration (less half a
-    /// part), where the muxer ends fragments; or the segment is one a short part's early close
-    /// left without a keyframe (the fragment ran on past its end), which ends at the next
-    /// keyframe. A short part earlier in a segment is a chunk cut on the frame grid (a low
-    /// frame rate), not an end.
+    /// part), where the muxer ends fragments. A short part earlier in a segment is a chunk cut
+    /// on the frame grid (a part duration that does not fit the frame rate), not an end.
     fn ends_segment(&self, r: usize, duration: MediaTime) -> bool {
         let rung = &self.rungs[r];
         let Some(open) = rung.playlist.partial.as_ref() else {
@@ -411,8 +417,7 @@ impl<S: SegmentStore> Packager<S> {
         let short = duration.as_nanos() < target.as_nanos() / 100 * SHORT_PART_PERCENT;
         let half_part = duration_to_media(self.config.part_target / 2);
         let full = open.duration + half_part >= duration_to_media(self.config.segment_duration);
-        let run_on = open.parts.first().is_some_and(|p| !p.independent);
-        short && (full || run_on)
+        short && full
     }
 
     /// Marks the next segment of `rung` with `EXT-X-DISCONTINUITY` (a timestamp jump, an encoder

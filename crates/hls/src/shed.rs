@@ -42,17 +42,25 @@ impl<S: SegmentStore> Packager<S> {
         let msn = rung.next_msn;
         rung.next_msn += 1;
         rung.closed_early = false;
-        // A gap copies another rung's timing. Where this rung's last segment does not end where
-        // the gap starts (it lagged when its pipeline ended, and the pause cut it short), the
-        // dates jump: the gap says so with a discontinuity.
-        let out_of_step = rung.playlist.segments.back().is_some_and(|prev| {
+        // A gap copies another rung's timing. Where this rung's last segment ended before the
+        // gap starts (it lagged when its pipeline ended, and the pause cut it short), the gap
+        // starts there instead and lasts to the same end, so the dates stay in step with the
+        // durations, and the discontinuity sequence with the other rungs'. (A last segment that
+        // ran past the gap's start is a jump back: that one is marked a discontinuity.)
+        let mut program_date_time = program_date_time;
+        let mut duration = duration;
+        let mut out_of_step = false;
+        if let Some(prev) = rung.playlist.segments.back() {
             let end = prev.program_date_time + media_to_duration(prev.duration);
-            let diff = match program_date_time.duration_since(end) {
-                Ok(d) => d,
-                Err(e) => e.duration(),
-            };
-            diff > Duration::from_millis(1)
-        });
+            match program_date_time.duration_since(end) {
+                Ok(hole) if hole > Duration::from_millis(1) => {
+                    program_date_time = end;
+                    duration = duration + duration_to_media(hole);
+                }
+                Ok(_) => {}
+                Err(e) => out_of_step = e.duration() > Duration::from_millis(1),
+            }
+        }
         let discontinuity = std::mem::take(&mut rung.pending_discontinuity) || out_of_step;
         rung.playlist.push_segment(Segment {
             msn,
