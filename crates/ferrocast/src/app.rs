@@ -140,9 +140,7 @@ pub fn wire(
             health,
             faults: Faults::from_env(),
             cors_allow_origin,
-            api_token: Some(config.api.token.trim())
-                .filter(|t| !t.is_empty())
-                .map(Arc::from),
+            api_token: http::ApiToken::new(&config.api.token),
         },
         ingest_metrics,
         srt_links,

@@ -43,7 +43,25 @@ pub struct AppState {
     /// `Access-Control-Allow-Origin` value, if CORS is on.
     pub cors_allow_origin: Option<HeaderValue>,
     /// `api.token`: the bearer token `/api/v1` requires, if set.
-    pub api_token: Option<Arc<str>>,
+    pub api_token: Option<ApiToken>,
+}
+
+/// `api.token`, redacted in `Debug` (the state is printed in debug logs and panics).
+#[derive(Clone)]
+pub struct ApiToken(Arc<str>);
+
+impl ApiToken {
+    /// The token `token`, or none when it is empty.
+    pub fn new(token: &str) -> Option<ApiToken> {
+        let t = token.trim();
+        (!t.is_empty()).then(|| ApiToken(Arc::from(t)))
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
 }
 
 /// Which routes a listener serves.
@@ -82,11 +100,18 @@ fn build(state: AppState, surface: Surface) -> Router {
     if surface != Surface::Admin {
         router = router.merge(playback::routes(state.playback.clone()));
     }
-    router
+    let router = router
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+        .fallback(not_found);
+    // CORS lets any web page read the answers: playback's, not the admin listener's (the API
+    // names publishers' addresses; a page in a browser that can reach the admin listener must
+    // not read it).
+    let router = if surface == Surface::Admin {
+        router
+    } else {
+        router.layer(middleware::from_fn_with_state(state.clone(), cors))
+    };
+    router.with_state(state)
 }
 
 fn admin_routes(state: &AppState) -> Router<AppState> {
@@ -119,16 +144,18 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
 /// With `api.token` set, a request needs `Authorization: Bearer TOKEN`: 401 otherwise, with
 /// nothing about the token in the answer or the log.
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(expected) = state.api_token.as_deref() else {
+    let Some(ApiToken(expected)) = state.api_token.as_ref() else {
         return next.run(req).await;
     };
+    // `Bearer TOKEN`; the scheme is case-insensitive (RFC 9110 11.1).
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         next.run(req).await
     } else {
         let mut r = error(StatusCode::UNAUTHORIZED, "a valid API token is required");
@@ -529,6 +556,11 @@ mod tests {
             );
             assert_eq!(get(&both, path).await.0, StatusCode::OK, "single {path}");
         }
+        // CORS on playback only: no web page may read the admin listener's answers.
+        let (_, headers, _) = get(&admin, "/api/v1/streams").await;
+        assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+        let (_, headers, _) = get(&public, "/streams.json").await;
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         // The public list names live streams only: none is live here.
         let (_, _, body) = get(&public, "/streams.json").await;
         assert_eq!(body, r#"{"streams":[]}"#);
@@ -537,7 +569,8 @@ mod tests {
     #[tokio::test]
     async fn the_api_needs_the_token_when_one_is_set() {
         let mut st = state();
-        st.api_token = Some(Arc::from("s3cret-token"));
+        st.api_token = ApiToken::new("s3cret-token");
+        assert!(!format!("{st:?}").contains("s3cret"), "the token in Debug");
         let admin = admin_router(st);
         let call = |auth: Option<&'static str>, uri: &'static str| {
             let admin = admin.clone();
@@ -579,8 +612,14 @@ mod tests {
                 assert!(!body.contains("s3cret"), "{body}");
             }
         }
-        let (status, _, body) = call(Some("Bearer s3cret-token"), "/api/v1/streams").await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        for auth in [
+            "Bearer s3cret-token",
+            "bearer s3cret-token",
+            "BEARER  s3cret-token ",
+        ] {
+            let (status, _, body) = call(Some(auth), "/api/v1/streams").await;
+            assert_eq!(status, StatusCode::OK, "{auth}: {body}");
+        }
         // Probes and Prometheus need no token.
         for uri in ["/metrics", "/readyz", "/healthz"] {
             assert_ne!(call(None, uri).await.0, StatusCode::UNAUTHORIZED, "{uri}");
