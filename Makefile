@@ -50,10 +50,10 @@ run: deps
 ## Beside the suite, at idle priority (SCHED_IDLE, `chrt --idle 0`: they take only CPU time the
 ## tests leave idle, about half of it on two cores while the end-to-end tests wait on real time):
 ## the Kubernetes checks (static: rendering, schemas, policies, rule tests), then the fuzz
-## targets, each for FUZZ_BESIDE_SECONDS (40 s) of wall time, which at idle priority buys about
+## targets, each for FUZZ_BESIDE_SECONDS (60 s) of wall time, which at idle priority buys about
 ## the executions 20 s in the foreground did (the report prints them). Their output follows the
 ## suite's. Everything that measures time or runs a stream stays in the foreground.
-FUZZ_BESIDE_SECONDS ?= 40
+FUZZ_BESIDE_SECONDS ?= 60
 test: deps
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory node-deps
