@@ -25,6 +25,7 @@ use bytes::Bytes;
 use media::cmaf::{ChunkKind, CmafChunk};
 use media::MediaTime;
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 use crate::*;
 
@@ -127,6 +128,12 @@ enum Event {
 
 /// Checks one rendered playlist; returns it parsed.
 fn check_playlist(text: &str, ended: bool) -> Result<Playlist, TestCaseError> {
+    check_playlist_with(text, ended, 0.0)
+}
+
+/// [`check_playlist`], letting a segment start up to `hole` seconds after its predecessor ends
+/// (the rung dropped chunks that ran on past a segment closed at a short part).
+fn check_playlist_with(text: &str, ended: bool, hole: f64) -> Result<Playlist, TestCaseError> {
     let pl = Playlist::parse(text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
     let fail = |what: String| Err(TestCaseError::fail(format!("{what}\n{text}")));
     let Some(part_target) = pl.part_target else {
@@ -211,7 +218,7 @@ fn check_playlist(text: &str, ended: bool) -> Result<Playlist, TestCaseError> {
             continue;
         };
         let step = (pb - pa) as f64 / 1000.0;
-        if (step - d).abs() > 0.0021 {
+        if step < d - 0.0021 || step > d + hole + 0.0021 {
             return fail(format!(
                 "PROGRAM-DATE-TIME of segment {} is {step} s after the previous one, which lasts {d}",
                 b.msn
@@ -228,6 +235,13 @@ fn check_playlist(text: &str, ended: bool) -> Result<Playlist, TestCaseError> {
         return fail("a preload hint after the stream ended".into());
     }
     Ok(pl)
+}
+
+fn plain_part_target(text: &str) -> f64 {
+    Playlist::parse(text)
+        .ok()
+        .and_then(|p| p.part_target)
+        .unwrap_or(0.0)
 }
 
 /// Plain and delta renders of one rung agree.
@@ -364,8 +378,12 @@ impl Run {
             duration: MediaTime::from_nanos(c.duration),
             independent: c.segment_start,
         };
+        let dropped = self.packager.stats(rung).unwrap().run_on_parts_dropped;
         self.packager.push(rung, chunk, pdt).unwrap();
-        // Where the chunk went (a continuation after an early close opens a segment).
+        // A chunk that ran on past a segment closed at a short part is dropped: nothing new.
+        if self.packager.stats(rung).unwrap().run_on_parts_dropped > dropped {
+            return;
+        }
         let c = self.packager.cursor(rung).unwrap().unwrap();
         self.produced[r].push((c.msn, c.part));
     }
@@ -388,9 +406,17 @@ impl Run {
         let ended = self.packager.ended_at().is_some();
         for (r, rung) in RUNGS.iter().enumerate() {
             let plain_text = self.packager.media_playlist(rung, false).unwrap();
-            let plain = check_playlist(&plain_text, ended)?;
+            // A rung that dropped chunks running on past an early close may have holes of less
+            // than a part before the next segment (never an overlap).
+            let stats = self.packager.stats(rung).unwrap();
+            let hole = if stats.run_on_parts_dropped > 0 {
+                plain_part_target(&plain_text)
+            } else {
+                0.0
+            };
+            let plain = check_playlist_with(&plain_text, ended, hole)?;
             let delta_text = self.packager.media_playlist(rung, true).unwrap();
-            let delta = check_playlist(&delta_text, ended)?;
+            let delta = check_playlist_with(&delta_text, ended, hole)?;
             check_delta(&plain, &delta, &delta_text)?;
             if let Some(h) = plain.hint {
                 self.hints[r].push((self.produced[r].len(), h));
@@ -515,8 +541,21 @@ fn config(part_ms: u64, seg_s: u64) -> PackagerConfig {
     }
 }
 
+/// The suite runs the same streams every time: a new seed explores new cases, and a suite whose
+/// verdict depends on luck blocks every landing. Explore with `PROPTEST_RNG_SEED=N` (any u64)
+/// and `PROPTEST_CASES=M`; a failure prints its minimal stream, and proptest keeps its seed in
+/// `proptest-regressions/conformance.txt`, which the suite then replays first.
+fn suite_config() -> ProptestConfig {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    ProptestConfig {
+        cases: env("PROPTEST_CASES").map_or(96, |c| u32::try_from(c).unwrap_or(u32::MAX)),
+        rng_seed: RngSeed::Fixed(env("PROPTEST_RNG_SEED").unwrap_or(0x2026_1207)),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(suite_config())]
 
     /// Every playlist of every rung, after every event of a live stream, in every form.
     #[test]

@@ -444,8 +444,10 @@ impl MasterPlaylist {
 /// `EXT-X-TARGETDURATION`. A 2.006 s segment keeps a target of 2, so a keyframe cadence that
 /// lands a few milliseconds late does not inflate the target duration and every hold-back.
 pub(crate) fn round_secs(t: MediaTime) -> u64 {
-    let ns = u64::try_from(t.as_nanos()).unwrap_or(0);
-    (ns + 500_000_000) / 1_000_000_000
+    // Clients round the EXTINF as it is written (five decimals, [`Extinf`]), not the exact time:
+    // 1.499999999 s is written 1.50000, which rounds to 2.
+    let written = (u64::try_from(t.as_nanos()).unwrap_or(0) + 5_000) / 10_000;
+    (written + 50_000) / 100_000
 }
 
 /// Whole seconds, rounded up (the starting target duration from the configuration).

@@ -322,6 +322,35 @@ fn golden_low_latency_media() {
 // Playlist rules
 
 #[test]
+fn target_duration_rounds_the_extinf_as_written() {
+    // 1.499999999 s is written 1.50000, which a client rounds to 2 (found by the conformance
+    // test: a gap of that length under TARGETDURATION:1).
+    let mut p = Packager::in_memory(
+        PackagerConfig {
+            segment_duration: Duration::from_secs(1),
+            ..PackagerConfig::default()
+        },
+        vec![variant("a", None)],
+    )
+    .unwrap();
+    p.push("a", chunk(ChunkKind::Init, 0, 0, 10), at(0))
+        .unwrap();
+    let seg = CmafChunk {
+        duration: MediaTime::from_nanos(1_499_999_999),
+        ..chunk(ChunkKind::SegmentStart, 0, 0, 10)
+    };
+    p.push("a", seg, at(0)).unwrap();
+    let next = CmafChunk {
+        pts: MediaTime::from_nanos(1_499_999_999),
+        ..chunk(ChunkKind::SegmentStart, 0, 1000, 10)
+    };
+    p.push("a", next, at(1500)).unwrap();
+    let pl = parse(&p.media_playlist("a", false).unwrap());
+    assert_eq!(pl.segments[0].1, 1.5);
+    assert_eq!(pl.target_duration, Some(2));
+}
+
+#[test]
 fn target_duration_covers_every_extinf_and_never_decreases() {
     let mut p = Packager::in_memory(PackagerConfig::default(), vec![variant("a", None)]).unwrap();
     let mut f = Feed::new(&mut p, "a");
