@@ -92,6 +92,9 @@ mod tests;
 #[cfg(test)]
 mod conformance;
 
+#[cfg(test)]
+mod strict_reader;
+
 pub use error::Error;
 pub use packager::{
     Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, Variant, VariantStats,
