@@ -59,18 +59,14 @@ fn a_player_on_a_shed_rung_moves_to_another_and_plays_on() {
         (server.get("/live/shed/index.m3u8").status == 200).then_some(())
     });
     let player = support::play_in_background(&server, "shed", "&rung=360p", "shed", 24);
-    // Let it play on 360p for a while, then shed that rung. The while counts from the page's
-    // first media request (it counts as a viewer then), not from starting the browser: on a
-    // loaded machine Chromium took over 10 s to load the page, which then found 360p already
-    // shed and started on 240p.
-    wait_until(Duration::from_secs(60), "the page fetching media", || {
-        (server
-            .metrics()
-            .value("ferrocast_stream_viewers", &[("stream", "shed")])
-            >= 1.0)
-            .then_some(())
-    });
-    thread::sleep(Duration::from_secs(6));
+    // Shed 360p only once the page plays it: on a loaded machine Chromium took over 10 s to load
+    // the page, and a rung shed before that is one the player never started on.
+    let start = player.wait_started(Duration::from_secs(60));
+    assert_eq!(
+        start["level"], 360,
+        "started on the rung asked for: {start:#}"
+    );
+    thread::sleep(Duration::from_secs(4));
     assert_eq!(server.post("/testing/faults/shed/shed/360p"), 202);
     assert_eq!(server.post("/testing/faults/shed/shed/nope"), 404);
     let media = wait_until(Duration::from_secs(10), "gaps in the 360p playlist", || {

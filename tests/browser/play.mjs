@@ -6,10 +6,12 @@
 // It exits non-zero only when it cannot drive the browser at all.
 //
 // With PLAY_AUDIO_ONLY=1 playback counts as started without decoded video frames (an audio-only
-// stream has none).
+// stream has none). With PLAY_STARTED_FILE=PATH the first sample is also written to PATH (whole,
+// by a rename) as soon as playback starts, so a test can act on a player known to be playing.
 //
 // playwright-core never downloads a browser: it drives /usr/bin/chromium (CHROMIUM overrides),
 // with flags that keep Chromium off the network on a closed machine.
+import { renameSync, writeFileSync } from 'node:fs';
 import { launch } from './chromium.mjs';
 
 const [url, engine, secondsArg, screenshot] = process.argv.slice(2);
@@ -82,6 +84,10 @@ try {
   }
   result.startMs = Date.now() - t0;
   result.start = first;
+  if (process.env.PLAY_STARTED_FILE && playing(first)) {
+    writeFileSync(process.env.PLAY_STARTED_FILE + '.tmp', JSON.stringify(first));
+    renameSync(process.env.PLAY_STARTED_FILE + '.tmp', process.env.PLAY_STARTED_FILE);
+  }
   await page.waitForTimeout(seconds * 1000);
   const end = await sample();
   result.end = end;

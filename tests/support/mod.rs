@@ -857,16 +857,18 @@ pub(crate) fn play_at(
 ) -> Player {
     let url = format!("http://{http}/watch/{stream}?engine=hlsjs{query}");
     let dir = TempDir::new(&format!("{tag}-player"));
+    let started = dir.file("started.json");
     let browser = browser_start(
         &dir,
         &format!("play-{tag}"),
         "play.mjs",
         &[&url, "hlsjs", &seconds.to_string()],
-        &[],
+        &[("PLAY_STARTED_FILE", started.display().to_string())],
     );
     Player {
         browser,
         timeout,
+        started,
         _dir: dir,
     }
 }
@@ -876,10 +878,32 @@ pub(crate) fn play_at(
 pub(crate) struct Player {
     browser: Browser,
     timeout: Duration,
+    started: PathBuf,
     _dir: TempDir,
 }
 
 impl Player {
+    /// Waits at most `timeout` for the page to start playing, and returns play.mjs's sample of
+    /// that moment (its report's `start`). Panics with the browser's output when it does not.
+    #[allow(dead_code)] // not every test that includes this module acts on a playing page
+    pub(crate) fn wait_started(&self, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = std::fs::read_to_string(&self.started)
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page did not start playing in {timeout:?}; browser stderr:\n{}",
+                self.browser.node.stderr()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits for the player's report (see [`browser_report`]).
     pub(crate) fn join(self) -> Result<serde_json::Value, String> {
         Ok(self.browser.report(self.timeout))

@@ -44,7 +44,9 @@
     // benches/latency: median 3.46 s without, 1.34 s with 1.5).
     // `?rung=NAME` starts on that rung; the player still adapts from there. Loading then starts
     // only once the page has chosen the start level: with hls.js's own start, the first level
-    // was whichever the manifest and the media element's attachment, racing, let it pick.
+    // was whichever the manifest and the media element's attachment, racing, let it pick. The
+    // rung is held (a manual level) until playback starts, or the rung has a gap: on a slow
+    // first load hls.js's bandwidth estimate otherwise moved down before one frame played.
     const rung = params.get('rung');
     const hls = new Hls({
       autoStartLoad: !rung,
@@ -97,10 +99,24 @@
       if (level && state.switches.length < 100) state.switches.push(level.height);
     });
     if (rung) {
+      let held = false;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        hls.loadLevel = -1;
+      };
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
         const i = hls.levels.findIndex((l) => (l.url || []).some((u) => u.includes('/' + rung + '/') || u.startsWith(rung + '/')));
-        if (i >= 0) hls.startLevel = i;
+        if (i >= 0) {
+          hls.startLevel = i;
+          hls.loadLevel = i;
+          held = true;
+        }
         hls.startLoad();
+      });
+      video.addEventListener('playing', release);
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (data.details === Hls.ErrorDetails.FRAG_GAP || data.fatal) release();
       });
     }
     hls.loadSource(src);
