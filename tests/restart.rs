@@ -73,19 +73,8 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
         PLAY_SECONDS,
         Duration::from_secs(120),
     );
-    // Let the page play the first publish for a while (its session shows up as a viewer once it
-    // fetches media), then kill the server outright.
-    wait_until(
-        Duration::from_secs(60),
-        "the page to start watching",
-        || {
-            (first
-                .metrics()
-                .value("ferrocast_stream_viewers", &[("stream", "main")])
-                >= 1.0)
-                .then_some(())
-        },
-    );
+    // Let the page play the first publish for a while, then kill the server outright.
+    player.wait_started(Duration::from_secs(60));
     thread::sleep(Duration::from_secs(10));
     let before = source(&first).unwrap_or(before);
     let last_before = before.last_msn().unwrap();

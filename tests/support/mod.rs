@@ -883,6 +883,13 @@ pub(crate) struct Player {
 }
 
 impl Player {
+    /// A check, for another thread, of whether the page has started playing.
+    #[allow(dead_code)] // not every test that includes this module acts on a playing page
+    pub(crate) fn started_check(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let started = self.started.clone();
+        move || started.exists()
+    }
+
     /// Waits at most `timeout` for the page to start playing, and returns play.mjs's sample of
     /// that moment (its report's `start`). Panics with the browser's output when it does not.
     #[allow(dead_code)] // not every test that includes this module acts on a playing page

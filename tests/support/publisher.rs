@@ -138,6 +138,28 @@ pub(crate) fn replay(
     tags: Vec<Tag>,
     send_at: impl Fn(&Tag) -> Option<i64>,
 ) -> Replay {
+    replay_held(rtmp, key, tags, send_at, None)
+}
+
+/// A point in a replay's plan to hold at: before the first tag due at `at_ms` or later, the
+/// replay waits until `ready()` (at most `bound`), and every later tag is sent that much later
+/// (a publisher that paused). For a test that needs something to have happened before a given
+/// part of the media, such as a player playing before a jump, whatever the machine's load.
+pub(crate) struct Hold {
+    pub(crate) at_ms: i64,
+    pub(crate) ready: Box<dyn Fn() -> bool + Send>,
+    pub(crate) bound: Duration,
+}
+
+/// [`replay`], holding at `hold`.
+#[allow(dead_code)] // not every test that includes this module holds
+pub(crate) fn replay_held(
+    rtmp: SocketAddr,
+    key: &str,
+    tags: Vec<Tag>,
+    send_at: impl Fn(&Tag) -> Option<i64>,
+    hold: Option<Hold>,
+) -> Replay {
     let mut plan: Vec<(i64, Tag)> = Vec::new();
     for t in tags {
         if t.kind != msg_type::AUDIO && t.kind != msg_type::VIDEO {
@@ -154,13 +176,18 @@ pub(crate) fn replay(
     }
     plan.sort_by_key(|(at, _)| *at);
     let key = key.to_owned();
-    let thread = thread::spawn(move || run(rtmp, &key, plan));
+    let thread = thread::spawn(move || run(rtmp, &key, plan, hold));
     Replay {
         thread: Some(thread),
     }
 }
 
-fn run(rtmp: SocketAddr, key: &str, plan: Vec<(i64, Tag)>) -> Result<usize, String> {
+fn run(
+    rtmp: SocketAddr,
+    key: &str,
+    plan: Vec<(i64, Tag)>,
+    mut hold: Option<Hold>,
+) -> Result<usize, String> {
     let timeout = Duration::from_secs(10);
     let mut s = TcpStream::connect_timeout(&rtmp, timeout).map_err(|e| format!("connect: {e}"))?;
     s.set_write_timeout(Some(timeout))
@@ -197,9 +224,29 @@ fn run(rtmp: SocketAddr, key: &str, plan: Vec<(i64, Tag)>) -> Result<usize, Stri
         }
         thread::sleep(Duration::from_millis(20));
     }
-    let start = Instant::now();
+    let mut start = Instant::now();
     let mut sent = 0;
     for (at, tag) in &plan {
+        if let Some(h) = hold.take_if(|h| *at >= h.at_ms) {
+            let due = Duration::from_millis(h.at_ms.max(0) as u64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                thread::sleep(wait);
+            }
+            let held = Instant::now();
+            while !(h.ready)() {
+                if held.elapsed() >= h.bound {
+                    return Err(format!(
+                        "held at {} ms for {:?}, and what it waited for never came",
+                        h.at_ms, h.bound
+                    ));
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            if held.elapsed() >= Duration::from_millis(100) {
+                eprintln!("replay: held {:?} at {} ms", held.elapsed(), h.at_ms);
+            }
+            start += held.elapsed();
+        }
         let due = Duration::from_millis((*at).max(0) as u64);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             thread::sleep(wait);
