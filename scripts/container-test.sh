@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Ferrocast image with podman and runs it the way production does: read-only root
-# filesystem, non-root, all capabilities dropped, stream keys from a mounted file. Then it
-# publishes with ffmpeg over RTMP, fetches the master playlist, a media playlist and a segment,
-# and stops the container with SIGTERM, checking the drain (/readyz 503, exit status 0 within
-# the grace).
+# filesystem, non-root, all capabilities dropped, stream keys from a mounted file. The probes,
+# /metrics and the API are checked on the admin listener (FERROCAST_LISTEN_ADMIN, on the host's
+# loopback), and must answer 404 on the public one. Then it publishes with ffmpeg over RTMP,
+# fetches the master playlist, a media playlist and a segment, and stops the container with
+# SIGTERM, checking the drain (/readyz 503, exit status 0 within the grace).
 #
 #   scripts/container-test.sh [PATH_TO_FERROCAST_BINARY]
 #
@@ -112,6 +113,8 @@ inspect '{{index .Config.Labels "org.opencontainers.image.title"}}' | grep -qx f
 for p in 8080/tcp 1935/tcp 9000/udp; do
     inspect '{{json .Config.ExposedPorts}}' | grep -q "\"$p\"" || die "image does not EXPOSE $p"
 done
+# The admin listener is internal: `-P` must not publish it.
+if inspect '{{json .Config.ExposedPorts}}' | grep -q '"9091/tcp"'; then die "image EXPOSEs the admin port 9091"; fi
 log "image ok: $(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
 
 # --- run --------------------------------------------------------------------------------------
@@ -120,16 +123,19 @@ free_port() { # tcp|udp
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
 }
-http_port=$(free_port tcp); rtmp_port=$(free_port tcp); srt_port=$(free_port udp)
+http_port=$(free_port tcp); admin_port=$(free_port tcp); rtmp_port=$(free_port tcp); srt_port=$(free_port udp)
 base="http://127.0.0.1:$http_port"
+admin="http://127.0.0.1:$admin_port"
 
 printf '[[streams]]\nname = "%s"\nkey = "%s"\n' "$stream" "$key" >"$work/streams.toml"
 chmod 0644 "$work/streams.toml"
 
 # No systemd here to time healthchecks: `podman healthcheck run` below runs the image's check once.
+# The admin listener on the loopback (host networking: the host's loopback, nothing beyond it),
+# through the environment as compose sets it; the HEALTHCHECK takes its port from the variable.
 run_args=(--network host --health-interval disable --read-only --tmpfs /tmp:rw,size=64m,mode=1777
     --cap-drop ALL --security-opt no-new-privileges
-    -e HEALTHCHECK_PORT="$http_port"
+    -e FERROCAST_LISTEN_ADMIN="127.0.0.1:$admin_port"
     -v "$work/streams.toml:/etc/ferrocast/streams/streams.toml:ro")
 cmd=(serve --http "127.0.0.1:$http_port" --rtmp "127.0.0.1:$rtmp_port" --srt "127.0.0.1:$srt_port"
     --shutdown-grace "${grace_s}s" --log-format text)
@@ -150,28 +156,35 @@ for _ in $(seq 1 120); do
     if [ "$(podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
         logs; die "the container exited during start-up"
     fi
-    if curl -fsS -m 2 "$base/readyz" >/dev/null 2>&1; then ready=1; break; fi
+    if curl -fsS -m 2 "$admin/readyz" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.5
 done
-[ "$ready" = 1 ] || { logs; die "/readyz did not answer 200 within 60 s"; }
-log "ready on $base (rtmp $rtmp_port, srt $srt_port/udp)"
+[ "$ready" = 1 ] || { logs; die "/readyz on the admin listener did not answer 200 within 60 s"; }
+log "ready on $base (admin $admin, rtmp $rtmp_port, srt $srt_port/udp)"
 
 # Production posture inside the container.
 [ "$(podman exec "$name" id -u)" = 10001 ] || die "not running as uid 10001"
 if podman exec "$name" sh -c 'echo x >/usr/local/bin/x' 2>/dev/null; then die "root filesystem is writable"; fi
 podman exec "$name" sh -c 'test -s /tmp/ferrocast-config.toml' || die "the entry point did not merge the streams file"
 podman exec "$name" sh -c 'grep -q "^CapEff:[[:space:]]*0*$" /proc/1/status' || die "process has capabilities"
-podman healthcheck run "$name" >/dev/null || die "HEALTHCHECK failed"
-curl -fsS -m 5 "$base/healthz" >/dev/null || die "/healthz"
-curl -fsS -m 5 -o "$work/metrics" "$base/metrics" && grep -q '^ferrocast_' "$work/metrics" || die "/metrics has no ferrocast_ metrics"
+podman healthcheck run "$name" >/dev/null || die "HEALTHCHECK failed (on the admin listener, port $admin_port)"
+curl -fsS -m 5 "$admin/healthz" >/dev/null || die "/healthz on the admin listener"
+curl -fsS -m 5 "$admin/readyz" >/dev/null || die "/readyz on the admin listener"
+curl -fsS -m 5 -o "$work/metrics" "$admin/metrics" && grep -q '^ferrocast_' "$work/metrics" || die "/metrics on the admin listener has no ferrocast_ metrics"
 curl -fsS -m 5 "$base/" >/dev/null || die "player page /"
 if [ "$have_assets" = 1 ]; then
     curl -fsS -m 5 -o "$work/hls.min.js" "$base/assets/hls.min.js" && [ -s "$work/hls.min.js" ] \
         || die "/assets/hls.min.js is not served from the image"
 fi
-curl -fsS -m 5 -o "$work/streams.json" "$base/api/v1/streams" && grep -q "\"$stream\"" "$work/streams.json" \
-    || die "/api/v1/streams lacks $stream"
-log "health, readiness, metrics, player, API, HEALTHCHECK, posture: ok"
+curl -fsS -m 5 -o "$work/streams.json" "$admin/api/v1/streams" && grep -q "\"$stream\"" "$work/streams.json" \
+    || die "/api/v1/streams on the admin listener lacks $stream"
+# The public listener serves playback only: the admin paths are not there.
+for path in /metrics /api/v1/streams /healthz /readyz; do
+    code="$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$base$path" 2>/dev/null || true)"
+    [ "$code" = 404 ] || die "$path on the public listener answered $code, want 404 (it belongs to the admin listener)"
+done
+curl -fsS -m 5 -o "$work/live.json" "$base/streams.json" || die "/streams.json on the public listener"
+log "health, readiness, metrics, API on the admin listener (404 on the public one), player, HEALTHCHECK, posture: ok"
 
 # --- publish and play -------------------------------------------------------------------------
 timeout 120 ffmpeg -nostdin -hide_banner -loglevel error -re \
@@ -217,13 +230,17 @@ fetch "$(resolve "$media_url" "$segment")" "$work/segment" | grep -q 200 || die 
 python3 -c 'import sys; b=open(sys.argv[1],"rb").read(); sys.exit(0 if b[4:8] in (b"styp", b"moof", b"ftyp", b"prft", b"emsg") else 1)' "$work/segment" \
     || die "segment $segment is not fragmented MP4"
 log "playback ok: master -> $variant -> $segment ($(stat -c %s "$work/segment") bytes)"
+# The public list names the live stream, and never its key.
+curl -fsS -m 5 -o "$work/live.json" "$base/streams.json" && grep -q "\"$stream\"" "$work/live.json" \
+    || die "/streams.json does not list the live stream $stream: $(cat "$work/live.json" 2>/dev/null)"
+if grep -qF -- "$key" "$work/live.json"; then die "/streams.json names the stream key"; fi
 
 # --- drain on SIGTERM -------------------------------------------------------------------------
 t0=$SECONDS
 podman kill --signal TERM "$name" >/dev/null
 saw_503=0
 while [ "$(podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; do
-    code="$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$base/readyz" 2>/dev/null || true)"
+    code="$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$admin/readyz" 2>/dev/null || true)"
     [ "$code" = 503 ] && saw_503=1
     [ $((SECONDS - t0)) -le $((grace_s + 5)) ] || { logs; die "still running $((grace_s + 5)) s after SIGTERM (grace ${grace_s}s)"; }
     sleep 0.1

@@ -7,6 +7,10 @@
 #   - the chart's guards refuse what they must (grace period, keys in the ConfigMap, bad keys,
 #     more than one replica or autoscaling while replicas cannot serve each other's streams)
 #   - ServiceMonitor and PrometheusRule shape (kubernetes-validate passes CRDs unchecked)
+#   - the admin listener stays internal, per values set and kustomize build (admin_check below):
+#     its own ClusterIP Service, never an Ingress backend's port; bound on 0.0.0.0 in the pod,
+#     probes on it; the ServiceMonitor scrapes it; the NetworkPolicy admits only the monitoring
+#     namespace and the pods to it. Mutated renders show each of these checks fails when it must
 #   - promtool check rules (the chart file and the rendered PrometheusRule) and rule unit tests;
 #     every alert has a unit test where it fires and one where it stays quiet
 #   - promtool parses every PromQL query of the dashboard (as recording rules)
@@ -59,6 +63,14 @@ declare -A values_sets=(
     [all-features]="-f $chart/ci/all-features-values.yaml"
 )
 set_names=(default development production gpu production+gpu all-features)
+# What a set's render must have, for admin_check (the rest is checked when present).
+declare -A admin_expect=(
+    [production]="ingress servicemonitor"
+    [production+gpu]="ingress servicemonitor"
+    [all-features]="ingress servicemonitor"
+    [kustomize-overlays-production]="servicemonitor"
+    [kustomize-overlays-gpu]="servicemonitor"
+)
 
 render() { # SET -> $work/render-SET.yaml
     # shellcheck disable=SC2086
@@ -158,6 +170,211 @@ sys.exit(1 if errors else 0)
 PY
 }
 
+# The admin listener (listen.admin: /api/v1, /metrics, /healthz, /readyz) stays internal. On one
+# render (a chart values set or a kustomize build), SECTION is one of:
+#   services    the admin Service (*-admin) is ClusterIP with the admin port, and only it; no other Service
+#               has a port named admin or sent to the admin container port; every Ingress backend
+#               is a Service of this render without such a port, by neither name nor number
+#   pod         the container binds the admin listener to 0.0.0.0 on its admin port (the
+#               ConfigMap's [listen] admin, or FERROCAST_LISTEN_ADMIN / --admin over it), without a
+#               hostPort; startup, liveness and readiness probes GET /healthz, /readyz there; an
+#               API token comes from a Secret, never a literal or the ConfigMap
+#   monitoring  every ServiceMonitor selects the admin Service only and scrapes its admin port;
+#               every NetworkPolicy rule that admits the admin port admits the monitoring
+#               namespace and Ferrocast's own pods, and nothing else (and one admits both)
+# EXPECT words make what the render must have non-optional: ingress, servicemonitor.
+admin_check() { # SECTION FILE [EXPECT...]
+    python3 - "$@" <<'PY'
+import json, re, sys, tomllib, yaml
+section, path, expect = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+errors = []
+def err(msg): errors.append(msg)
+def name(o): return f"{o['kind']}/{o['metadata']['name']}"
+def ns(o): return o["metadata"].get("namespace", "default")
+# What "the monitoring namespace" is: networkPolicy.adminFrom's default in the chart.
+MONITORING = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+deps = [d for d in docs if d["kind"] == "Deployment"]
+if len(deps) != 1: sys.exit(f"want one Deployment, found {len(deps)}")
+dep = deps[0]
+pod = dep["spec"]["template"]
+pod_labels = pod["metadata"].get("labels") or {}
+pod_selector = dep["spec"]["selector"]["matchLabels"]
+cs = [c for c in pod["spec"]["containers"] if c["name"] == "ferrocast"]
+if len(cs) != 1: sys.exit("no container named ferrocast")
+c = cs[0]
+cports = {p.get("name"): p for p in c.get("ports") or []}
+if "admin" not in cports: sys.exit("the container has no port named admin")
+admin_port = cports["admin"]["containerPort"]
+by_name = {(d["kind"], ns(d), d["metadata"]["name"]): d for d in docs}
+
+def selects_pod(svc):
+    sel = svc["spec"].get("selector") or {}
+    return ns(svc) == ns(dep) and bool(sel) and all(pod_labels.get(k) == v for k, v in sel.items())
+def is_admin_port(svc, p):  # a Service port that is, or reaches, the admin listener
+    tp = p.get("targetPort", p.get("port"))
+    if isinstance(tp, str):
+        tp = cports.get(tp, {}).get("containerPort", tp) if selects_pod(svc) else tp
+    return p.get("name") == "admin" or tp in ("admin", admin_port)
+services = [d for d in docs if d["kind"] == "Service"]
+def has_admin_port(s): return any(is_admin_port(s, p) for p in s["spec"].get("ports") or [])
+# The admin Service is the one named *-admin; any other Service with the admin port exposes it.
+admin_svcs = [s for s in services if selects_pod(s) and s["metadata"]["name"].endswith("-admin")]
+
+if section == "services":
+    if len(admin_svcs) != 1:
+        err(f"want one admin Service (*-admin) for Ferrocast's pods, found {[name(s) for s in admin_svcs]}")
+    for s in admin_svcs:
+        spec = s["spec"]
+        if not has_admin_port(s): err(f"{name(s)} has no admin port ({admin_port})")
+        if spec.get("type", "ClusterIP") != "ClusterIP": err(f"{name(s)}: type {spec.get('type')}, want ClusterIP")
+        for k in ("externalIPs", "loadBalancerIP", "loadBalancerSourceRanges", "externalName"):
+            if spec.get(k): err(f"{name(s)}: {k} set on the admin Service")
+        for p in spec.get("ports") or []:
+            if not is_admin_port(s, p): err(f"{name(s)}: port {p.get('name')} ({p.get('port')}) is not the admin port; the admin Service carries nothing else")
+            elif p.get("name") != "admin" or p.get("targetPort") not in ("admin", admin_port):
+                err(f"{name(s)}: port {p.get('name')} → {p.get('targetPort')}: name it admin, target the container's admin port")
+            if p.get("nodePort"): err(f"{name(s)}: nodePort on the admin port")
+    for s in services:
+        if s in admin_svcs: continue
+        for p in s["spec"].get("ports") or []:
+            if is_admin_port(s, p):
+                err(f"{name(s)} ({s['spec'].get('type', 'ClusterIP')}) exposes the admin port: port {p.get('name')} {p.get('port')} → {p.get('targetPort')}")
+    ingresses = [d for d in docs if d["kind"] == "Ingress"]
+    if "ingress" in expect and not ingresses: err("no Ingress in this render, but one was expected")
+    for ing in ingresses:
+        spec = ing["spec"]
+        backends = [("defaultBackend", spec["defaultBackend"])] if spec.get("defaultBackend") else []
+        for r in spec.get("rules") or []:
+            for p in (r.get("http") or {}).get("paths") or []:
+                backends.append((f"{r.get('host', '*')}{p.get('path', '')}", p["backend"]))
+        if not backends: err(f"{name(ing)} has no backend")
+        for where, b in backends:
+            if "service" not in b: err(f"{name(ing)} {where}: backend is not a Service"); continue
+            sname, port = b["service"]["name"], b["service"].get("port") or {}
+            what = f"{name(ing)} {where} → Service {sname} port {port.get('name', port.get('number'))}"
+            svc = by_name.get(("Service", ns(ing), sname))
+            if svc is None: err(f"{what}: no such Service in this render"); continue
+            if svc in admin_svcs or svc["metadata"]["name"].endswith("-admin"): err(f"{what}: the Ingress sends to the admin Service")
+            if port.get("name") == "admin" or port.get("number") == admin_port:
+                err(f"{what}: the Ingress names the admin port")
+            sports = svc["spec"].get("ports") or []
+            hit = [p for p in sports if (p.get("name") == port["name"] if "name" in port else p.get("port") == port.get("number"))]
+            if not hit: err(f"{what}: the Service has no such port")
+            for p in sports if svc not in admin_svcs else []:
+                if is_admin_port(svc, p):
+                    err(f"{what}: Service {sname} has the admin port ({p.get('name')} {p.get('port')} → {p.get('targetPort')}), which the Ingress would put within reach")
+    if not errors:
+        print(f"admin Service {[name(s) for s in admin_svcs]} ClusterIP :{admin_port}; no other Service has it; {len(ingresses)} Ingress(es), none reaching it")
+
+elif section == "pod":
+    if pod["spec"].get("hostNetwork"): err("hostNetwork: the admin port would be on the node's addresses")
+    if cports["admin"].get("hostPort"): err("the admin port has a hostPort")
+    if cports["admin"].get("protocol", "TCP") != "TCP": err("the admin port is not TCP")
+    env = {e["name"]: e for e in c.get("env") or []}
+    # Where the bind address comes from, strongest first: the command line, the environment, the
+    # config file (FERROCAST_CONFIG, from a ConfigMap of this render).
+    bind, source = None, None
+    args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+    for i, a in enumerate(args):
+        if a == "--admin" and i + 1 < len(args): bind, source = args[i + 1], "--admin"
+        elif a.startswith("--admin="): bind, source = a.split("=", 1)[1], "--admin"
+        elif a == "--set" and i + 1 < len(args) and args[i + 1].startswith("listen.admin="):
+            bind, source = args[i + 1].split("=", 1)[1], "--set listen.admin"
+    config = {}
+    cfg_path = (env.get("FERROCAST_CONFIG") or {}).get("value")
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts") or []}
+    for v in pod["spec"].get("volumes") or []:
+        cm = v.get("configMap")
+        if not cm or v["name"] not in mounts: continue
+        obj = by_name.get(("ConfigMap", ns(dep), cm["name"]))
+        for key, text in ((obj or {}).get("data") or {}).items():
+            if cfg_path == f"{mounts[v['name']].rstrip('/')}/{key}":
+                config = tomllib.loads(text)
+    if cfg_path and not config: err(f"FERROCAST_CONFIG {cfg_path} is no ConfigMap key of this render")
+    if (config.get("api") or {}).get("token"): err("api.token is in the ConfigMap: put it in a Secret")
+    if bind is None and "FERROCAST_LISTEN_ADMIN" in env:
+        e = env["FERROCAST_LISTEN_ADMIN"]
+        bind, source = e.get("value"), "FERROCAST_LISTEN_ADMIN"
+        if bind is None: err("FERROCAST_LISTEN_ADMIN comes from valueFrom: cannot check it")
+    if bind is None and "admin" in (config.get("listen") or {}):
+        bind, source = config["listen"]["admin"], "[listen] admin in the ConfigMap"
+    if bind is None:
+        err("nothing sets listen.admin: it stays on the container's loopback, out of the kubelet's and Prometheus's reach")
+    elif bind not in (f"0.0.0.0:{admin_port}", f"[::]:{admin_port}"):
+        err(f"{source} = {bind}: want 0.0.0.0:{admin_port} (all addresses, the container's admin port)")
+    tok = env.get("FERROCAST_API_TOKEN")
+    if tok and not (tok.get("valueFrom") or {}).get("secretKeyRef"):
+        err("FERROCAST_API_TOKEN must come from a Secret (valueFrom.secretKeyRef)")
+    want = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+    for probe, path_want in want.items():
+        pr = c.get(probe)
+        if pr is None:
+            if probe != "startupProbe": err(f"no {probe}")
+            continue
+        g = pr.get("httpGet")
+        if not g: err(f"{probe} is not an httpGet"); continue
+        if g.get("port") not in ("admin", admin_port): err(f"{probe} uses port {g.get('port')}, want admin ({admin_port}): {path_want} answers 404 elsewhere")
+        if g.get("path") != path_want: err(f"{probe} GETs {g.get('path')}, want {path_want}")
+        if g.get("host"): err(f"{probe} sets host {g['host']}")
+    if not errors:
+        print(f"bind {bind} ({source}); probes on admin ({admin_port}); api token: {'Secret' if tok else 'none'}")
+
+elif section == "monitoring":
+    sms = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    if "servicemonitor" in expect and not sms: err("no ServiceMonitor in this render, but one was expected")
+    for sm in sms:
+        spec = sm["spec"]
+        sel = (spec.get("selector") or {}).get("matchLabels") or {}
+        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [ns(sm)]
+        hits = [s for s in services if ns(s) in names and sel and all((s["metadata"].get("labels") or {}).get(k) == v for k, v in sel.items())]
+        if not hits: err(f"{name(sm)} selects no Service")
+        for s in hits:
+            if s not in admin_svcs: err(f"{name(sm)} selects {name(s)}, which is not the admin Service")
+        admin_names = {p.get("name") for s in admin_svcs for p in s["spec"].get("ports") or [] if is_admin_port(s, p)}
+        for i, ep in enumerate(spec.get("endpoints") or []):
+            if ep.get("port") not in admin_names or ep.get("targetPort") not in (None, "admin", admin_port):
+                err(f"{name(sm)} endpoints[{i}] scrapes port {ep.get('port')}, want the admin Service's {sorted(admin_names)}")
+            if ep.get("path", "/metrics") != "/metrics": err(f"{name(sm)} endpoints[{i}] path {ep.get('path')}")
+    pods_peer = {"podSelector": {"matchLabels": pod_selector}}
+    def selects(np):
+        s = np["spec"].get("podSelector") or {}
+        return ns(np) == ns(dep) and all(pod_labels.get(k) == v for k, v in (s.get("matchLabels") or {}).items()) \
+            and not s.get("matchExpressions")
+    nps = [d for d in docs if d["kind"] == "NetworkPolicy" and selects(d)]
+    if not nps: err("no NetworkPolicy selects Ferrocast's pods: anything in the cluster reaches the admin port")
+    admitted = []
+    for np in nps:
+        types = np["spec"].get("policyTypes") or ["Ingress"]
+        if "Ingress" not in types: err(f"{name(np)} does not restrict Ingress")
+        for i, r in enumerate(np["spec"].get("ingress") or []):
+            def covers(p):
+                if p.get("protocol", "TCP") != "TCP": return False
+                port = p.get("port")
+                if port is None or port == "admin": return True
+                return isinstance(port, int) and port <= admin_port <= p.get("endPort", port)
+            ports = r.get("ports") or []
+            if ports and not any(covers(p) for p in ports): continue
+            peers = r.get("from") or []
+            what = f"{name(np)} ingress[{i}] (ports {[p.get('port') for p in ports] or 'all'})"
+            if not peers: err(f"{what} admits the admin port from everywhere")
+            for peer in peers:
+                if peer not in (MONITORING, pods_peer):
+                    err(f"{what} admits the admin port from {json.dumps(peer, sort_keys=True)}: only {json.dumps(MONITORING)} and Ferrocast's pods")
+            admitted += peers
+    if nps:
+        if MONITORING not in admitted: err("no NetworkPolicy rule admits the monitoring namespace to the admin port: Prometheus cannot scrape")
+        if pods_peer not in admitted: err("no NetworkPolicy rule admits Ferrocast's own pods to the admin port")
+    if not errors:
+        print(f"{len(sms)} ServiceMonitor(s) on the admin Service's port; {len(nps)} NetworkPolicy(ies): admin port from monitoring and the pods only")
+else:
+    sys.exit(f"unknown section {section}")
+for e in errors: print(e)
+sys.exit(1 if errors else 0)
+PY
+}
+
 # The rendered config.toml, checked by the binary itself when one is built.
 ferrocast_bin=""
 for b in "${CARGO_TARGET_DIR:-target}/release/ferrocast" "${CARGO_TARGET_DIR:-target}/debug/ferrocast"; do
@@ -180,6 +397,20 @@ expect_fail() { # WANTED-MESSAGE helm args...: the chart must refuse these value
     grep -qF -- "$want" <<<"$out" || { echo "$out"; echo "expected the message: $want"; return 1; }
 }
 
+# The admin listener's three checks on one render: admin_checks LABEL FILE EXPECT_KEY.
+admin_checks() {
+    local label=$1 f=$2 key=$3
+    # shellcheck disable=SC2086
+    {
+        check "admin port only on a ClusterIP admin Service, never behind an Ingress [$label]" \
+            admin_check services "$f" ${admin_expect[$key]:-}
+        check "admin listener bound on 0.0.0.0 in the pod, probes on it [$label]" \
+            admin_check pod "$f" ${admin_expect[$key]:-}
+        check "ServiceMonitor on the admin port, NetworkPolicy admits it from monitoring and the pods only [$label]" \
+            admin_check monitoring "$f" ${admin_expect[$key]:-}
+    }
+}
+
 echo "== helm ($(helm version --short))"
 for s in "${set_names[@]}"; do
     # shellcheck disable=SC2086
@@ -187,6 +418,7 @@ for s in "${set_names[@]}"; do
     check "helm template [$s]" render "$s"
     check "kubernetes-validate --strict $kube_version [$s]" kvalidate "$work/render-$s.yaml"
     check "ServiceMonitor/PrometheusRule shape [$s]" crd_check "$work/render-$s.yaml"
+    admin_checks "$s" "$work/render-$s.yaml" "$s"
     if [ -n "$ferrocast_bin" ]; then
         check "ferrocast check-config on the ConfigMap [$s]" config_check "$s"
     fi
@@ -204,6 +436,10 @@ check "chart refuses more than one replica (no cluster mode yet)" \
     expect_fail "replicas cannot serve each other's streams yet" --set replicaCount=2
 check "chart refuses autoscaling (no cluster mode yet)" \
     expect_fail "replicas cannot serve each other's streams yet" --set autoscaling.enabled=true
+check "chart refuses an API token in the ConfigMap" \
+    expect_fail "never in the ConfigMap" --set config.api.token=abc
+check "chart refuses the admin listener on the public HTTP port" \
+    expect_fail "needs a TCP port of its own" --set ports.admin=8080
 check "chart writes whole numbers as TOML integers" \
     bash -c "helm template x '$chart' --set config.rtmp.max_connections=300 --show-only templates/configmap.yaml | grep -qx '    max_connections = 300'"
 
@@ -213,7 +449,71 @@ for o in base overlays/development overlays/production overlays/gpu; do
     check "kustomize build $o" bash -c "kubectl kustomize 'k8s/kustomize/$o' >'$f'"
     check "kubernetes-validate --strict $kube_version [kustomize $o]" kvalidate "$f"
     check "ServiceMonitor/PrometheusRule shape [kustomize $o]" crd_check "$f"
+    k="kustomize-${o//\//-}"
+    admin_checks "kustomize $o" "$f" "$k"
 done
+
+# admin_check itself: each mutant breaks the all-features render one way, and the section that
+# guards against it must fail, naming the fault.
+admin_mutants() {
+    local m section want out
+    while IFS='|' read -r m section want; do
+        python3 - "$work/render-all-features.yaml" "$work/mutant.yaml" "$m" <<'PY' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+m = sys.argv[3]
+def one(kind, suffix=""):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith("ferrocast" + suffix))
+def rule(port):
+    return next(r for r in np["spec"]["ingress"] if r["ports"][0]["port"] == port)
+public, admin = one("Service"), one("Service", "-admin")
+ing, np, sm = one("Ingress"), one("NetworkPolicy"), one("ServiceMonitor")
+container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+if m == "public-service-admin-port":
+    public["spec"]["ports"].append({"name": "admin", "port": 9091, "targetPort": "admin", "protocol": "TCP"})
+elif m == "public-service-admin-number":
+    public["spec"]["ports"].append({"name": "metrics", "port": 9999, "targetPort": 9091, "protocol": "TCP"})
+elif m == "ingress-to-admin-service":
+    b = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    b["name"], b["port"] = admin["metadata"]["name"], {"name": "admin"}
+elif m == "admin-service-loadbalancer":
+    admin["spec"]["type"] = "LoadBalancer"
+elif m == "probe-on-http":
+    container["readinessProbe"]["httpGet"]["port"] = "http"
+elif m == "admin-on-loopback":
+    container.setdefault("env", []).append({"name": "FERROCAST_LISTEN_ADMIN", "value": "127.0.0.1:9091"})
+elif m == "servicemonitor-on-http":
+    sm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/service"] = "http"
+    sm["spec"]["endpoints"][0]["port"] = "http"
+elif m == "networkpolicy-admin-from-anywhere":
+    rule("admin").pop("from")
+elif m == "networkpolicy-admin-from-all-namespaces":
+    rule("admin")["from"].append({"namespaceSelector": {}})
+elif m == "networkpolicy-http-rule-all-ports":
+    rule("http").pop("ports")
+else:
+    sys.exit(f"unknown mutant {m}")
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+PY
+        if out="$(admin_check "$section" "$work/mutant.yaml" ingress servicemonitor 2>&1)"; then
+            echo "mutant $m passed admin_check $section"; return 1
+        fi
+        grep -qF -- "$want" <<<"$out" || { echo "$out"; echo "mutant $m: expected the message: $want"; return 1; }
+        echo "mutant $m: $(grep -F -- "$want" <<<"$out" | head -n 1)"
+    done <<'MUTANTS'
+public-service-admin-port|services|exposes the admin port
+public-service-admin-number|services|exposes the admin port
+ingress-to-admin-service|services|the Ingress sends to the admin Service
+admin-service-loadbalancer|services|want ClusterIP
+probe-on-http|pod|readinessProbe uses port http
+admin-on-loopback|pod|FERROCAST_LISTEN_ADMIN = 127.0.0.1:9091
+servicemonitor-on-http|monitoring|which is not the admin Service
+networkpolicy-admin-from-anywhere|monitoring|admits the admin port from everywhere
+networkpolicy-admin-from-all-namespaces|monitoring|admits the admin port from {"namespaceSelector": {}}
+networkpolicy-http-rule-all-ports|monitoring|(ports all) admits the admin port from
+MUTANTS
+}
+check "admin_check fails renders that expose the admin listener (10 mutants)" admin_mutants
 
 echo "== alerts and dashboard"
 rules_from_cr() { # the PrometheusRule's spec as a plain rules file
@@ -365,11 +665,49 @@ for name, s in c["services"].items():
 for want in ("k8s/helm/ferrocast/files/prometheus-rules.yaml", "k8s/helm/ferrocast/files/grafana-dashboard.json"):
     assert os.path.normpath(want) in mounted, f"compose does not mount the chart's {want}"
 for k in c["services"]["ferrocast"].get("environment", {}):
-    assert not k.startswith("FERROCAST_") or k in ("FERROCAST_CONFIG", "FERROCAST_STREAMS", "FERROCAST_LOG_FORMAT", "FERROCAST_LOG_LEVEL"), k
+    assert not k.startswith("FERROCAST_") or k in ("FERROCAST_CONFIG", "FERROCAST_STREAMS", "FERROCAST_LOG_FORMAT", "FERROCAST_LOG_LEVEL", "FERROCAST_LISTEN_ADMIN"), k
+# The admin listener: bound on the container's every address for Prometheus on the compose
+# network, published (if at all) on the host's loopback only; Prometheus scrapes it, not 8080.
+prom = yaml.safe_load(open(os.path.join(base, "prometheus/prometheus.yml")))
+targets = [t for j in prom["scrape_configs"] if j["job_name"] == "ferrocast"
+           for sc in j.get("static_configs") or [] for t in sc["targets"]]
+for name in ("ferrocast", "ferrocast-gpu"):
+    s = c["services"][name]
+    bind = str((s.get("environment") or {}).get("FERROCAST_LISTEN_ADMIN", ""))
+    assert bind.startswith(("0.0.0.0:", "[::]:")), f"{name}: FERROCAST_LISTEN_ADMIN {bind!r}, want 0.0.0.0:PORT"
+    admin = int(bind.rsplit(":", 1)[1])
+    for p in s.get("ports") or []:
+        if isinstance(p, dict):
+            host_ip, target = p.get("host_ip", ""), int(p["target"])
+        else:
+            parts = str(p).split("/")[0].rsplit(":", 2)
+            host_ip = parts[0] if len(parts) == 3 else ""
+            target = int(parts[-1])
+        assert target != admin or host_ip in ("127.0.0.1", "::1", "[::1]"), \
+            f"{name}: {p!r} publishes the admin port beyond the host's loopback"
+    assert f"{name}:{admin}" in targets, f"prometheus.yml does not scrape {name}:{admin} (the admin listener)"
+    assert not [t for t in targets if t.startswith(f"{name}:") and t != f"{name}:{admin}"], \
+        f"prometheus.yml scrapes {name} on another port than the admin listener's {admin}"
 print("compose ok")
 PY
 }
-check "docker/compose.yaml: services, gpu profile, mounts of the chart's files" compose_check
+check "docker/compose.yaml: services, gpu profile, mounts of the chart's files, admin port on the loopback, scraped" compose_check
+# The image: the HEALTHCHECK probes the admin listener's default port (the chart's ports.admin),
+# and the admin port is not EXPOSEd (`docker run -P` would publish it on every host address).
+image_admin() {
+    local admin
+    admin="$(sed -n 's/^  admin: \([0-9]*\)$/\1/p' "$chart/values.yaml" | head -n 1)"
+    [ -n "$admin" ] || { echo "no ports.admin in $chart/values.yaml"; return 1; }
+    grep -qx "port=\"\${port:-$admin}\"" docker/healthcheck.sh || { echo "docker/healthcheck.sh does not default to port $admin"; return 1; }
+    grep -q '/healthz' docker/healthcheck.sh || { echo "docker/healthcheck.sh does not GET /healthz"; return 1; }
+    grep -q 'CMD \["/usr/local/bin/ferrocast-healthcheck"\]' docker/Dockerfile || { echo "no HEALTHCHECK running ferrocast-healthcheck"; return 1; }
+    if grep -E "^EXPOSE .*\b$admin\b" docker/Dockerfile; then echo "docker/Dockerfile EXPOSEs the admin port $admin"; return 1; fi
+    if grep -q "FERROCAST_LISTEN_ADMIN" <(sed -n '/^ENV /,/^$/p' docker/Dockerfile); then
+        echo "docker/Dockerfile sets FERROCAST_LISTEN_ADMIN: it would beat the chart's [listen] admin"; return 1
+    fi
+    echo "HEALTHCHECK on port $admin, not EXPOSEd"
+}
+check "docker/Dockerfile: HEALTHCHECK on the admin port, which is not EXPOSEd" image_admin
 check "promtool check config docker/prometheus/prometheus.yml" bash -c "
     mkdir -p '$work/prom/rules' && cp '$chart/files/prometheus-rules.yaml' '$work/prom/rules/ferrocast.yaml' &&
     sed 's#/etc/prometheus/rules#$work/prom/rules#' docker/prometheus/prometheus.yml >'$work/prom/prometheus.yml' &&

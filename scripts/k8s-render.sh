@@ -94,6 +94,24 @@ kubectl -n ferrocast rollout restart deployment/ferrocast
 
 Environments (replicas, resources, log level, GPU) are kustomize overlays of these files:
 `kubectl apply -k k8s/kustomize/overlays/production`.
+
+Two HTTP listeners: the Service `ferrocast` (port 8080) serves playback only (playlists,
+segments, the player, `/streams.json`): put your Ingress in front of it. The API, `/metrics`,
+`/healthz` and `/readyz` are on the admin listener, bound to `0.0.0.0:9091` in the pod by the
+ConfigMap (`[listen] admin`), on the ClusterIP Service `ferrocast-admin` only; the probes use it,
+and `k8s/monitoring/servicemonitor.yaml` scrapes its port `admin`. The NetworkPolicy admits the
+admin port from the namespace `monitoring` (label `kubernetes.io/metadata.name: monitoring`) and
+from Ferrocast's own pods only: run Prometheus there, or patch the policy's `from`. The kubelet's
+probes need no rule (a NetworkPolicy cannot block the pod's own node).
+
+```sh
+kubectl -n ferrocast port-forward svc/ferrocast-admin 9091:9091
+curl http://localhost:9091/metrics
+curl http://localhost:9091/api/v1/streams      # -H "Authorization: Bearer TOKEN" with api.token
+```
+
+An API token (`api.token`) belongs in a Secret, passed as `FERROCAST_API_TOKEN` with
+`valueFrom.secretKeyRef` (a kustomize patch of the Deployment), never in the ConfigMap.
 MD
 
 # --- k8s/monitoring (generated part) ----------------------------------------------------------

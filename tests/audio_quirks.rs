@@ -204,11 +204,11 @@ fn audio_gap_keeps_every_rung_going_and_plays() {
     // The silence counter, sampled while the publish lasts (it goes with the pipeline).
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (http, flag) = (server.http, sampling.clone());
+        let (admin, flag) = (server.admin, sampling.clone());
         thread::spawn(move || {
             let mut most: f64 = 0.0;
             while flag.load(Ordering::SeqCst) {
-                let r = support::http_get(http, "/metrics");
+                let r = support::http_get(admin, "/metrics");
                 let m = support::Metrics::parse(&r.body);
                 most = most.max(m.value(
                     "ferrocast_pipeline_audio_silence_frames_total",

@@ -65,12 +65,12 @@ fn health_metrics_api_and_graceful_shutdown() {
         server.banner
     );
 
-    let r = server.get("/healthz");
+    let r = server.get_admin("/healthz");
     assert_eq!(r.status, 200, "{r:?}");
-    let r = server.get("/readyz");
+    let r = server.get_admin("/readyz");
     assert_eq!(r.status, 200, "{r:?}");
 
-    let r = server.get("/metrics");
+    let r = server.get_admin("/metrics");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some(OPENMETRICS));
     let names = parse_openmetrics_with_python(&server.dir, &r.body);
@@ -88,7 +88,7 @@ fn health_metrics_api_and_graceful_shutdown() {
     assert_eq!(m.value("ferrocast_stream_live", &[("stream", "main")]), 0.0);
     assert!(m.value("process_resident_memory_bytes", &[]) > 0.0);
 
-    let r = server.get("/api/v1/streams");
+    let r = server.get_admin("/api/v1/streams");
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-type")
@@ -111,7 +111,7 @@ fn health_metrics_api_and_graceful_shutdown() {
     }
     let one = server.stream("second");
     assert_eq!(one["name"], "second");
-    assert_eq!(server.get("/api/v1/streams/nope").status, 404);
+    assert_eq!(server.get_admin("/api/v1/streams/nope").status, 404);
     assert_eq!(server.get("/no/such/path").status, 404);
 
     let t0 = Instant::now();
@@ -202,7 +202,7 @@ fn without_streams_the_banner_shows_a_generated_key_and_playback_url() {
         banner.contains(&format!("rtmp://127.0.0.1:{}/live", server.rtmp.port())),
         "no OBS server URL in the banner:\n{banner}"
     );
-    let streams = server.get("/api/v1/streams").body;
+    let streams = server.get_admin("/api/v1/streams").body;
     assert!(streams.contains("\"main\""), "{streams}");
     assert!(
         !streams.contains(key),
@@ -213,7 +213,7 @@ fn without_streams_the_banner_shows_a_generated_key_and_playback_url() {
 #[test]
 fn json_log_format_writes_one_json_object_per_line() {
     let mut server = Server::start(&["--log-format", "json", "--shutdown-grace", "2s"]);
-    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get_admin("/healthz").status, 200);
     server.process.signal("TERM");
     let status = server.process.expect_exit(Duration::from_secs(5));
     assert!(status.success(), "{status:?}");
@@ -234,6 +234,8 @@ fn unknown_environment_variable_is_refused_by_name() {
         &[
             "serve",
             "--http",
+            "127.0.0.1:0",
+            "--admin",
             "127.0.0.1:0",
             "--rtmp",
             "127.0.0.1:0",

@@ -748,7 +748,7 @@ fn refused_publish(server: &Server) {
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let refused = Exposition::parse(&server.get("/metrics").body)
+        let refused = Exposition::parse(&server.get_admin("/metrics").body)
             .value(
                 "ferrocast_ingest_rejections_total",
                 &[("reason", "bad_key")],
@@ -814,7 +814,7 @@ fn metrics_catalogue_matches_a_live_scrape() {
     // statistics), then report everything that does not, by row and metric.
     let deadline = Instant::now() + SCRAPE_SETTLE;
     let (scrape, failures) = loop {
-        let r = server.get("/metrics");
+        let r = server.get_admin("/metrics");
         assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
         let scrape = Exposition::parse(&r.body);
         let mut failures = catalogue_failures(&rows, &scrape);
@@ -1074,7 +1074,7 @@ fn prometheus_scrapes_streams_and_realtime_factor() {
     let _ = Prometheus::binary();
     require_tool("ffmpeg", "-version");
     let (server, _config) = start_server("prometheus", &[RTMP_STREAM]);
-    let prometheus = Prometheus::start(server.http);
+    let prometheus = Prometheus::start(server.admin);
 
     prometheus.wait_scalar("up{job=\"ferrocast\"}", 1.0, QUERY_TIMEOUT);
     // Nothing published yet: once scraped, the sum over both protocols reads 0.

@@ -73,7 +73,10 @@ fn ffmpeg_publish_goes_live_with_media_details_then_ends() {
     assert_eq!(a["codec_string"], "mp4a.40.2", "{p}");
     // lavfi's sine source is mono.
     assert_eq!(a["channels"], 1, "{p}");
-    assert!(!server.get("/api/v1/streams").body.contains("e2e-key-main"));
+    assert!(!server
+        .get_admin("/api/v1/streams")
+        .body
+        .contains("e2e-key-main"));
 
     let m = server.metrics();
     assert_eq!(m.value("ferrocast_stream_live", &[("stream", "main")]), 1.0);

@@ -289,9 +289,10 @@ pub(crate) fn run_ferrocast(args: &[&str], env: &[(&str, &str)], timeout: Durati
 pub(crate) struct Server {
     /// Declared before `dir` so the process dies before its directory goes.
     pub(crate) process: ChildGuard,
+    /// The public listener (`listen.http`): playback.
     pub(crate) http: SocketAddr,
-    /// The admin listener (`listen.admin`), when the server has one.
-    pub(crate) admin: Option<SocketAddr>,
+    /// The admin listener (`listen.admin`): the API, metrics and probes.
+    pub(crate) admin: SocketAddr,
     pub(crate) rtmp: SocketAddr,
     /// Every stdout line read so far (the banner).
     pub(crate) banner: Vec<String>,
@@ -311,7 +312,7 @@ impl Server {
         let mut cmd = ferrocast_command();
         cmd.arg("serve");
         // Port 0 on loopback for every listener `args` does not place itself.
-        for flag in ["--http", "--rtmp", "--srt"] {
+        for flag in ["--http", "--admin", "--rtmp", "--srt"] {
             if !args.contains(&flag) {
                 cmd.args([flag, "127.0.0.1:0"]);
             }
@@ -337,7 +338,7 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut banner = Vec::new();
         let (mut http, mut rtmp, mut admin) = (None, None, None);
-        while http.is_none() || rtmp.is_none() {
+        while http.is_none() || rtmp.is_none() || admin.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.max(Duration::from_millis(1))) {
                 Ok(line) => {
@@ -372,20 +373,21 @@ impl Server {
         Server {
             process,
             http: http.expect("http address"),
-            admin,
+            admin: admin.expect("admin address"),
             rtmp: rtmp.expect("rtmp address"),
             banner,
             dir,
         }
     }
 
+    /// `GET path` on the public listener.
     pub(crate) fn get(&self, path: &str) -> HttpResponse {
         http_get(self.http, path)
     }
 
-    /// `GET path` on the admin listener; panics when the server has none.
+    /// `GET path` on the admin listener.
     pub(crate) fn get_admin(&self, path: &str) -> HttpResponse {
-        http_get(self.admin.expect("the server has an admin listener"), path)
+        http_get(self.admin, path)
     }
 
     /// `GET path` with a binary body.
@@ -399,18 +401,18 @@ impl Server {
         proc_status(self.process.pid(), field)
     }
 
-    /// `GET path` parsed as JSON, asserting 200.
+    /// `GET path` on the admin listener, parsed as JSON, asserting 200.
     pub(crate) fn get_json(&self, path: &str) -> serde_json::Value {
-        let r = self.get(path);
+        let r = self.get_admin(path);
         assert_eq!(r.status, 200, "GET {path}: {}", r.body);
         serde_json::from_str(&r.body)
             .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", r.body))
     }
 
-    /// `POST path` with an empty body; the status code.
+    /// `POST path` on the admin listener (the fault hooks) with an empty body; the status code.
     pub(crate) fn post(&self, path: &str) -> u16 {
         let mut s =
-            TcpStream::connect_timeout(&self.http, Duration::from_secs(5)).expect("connect http");
+            TcpStream::connect_timeout(&self.admin, Duration::from_secs(5)).expect("connect admin");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             s,
@@ -430,8 +432,9 @@ impl Server {
         self.get_json(&format!("/api/v1/streams/{name}"))
     }
 
+    /// `/metrics`, from the admin listener.
     pub(crate) fn metrics(&self) -> Metrics {
-        let r = self.get("/metrics");
+        let r = self.get_admin("/metrics");
         assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
         Metrics::parse(&r.body)
     }

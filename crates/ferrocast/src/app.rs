@@ -151,8 +151,8 @@ pub fn wire(
 #[derive(Debug)]
 struct Listeners {
     http: TcpListener,
-    /// `listen.admin`, when configured: the API, metrics and probes, off the public listener.
-    admin: Option<TcpListener>,
+    /// `listen.admin`: the API, metrics and probes, off the public listener.
+    admin: TcpListener,
     rtmp: TcpListener,
     srt: tokio::net::UdpSocket,
 }
@@ -180,14 +180,9 @@ impl App {
         let http = TcpListener::bind(config.listen.http)
             .await
             .map_err(listen("HTTP on", config.listen.http))?;
-        let admin = match config.listen.admin_addr() {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(listen("the admin HTTP on", addr))?,
-            ),
-            None => None,
-        };
+        let admin = TcpListener::bind(config.listen.admin)
+            .await
+            .map_err(listen("the admin HTTP on", config.listen.admin))?;
         let rtmp = TcpListener::bind(config.listen.rtmp)
             .await
             .map_err(listen("RTMP on", config.listen.rtmp))?;
@@ -216,12 +211,12 @@ impl App {
             .expect("bound listener has an address")
     }
 
-    /// The bound admin address (`listen.admin`), when there is an admin listener.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
+    /// The bound admin address (`listen.admin`).
+    pub fn admin_addr(&self) -> SocketAddr {
         self.listeners
             .admin
-            .as_ref()
-            .map(|l| l.local_addr().expect("bound listener has an address"))
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// The bound RTMP address.
@@ -339,47 +334,26 @@ impl App {
             state.faults.clone(),
         ));
 
-        // With an admin listener, the public one serves playback only and the admin one the API,
-        // metrics and probes; without, one serves everything (as before listen.admin existed).
-        let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-        let public_router = match admin_addr {
-            Some(addr) => {
-                tracing::info!(
-                    admin = %addr,
-                    "the API, /metrics, /healthz and /readyz are served on the admin listener \
-                     (listen.admin) and answer 404 on listen.http: point Prometheus and probes there"
-                );
-                http::public_router(state.clone())
-            }
-            None => {
-                tracing::warn!(
-                    "listen.admin is not set: the API (with publishers' addresses), /metrics and \
-                     the probes are served on the public listener; set listen.admin (e.g. \
-                     127.0.0.1:9091) to move them off it"
-                );
-                http::router(state.clone())
-            }
-        };
+        // The public listener serves playback only, the admin one the API, metrics and probes.
+        // Prometheus and probes set up before the admin listener existed get 404 on the public
+        // one, and the log says where those paths went (http::public_router logs it too, once,
+        // when one is asked for there).
+        let admin_addr = admin.local_addr().map_err(RunError::Http)?;
+        tracing::info!(
+            admin = %admin_addr,
+            "the API, /metrics, /healthz and /readyz are served on the admin listener \
+             (listen.admin), not on listen.http: point Prometheus and probes there"
+        );
         let mut http_task = serve_http(
             LimitedListener::new(http, config.http.max_connections),
-            public_router,
+            http::public_router(state.clone(), admin_addr),
             http_stop.clone(),
         );
-        let mut admin_task = match admin {
-            Some(listener) => serve_http(
-                LimitedListener::new(listener, config.http.max_connections),
-                http::admin_router(state.clone()),
-                http_stop.clone(),
-            ),
-            // Nothing to serve: a task that ends only with the others.
-            None => {
-                let stop = http_stop.clone();
-                tokio::spawn(async move {
-                    stop.cancelled().await;
-                    Ok::<(), std::io::Error>(())
-                })
-            }
-        };
+        let mut admin_task = serve_http(
+            LimitedListener::new(admin, config.http.max_connections),
+            http::admin_router(state.clone()),
+            http_stop.clone(),
+        );
 
         let demo = match demo_url {
             Some(url) => match pipeline::demo::DemoSource::start(&url, Default::default()) {

@@ -50,13 +50,12 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
-    /// Public HTTP: playlists, segments, the player. Also the API, metrics and probes while
-    /// `admin` is empty.
+    /// Public HTTP: playback only (playlists, segments, the player, the live stream names).
     pub http: SocketAddr,
-    /// Internal HTTP for the API (`/api/v1`), `/metrics`, `/healthz` and `/readyz`, e.g.
-    /// `127.0.0.1:9091`: set, these leave the public listener (each path answers on one
-    /// listener only; the other says 404). Empty: one listener serves everything, as before.
-    pub admin: String,
+    /// Internal HTTP: the API (`/api/v1`), `/metrics`, `/healthz` and `/readyz`. Each path
+    /// answers on one listener only; the other says 404. On the loopback by default: a pod
+    /// binds `0.0.0.0:9091` and keeps the port off its public Service.
+    pub admin: SocketAddr,
     /// RTMP ingest (TCP).
     pub rtmp: SocketAddr,
     /// SRT ingest (UDP).
@@ -64,13 +63,6 @@ pub struct Listen {
     /// Host name put in the URLs printed at start-up. Empty: the bound IP, or `localhost` when
     /// bound to all interfaces.
     pub public_host: String,
-}
-
-impl Listen {
-    /// The admin listener's address, when one is configured.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.trim().parse().ok()
-    }
 }
 
 /// The admin API (`/api/v1`).
@@ -148,7 +140,7 @@ impl Default for Listen {
     fn default() -> Self {
         Listen {
             http: ([0, 0, 0, 0], 8080).into(),
-            admin: String::new(),
+            admin: ([127, 0, 0, 1], 9091).into(),
             rtmp: ([0, 0, 0, 0], 1935).into(),
             srt: ([0, 0, 0, 0], 9000).into(),
             public_host: String::new(),
@@ -206,21 +198,18 @@ impl Config {
         if self.http.max_connections == 0 {
             return Err(Invalid::new("http.max_connections must be above 0").into());
         }
-        let admin = self.listen.admin.trim();
-        if !admin.is_empty() {
-            let Some(addr) = self.listen.admin_addr() else {
-                return Err(Invalid::new(format!(
-                    "listen.admin {admin:?} is not an address like 127.0.0.1:9091"
-                ))
-                .into());
-            };
-            if addr == self.listen.http && addr.port() != 0 {
-                return Err(Invalid::new(
-                    "listen.admin must differ from listen.http: the admin listener exists to keep \
-                     the API and metrics off the public one",
-                )
-                .into());
-            }
+        let (admin, http) = (self.listen.admin, self.listen.http);
+        if admin.port() == http.port()
+            && admin.port() != 0
+            && (admin.ip() == http.ip()
+                || admin.ip().is_unspecified()
+                || http.ip().is_unspecified())
+        {
+            return Err(Invalid::new(
+                "listen.admin must differ from listen.http: the admin listener exists to keep \
+                 the API and metrics off the public one",
+            )
+            .into());
         }
         if self.api.token.chars().any(char::is_whitespace) {
             return Err(Invalid::new("api.token must not contain whitespace").into());
@@ -306,10 +295,16 @@ key = "k-2"
             ("unknown key name appears", "[rtmp]\nmax_conections = 5\n", vec![], Expect::Err("max_conections")),
             ("unknown section", "[rtpm]\n", vec![], Expect::Err("rtpm")),
             ("bad address", "[listen]\nhttp = \"localhost:http\"\n", vec![], Expect::Err("invalid socket address")),
-            ("bad admin address", "[listen]\nadmin = \"localhost\"\n", vec![], Expect::Err("listen.admin \"localhost\" is not an address")),
+            ("bad admin address", "[listen]\nadmin = \"localhost\"\n", vec![], Expect::Err("invalid socket address")),
             (
                 "admin on the public address",
                 "[listen]\nhttp = \"127.0.0.1:8088\"\nadmin = \"127.0.0.1:8088\"\n",
+                vec![],
+                Expect::Err("listen.admin must differ from listen.http"),
+            ),
+            (
+                "admin on the public port of all interfaces",
+                "[listen]\nhttp = \"0.0.0.0:8088\"\nadmin = \"127.0.0.1:8088\"\n",
                 vec![],
                 Expect::Err("listen.admin must differ from listen.http"),
             ),
@@ -317,11 +312,12 @@ key = "k-2"
             (
                 "admin listener and token from the environment",
                 "",
-                env(&[("FERROCAST_LISTEN_ADMIN", "127.0.0.1:9091"), ("FERROCAST_API_TOKEN", "t0k")]),
+                env(&[("FERROCAST_LISTEN_ADMIN", "0.0.0.0:9092"), ("FERROCAST_API_TOKEN", "t0k")]),
                 Expect::Ok(|c| {
-                    assert_eq!(c.listen.admin_addr(), Some(([127, 0, 0, 1], 9091).into()));
+                    assert_eq!(c.listen.admin, ([0, 0, 0, 0], 9092).into());
                     assert_eq!(c.api.token, "t0k");
-                    assert!(Config::default().listen.admin_addr().is_none());
+                    // Off the public interfaces unless asked.
+                    assert_eq!(Config::default().listen.admin, ([127, 0, 0, 1], 9091).into());
                 }),
             ),
             (

@@ -1,9 +1,11 @@
-//! The HTTP surface: health, readiness, metrics and the JSON API, with playback's routes merged
-//! in.
+//! The HTTP surface, on two listeners: [`public_router`] serves playback (`listen.http`), and
+//! [`admin_router`] health, readiness, metrics and the JSON API (`listen.admin`).
 //!
-//! [`router`] builds the axum router from [`AppState`]. Request metrics are labelled with the
-//! matched route template, so a scan of random paths cannot grow the label set.
+//! Each path answers on one listener only. Request metrics are labelled with the matched route
+//! template, so a scan of random paths cannot grow the label set.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,54 +66,47 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
-/// Which routes a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Surface {
-    /// Playback only (`listen.http` beside an admin listener).
-    Public,
-    /// The API, metrics, probes and fault hooks (`listen.admin`).
-    Admin,
-    /// Everything, on one listener (no `listen.admin`).
-    Both,
-}
-
-/// The router of a single listener that serves everything (no `listen.admin`).
-pub fn router(state: AppState) -> Router {
-    build(state, Surface::Both)
-}
-
-/// The public listener's router beside an admin listener: the player and HLS, and the names of
-/// the live streams (`/streams.json`); the API, metrics and probes answer 404 here.
-pub fn public_router(state: AppState) -> Router {
-    build(state, Surface::Public)
-}
-
-/// The admin listener's router: `/api/v1` (behind `api.token` when set), `/metrics`,
-/// `/healthz`, `/readyz` and the test-only fault hooks; playback answers 404 here.
-pub fn admin_router(state: AppState) -> Router {
-    build(state, Surface::Admin)
-}
-
-fn build(state: AppState, surface: Surface) -> Router {
-    let mut router = Router::new();
-    if surface != Surface::Public {
-        router = router.merge(admin_routes(&state));
-    }
-    if surface != Surface::Admin {
-        router = router.merge(playback::routes(state.playback.clone()));
-    }
-    let router = router
-        .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .fallback(not_found);
-    // CORS lets any web page read the answers: playback's, not the admin listener's (the API
-    // names publishers' addresses; a page in a browser that can reach the admin listener must
-    // not read it).
-    let router = if surface == Surface::Admin {
-        router
-    } else {
-        router.layer(middleware::from_fn_with_state(state.clone(), cors))
+/// The public listener's router (`listen.http`): the player and HLS, and the names of the live
+/// streams (`/streams.json`). The API, metrics and probes answer 404 here; the first time one
+/// is asked for, the log says they moved to the admin listener at `admin`, for Prometheus jobs
+/// and probes set up before it existed.
+pub fn public_router(state: AppState, admin: SocketAddr) -> Router {
+    let warned = Arc::new(AtomicBool::new(false));
+    let moved = move |req: Request| {
+        let warned = warned.clone();
+        async move {
+            if !warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    path = %req.uri().path(),
+                    admin = %admin,
+                    "the API, /metrics, /healthz and /readyz moved to the admin listener \
+                     (listen.admin) and answer 404 on listen.http: point Prometheus, probes and \
+                     API clients there (logged once)"
+                );
+            }
+            error(StatusCode::NOT_FOUND, "not found")
+        }
     };
-    router.with_state(state)
+    let mut router = playback::routes(state.playback.clone());
+    for path in ["/metrics", "/healthz", "/readyz", "/api", "/api/{*rest}"] {
+        router = router.route(path, axum::routing::any(moved.clone()));
+    }
+    // CORS lets any web page read the answers: playback's only (the API names publishers'
+    // addresses; a page in a browser that can reach the admin listener must not read it).
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .with_state(state)
+}
+
+/// The admin listener's router (`listen.admin`): `/api/v1` (behind `api.token` when set),
+/// `/metrics`, `/healthz`, `/readyz` and the test-only fault hooks; playback answers 404 here.
+pub fn admin_router(state: AppState) -> Router {
+    admin_routes(&state)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 fn admin_routes(state: &AppState) -> Router<AppState> {
@@ -435,7 +430,7 @@ mod tests {
     #[tokio::test]
     async fn health_and_readiness() {
         let st = state();
-        let app = router(st.clone());
+        let app = admin_router(st.clone());
         // Nothing serves until the listeners' tasks start.
         let (status, _, body) = get(&app, "/healthz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -478,7 +473,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_are_openmetrics_with_route_templates() {
-        let app = router(state());
+        let app = admin_router(state());
         get(&app, "/api/v1/streams/main").await;
         get(&app, "/api/v1/streams/other").await;
         get(&app, "/no/such/path").await;
@@ -519,9 +514,8 @@ mod tests {
         let st = state();
         st.health.rtmp.up();
         st.health.srt.up();
-        let public = public_router(st.clone());
+        let public = public_router(st.clone(), ([127, 0, 0, 1], 9091).into());
         let admin = admin_router(st.clone());
-        let both = router(st);
         let admin_paths = [
             "/healthz",
             "/readyz",
@@ -545,7 +539,6 @@ mod tests {
                 "public {path}"
             );
             assert_eq!(get(&admin, path).await.0, StatusCode::OK, "admin {path}");
-            assert_eq!(get(&both, path).await.0, StatusCode::OK, "single {path}");
         }
         for path in public_paths {
             assert_eq!(get(&public, path).await.0, StatusCode::OK, "public {path}");
@@ -554,7 +547,6 @@ mod tests {
                 StatusCode::NOT_FOUND,
                 "admin {path}"
             );
-            assert_eq!(get(&both, path).await.0, StatusCode::OK, "single {path}");
         }
         // CORS on playback only: no web page may read the admin listener's answers.
         let (_, headers, _) = get(&admin, "/api/v1/streams").await;
@@ -637,11 +629,10 @@ mod tests {
 
     #[tokio::test]
     async fn streams_api_never_shows_keys() {
-        let app = router(state());
+        let app = admin_router(state());
         let (status, headers, body) = get(&app, "/api/v1/streams").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_TYPE], "application/json");
-        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["streams"][0]["name"], "main");
         assert_eq!(v["streams"][0]["live"], false);
@@ -650,7 +641,7 @@ mod tests {
 
     #[tokio::test]
     async fn player_pages_and_assets() {
-        let app = router(state());
+        let app = public_router(state(), ([127, 0, 0, 1], 9091).into());
         let (status, headers, body) = get(&app, "/").await;
         assert_eq!(status, StatusCode::OK);
         assert!(headers[header::CONTENT_TYPE]
@@ -685,17 +676,23 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_and_traversal_paths_are_404() {
-        let app = router(state());
-        for uri in [
-            "/nope",
-            "/../etc/passwd",
-            "/api/v1/streams/..%2F..%2Fetc%2Fpasswd",
-            "/api/v1/streams/main/../../metrics",
-            "/%2e%2e/%2e%2e/etc/passwd",
+        let st = state();
+        for app in [
+            admin_router(st.clone()),
+            public_router(st, ([127, 0, 0, 1], 9091).into()),
         ] {
-            let (status, _, body) = get(&app, uri).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
-            assert!(!body.contains("root:"), "{uri}");
+            for uri in [
+                "/nope",
+                "/../etc/passwd",
+                "/api/v1/streams/..%2F..%2Fetc%2Fpasswd",
+                "/api/v1/streams/main/../../metrics",
+                "/live/main/../../metrics",
+                "/%2e%2e/%2e%2e/etc/passwd",
+            ] {
+                let (status, _, body) = get(&app, uri).await;
+                assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+                assert!(!body.contains("root:"), "{uri}");
+            }
         }
     }
 }

@@ -42,7 +42,8 @@ struct Opts {
     /// HTTP listen address (listen.http).
     #[arg(long, global = true, value_name = "ADDR")]
     http: Option<String>,
-    /// Admin HTTP listen address for the API, metrics and probes (listen.admin).
+    /// Admin HTTP listen address for the API, metrics and probes (listen.admin; default
+    /// 127.0.0.1:9091).
     #[arg(long, global = true, value_name = "ADDR")]
     admin: Option<String>,
     /// RTMP listen address (listen.rtmp).
@@ -290,20 +291,17 @@ fn print_banner(
     let srt_host = url_host(srt, public_host);
     println!("ferrocast {} ready", env!("CARGO_PKG_VERSION"));
     println!("http listening on {http}");
-    if let Some(admin) = app.admin_addr() {
-        println!("admin listening on {admin}");
-    }
+    let admin = app.admin_addr();
+    println!("admin listening on {admin}");
     println!("rtmp listening on {rtmp}");
     println!("srt listening on {srt}");
     println!();
     println!("Player:  http://{http_host}:{}/", http.port());
-    if let Some(admin) = app.admin_addr() {
-        println!(
-            "Admin:   http://{}:{}/api/v1/streams (metrics, healthz, readyz; keep it internal)",
-            url_host(admin, ""),
-            admin.port()
-        );
-    }
+    println!(
+        "Admin:   http://{}:{}/api/v1/streams (metrics, healthz, readyz; keep it internal)",
+        url_host(admin, ""),
+        admin.port()
+    );
     println!("OBS:     Settings → Stream → Service \"Custom...\"");
     println!("         Server: rtmp://{rtmp_host}:{}/live", rtmp.port());
     println!(

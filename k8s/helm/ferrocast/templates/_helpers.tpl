@@ -138,7 +138,11 @@ written as integers, because Ferrocast's integer keys refuse 256.0. */}}
 {{- define "ferrocast.configToml" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- if hasKey $config "streams" }}{{ fail "config.streams: put stream keys in `streams` or `existingSecret`, never in the ConfigMap" }}{{ end -}}
-{{- $listen := dict "http" (printf "0.0.0.0:%d" (int .Values.ports.http)) "rtmp" (printf "0.0.0.0:%d" (int .Values.ports.rtmp)) "srt" (printf "0.0.0.0:%d" (int .Values.ports.srt)) "public_host" .Values.publicHost -}}
+{{- if and (kindIs "map" $config.api) (hasKey $config.api "token") }}{{ fail "config.api.token: the API token is a secret, never in the ConfigMap; give FERROCAST_API_TOKEN from a Secret (extraEnv, valueFrom.secretKeyRef)" }}{{ end -}}
+{{- if has (int .Values.ports.admin) (list (int .Values.ports.http) (int .Values.ports.rtmp)) }}{{ fail (printf "ports.admin %d: the admin listener needs a TCP port of its own, not the public HTTP or the RTMP one" (int .Values.ports.admin)) }}{{ end -}}
+{{- /* admin on 0.0.0.0, not the image's loopback default: the kubelet's probes and Prometheus
+come to the pod's IP. The admin Service and the NetworkPolicy keep it internal. */ -}}
+{{- $listen := dict "http" (printf "0.0.0.0:%d" (int .Values.ports.http)) "admin" (printf "0.0.0.0:%d" (int .Values.ports.admin)) "rtmp" (printf "0.0.0.0:%d" (int .Values.ports.rtmp)) "srt" (printf "0.0.0.0:%d" (int .Values.ports.srt)) "public_host" .Values.publicHost -}}
 {{- $_ := set $config "listen" (merge $listen (default dict $config.listen)) -}}
 # Ferrocast configuration, rendered by the Helm chart from its values (`config`).
 # Stream keys are not here: they come from a Secret, merged in at start by the entry point.
