@@ -17,7 +17,7 @@ const LIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Status and JSON body of a health endpoint.
 fn health(server: &Server, path: &str) -> (u16, Value) {
-    let r = server.get(path);
+    let r = server.get_admin(path);
     assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
     (r.status, serde_json::from_str(&r.body).expect("JSON body"))
 }
