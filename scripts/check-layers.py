@@ -11,7 +11,11 @@
    import. Test code is left out: a file's inline `#[cfg(test)]` module, and files that only tests
    compile (`tests.rs`, declared under `#[cfg(test)]`).
 
-Exit status 0 when both hold; otherwise each offending edge or cycle is printed and the status is 1.
+3. Reach: a crate in NEVER_REACH links none of the packages named there, even transitively (its
+   own normal, build and dev dependencies, and their normal and build ones), from `cargo metadata`'s
+   resolved graph.
+
+Exit status 0 when all three hold; otherwise each offending edge or cycle is printed and the status is 1.
 `--self-test` runs the checker against small made-up crates, so a broken checker cannot pass quietly.
 """
 
@@ -42,6 +46,14 @@ LAYERS = {
     "playback": 4,
     # Wiring (HTTP router, health, shutdown, configuration assembly) and the binary.
     "ferrocast": 5,
+}
+
+
+# Packages a crate must not link, even through others: (crate, package or package-name prefix).
+# Playback reads streams through `hls::Source` (seam 4), so its HTTP side never links the
+# transcoder or GStreamer.
+NEVER_REACH = {
+    "playback": ("transcode", "pipeline", "gstreamer"),
 }
 
 
@@ -336,6 +348,41 @@ def check_files(crate, src_dir):
 
 
 # ---------------------------------------------------------------------------------------------
+# 3. Reach
+
+
+def reach(metadata, crate):
+    """Names of the packages `crate` links: every dependency of its own (dev ones included, since
+    its tests link them), then the normal and build dependencies of those."""
+    names = {p["id"]: p["name"] for p in metadata["packages"]}
+    nodes = {n["id"]: n for n in metadata["resolve"]["nodes"]}
+    roots = [i for i in nodes if names.get(i) == crate]
+    seen = set()
+    stack = [(r, True) for r in roots]
+    while stack:
+        node, own = stack.pop()
+        for d in nodes[node]["deps"]:
+            kinds = {k.get("kind") or "normal" for k in d.get("dep_kinds") or [{}]}
+            if not own and kinds <= {"dev"}:
+                continue
+            if d["pkg"] not in seen:
+                seen.add(d["pkg"])
+                stack.append((d["pkg"], False))
+    return {names[i] for i in seen}
+
+
+def check_reach(metadata, rules):
+    problems = []
+    for crate, banned in rules.items():
+        linked = reach(metadata, crate)
+        for b in banned:
+            hits = sorted(n for n in linked if n == b or n.startswith(b + "-"))
+            if hits:
+                problems.append(f"crate {crate} links {', '.join(hits)}, which it must not reach")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def run(root):
@@ -349,6 +396,20 @@ def run(root):
         ).stdout
     )
     problems = check_crates(meta, LAYERS)
+    # The resolved graph, for the host only (other platforms' crates are never linked here). Not
+    # offline: cargo may need the index entries of crates that no build on this machine fetched.
+    host = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout
+    host = next(l.split(": ", 1)[1] for l in host.splitlines() if l.startswith("host: "))
+    full = json.loads(
+        subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--filter-platform", host],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    problems += check_reach(full, NEVER_REACH)
     for p in meta["packages"]:
         src = os.path.join(os.path.dirname(p["manifest_path"]), "src")
         if os.path.isdir(src):
@@ -357,7 +418,10 @@ def run(root):
         fail(p)
     if not problems:
         n = len(meta["packages"])
-        print(f"check-layers: {n} crates, every dependency points to a lower layer, no file import cycles")
+        print(
+            f"check-layers: {n} crates, every dependency points to a lower layer, no file import cycles, "
+            f"and {', '.join(NEVER_REACH)} link(s) none of what they must not reach"
+        )
     return 1 if problems else 0
 
 
@@ -374,6 +438,26 @@ def self_test():
     meta["packages"][0]["dependencies"].append({"name": "high", "kind": "dev"})
     assert len(check_crates(meta, layers)) == 1, "a back edge (even a dev one) is found"
     assert len(check_crates(meta, {"low": 0})) == 1, "a crate without a layer is found"
+
+    # Reach: web -> seam -> util; core -> gstreamer-sys; web's dev dependency on mock -> core; seam's
+    # dev dependency on core is not linked by web.
+    dep = lambda pkg, kind=None: {"pkg": pkg, "dep_kinds": [{"kind": kind}]}
+    graph = {
+        "packages": [{"id": n, "name": n} for n in ("web", "seam", "util", "core", "gstreamer-sys", "mock")],
+        "resolve": {"nodes": [
+            {"id": "web", "deps": [dep("seam")]},
+            {"id": "seam", "deps": [dep("util"), dep("core", "dev")]},
+            {"id": "util", "deps": []},
+            {"id": "core", "deps": [dep("gstreamer-sys")]},
+            {"id": "gstreamer-sys", "deps": []},
+            {"id": "mock", "deps": [dep("core")]},
+        ]},
+    }
+    assert reach(graph, "web") == {"seam", "util"}, reach(graph, "web")
+    assert check_reach(graph, {"web": ("core", "gstreamer")}) == [], "a dependency's dev dependency is not linked"
+    graph["resolve"]["nodes"][0]["deps"].append(dep("mock", "dev"))
+    found = check_reach(graph, {"web": ("core", "gstreamer")})
+    assert len(found) == 2 and "gstreamer-sys" in found[1], found
 
     # (what, files, a file the one cycle found must name; None: no cycle)
     cases = [

@@ -12,7 +12,11 @@
 //!   and delta updates;
 //! - answers for the HTTP layer: [`Resource::parse`] for request paths, [`Packager::cursor`],
 //!   [`Packager::playlist_request`] and [`Packager::resource_status`] for blocking reloads and
-//!   blocking part requests, and [`VariantStats`] for metrics.
+//!   blocking part requests, and [`VariantStats`] for metrics;
+//! - the read seam of playback: a [`Request`], a typed [`Answer`], what a packager can do for a
+//!   request now ([`Request::decide`], a pure function), and the [`Source`] trait that answers
+//!   now or holds the request within a [`Budget`], with a [`Chain`] of sources (seam 4 in
+//!   ARCHITECTURE.md).
 //!
 //! No tokio, no GStreamer, no clock: wall-clock times are arguments. The server keeps a packager
 //! under a mutex, pushes chunks into it and bumps a `watch` cursor after each push.
@@ -80,6 +84,7 @@ mod packager;
 mod playlist;
 mod resource;
 mod shed;
+mod source;
 mod store;
 mod time;
 
@@ -105,4 +110,7 @@ pub use playlist::{
     VariantStream, VERSION, VERSION_LOW_LATENCY,
 };
 pub use resource::{is_valid_rung_name, BadPath, Resource, MAX_RUNG_NAME_LEN};
+pub use source::{
+    Answer, Block, Budget, Cache, Chain, Decision, Held, Reply, Request, Source, Subject,
+};
 pub use store::{MemoryStore, SegmentStore, INIT_VERSIONS_KEPT};

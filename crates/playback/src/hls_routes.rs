@@ -1,20 +1,17 @@
-//! HLS over HTTP: master and media playlists, init segments, segments and parts, with blocking
-//! waits on the stream's `watch` cursor (never a poll loop or a thread per request).
+//! HLS over HTTP: master and media playlists, init segments, segments and parts, read from the
+//! [`hls::Source`] (seam 4): this maps requests to it and its answers to statuses and headers,
+//! and counts the viewers and the requests it holds.
 //!
-//! Every wait is bounded: a playlist or resource that does not appear in time is a 503/404, and
-//! an ended stream answers at once.
-
-use std::time::Duration;
+//! Every wait is bounded by the [`hls::Budget`] given with the request: a playlist or resource
+//! that does not appear in time is a 503/404, and an ended stream answers at once.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hls::{Blocking, Resource, ResourceStatus};
+use hls::{Answer, Cache, Reply, Request, Resource, Subject};
 use serde::Deserialize;
 
 use std::sync::Arc;
-
-use transcode::StreamOutput;
 
 use crate::held::HeldKind;
 use crate::response::error;
@@ -67,26 +64,7 @@ pub(crate) async fn master(
     Query(query): Query<HlsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(output) = state.outputs.get(&name) else {
-        return not_live();
-    };
-    note_viewer(&state, &name, &query, &headers);
-    master_playlist(&state, &output).await
-}
-
-async fn master_playlist(state: &Playback, output: &StreamOutput) -> Response {
-    let wait = start_timeout(state);
-    let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
-        let ready = o.with_packager(|p| {
-            p.variants().all(|v| p.is_ready(&v.name).unwrap_or(false)) || p.ended_at().is_some()
-        });
-        ready?.then(|| o.playlist(None, false))?
-    })
-    .await;
-    match rendered {
-        Some(text) => playlist(text, "no-cache"),
-        None => starting(),
-    }
+    answer(&state, &name, Request::Master, &query, &headers).await
 }
 
 /// `GET /live/{name}/{*path}`: media playlists and media.
@@ -99,163 +77,88 @@ pub(crate) async fn resource(
     let Ok(resource) = Resource::parse(&path) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let Some(output) = state.outputs.get(&name) else {
-        return not_live();
-    };
-    note_viewer(&state, &name, &query, &headers);
-    match resource {
-        Resource::Master => master_playlist(&state, &output).await,
-        Resource::Media(rung) => media_playlist(&state, &output, &rung, query).await,
-        other => media(&state, &output, other).await,
-    }
+    let skip = matches!(query.skip.as_deref(), Some("YES") | Some("v2"));
+    let request = Request::new(resource, query.msn, query.part, skip);
+    answer(&state, &name, request, &query, &headers).await
 }
 
-async fn media_playlist(
+/// Asks the source, counts the viewer of a stream that is there, and holds the request (counted
+/// as held) while the source makes it wait.
+async fn answer(
     state: &Playback,
-    output: &StreamOutput,
-    rung: &str,
-    q: HlsQuery,
+    name: &str,
+    request: Request,
+    query: &HlsQuery,
+    headers: &HeaderMap,
 ) -> Response {
-    let skip = matches!(q.skip.as_deref(), Some("YES") | Some("v2"));
-    let Some(msn) = q.msn else {
-        if q.part.is_some() {
-            return error(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn");
-        }
-        // A plain reload: serve once the rung has a segment.
-        let wait = start_timeout(state);
-        let rendered = wait_for(state, output, HeldKind::Playlist, wait, |o| {
-            let ready = o
-                .with_packager(|p| Some(p.is_ready(rung).ok()? || p.ended_at().is_some()))
-                .flatten();
-            ready?.then(|| o.playlist(Some(rung), skip))?
-        })
-        .await;
-        let known = output
-            .with_packager(|p| p.variants().any(|v| v.name == rung))
-            .unwrap_or(true);
-        return match rendered {
-            Some(text) => playlist(text, "no-cache"),
-            None if !known => error(StatusCode::NOT_FOUND, "no such rendition"),
-            None => starting(),
-        };
+    let kind = if request.is_playlist() {
+        HeldKind::Playlist
+    } else {
+        HeldKind::Part
     };
-    // Blocking reload (LL-HLS): hold until the requested segment/part exists.
-    let timeout = blocking_timeout(state);
-    let mut too_far = false;
-    let mut unknown = false;
-    let rendered = wait_for(state, output, HeldKind::Playlist, timeout, |o| {
-        match o.with_packager(|p| p.playlist_request(rung, msn, q.part))? {
-            Ok(Blocking::Ready) => o.playlist(Some(rung), skip),
-            Ok(Blocking::Wait) => None,
-            Ok(Blocking::TooFarAhead) => {
-                too_far = true;
-                Some(bytes::Bytes::new())
-            }
-            Err(_) => {
-                unknown = true;
-                Some(bytes::Bytes::new())
-            }
+    let answer = match state.source.answer(name, request, state.budget()) {
+        Reply::Now(Answer::NotLive) => return not_live(),
+        Reply::Now(answer) => {
+            note_viewer(state, name, query, headers);
+            answer
         }
-    })
-    .await;
-    match rendered {
-        _ if unknown => error(StatusCode::NOT_FOUND, "no such rendition"),
-        _ if too_far => error(
-            StatusCode::BAD_REQUEST,
-            "_HLS_msn is more than two segments ahead",
-        ),
-        // The URL names one playlist state, so caches may keep it as long as the segment lives.
-        Some(text) => playlist(text, "public, max-age=6"),
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the requested part did not appear in time",
-        ),
-    }
+        Reply::Held(held) => {
+            note_viewer(state, name, query, headers);
+            let _held = state.held.hold(kind);
+            held.await
+        }
+    };
+    respond(answer)
 }
 
-async fn media(state: &Playback, output: &StreamOutput, resource: Resource) -> Response {
-    let timeout = blocking_timeout(state);
-    let mut status = ResourceStatus::Pending;
-    let bytes = wait_for(state, output, HeldKind::Part, timeout, |o| {
-        o.with_packager(|p| match p.resource_status(&resource) {
-            Ok(ResourceStatus::Available) => p.fetch(&resource),
-            Ok(s) => {
-                status = s;
-                (s != ResourceStatus::Pending).then(bytes::Bytes::new)
-            }
-            Err(_) => {
-                status = ResourceStatus::Gone;
-                Some(bytes::Bytes::new())
-            }
-        })
-        .flatten()
-    })
-    .await;
-    match (bytes, status) {
-        (_, ResourceStatus::TooFarAhead) => {
-            error(StatusCode::BAD_REQUEST, "more than two segments ahead")
-        }
-        (_, ResourceStatus::Gone) => error(StatusCode::NOT_FOUND, "not found"),
-        (Some(b), _) => {
-            let content_type = match resource {
-                Resource::Init(..) => INIT_CONTENT_TYPE,
-                _ => SEGMENT_CONTENT_TYPE,
-            };
+/// An answer as a response: its status, headers and body.
+pub(crate) fn respond(answer: Answer) -> Response {
+    match answer {
+        Answer::Playlist { text, cache } => playlist(
+            text,
+            match cache {
+                Cache::Reload => "no-cache",
+                // The URL names one playlist state, so caches may keep it as long as the
+                // segment lives.
+                Cache::Blocking => "public, max-age=6",
+            },
+        ),
+        Answer::Body { bytes, init } => {
             // Init segments can change on a reconnect; media bytes under a name never do.
-            let cache = match resource {
-                Resource::Init(..) => "no-cache",
-                _ => "public, max-age=31536000, immutable",
+            let (content_type, cache) = if init {
+                (INIT_CONTENT_TYPE, "no-cache")
+            } else {
+                (SEGMENT_CONTENT_TYPE, "public, max-age=31536000, immutable")
             };
             (
                 [
                     (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
                     (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
                 ],
-                b,
+                bytes,
             )
                 .into_response()
         }
-        (None, _) => error(StatusCode::SERVICE_UNAVAILABLE, "not available in time"),
+        Answer::NotLive => not_live(),
+        Answer::Starting => starting(),
+        Answer::NoSuchRendition => error(StatusCode::NOT_FOUND, "no such rendition"),
+        Answer::Gone => error(StatusCode::NOT_FOUND, "not found"),
+        Answer::TooFarAhead(Subject::Playlist) => error(
+            StatusCode::BAD_REQUEST,
+            "_HLS_msn is more than two segments ahead",
+        ),
+        Answer::TooFarAhead(Subject::Media) => {
+            error(StatusCode::BAD_REQUEST, "more than two segments ahead")
+        }
+        Answer::NotInTime(Subject::Playlist) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the requested part did not appear in time",
+        ),
+        Answer::NotInTime(Subject::Media) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "not available in time")
+        }
+        Answer::BadRequest => error(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn"),
     }
-}
-
-/// Calls `check` now and after every change of the stream, until it returns `Some`, the stream
-/// is over (one last check), or `timeout` passes. A request that has to wait counts as held
-/// (`kind`) until it is answered.
-async fn wait_for<T>(
-    state: &Playback,
-    output: &StreamOutput,
-    kind: HeldKind,
-    timeout: Duration,
-    mut check: impl FnMut(&StreamOutput) -> Option<T>,
-) -> Option<T> {
-    let mut rx = output.subscribe();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut held = None;
-    loop {
-        rx.borrow_and_update();
-        if let Some(v) = check(output) {
-            return Some(v);
-        }
-        if output.is_over() {
-            return check(output);
-        }
-        held.get_or_insert_with(|| state.held.hold(kind));
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// How long a first playlist request waits for the ladder to produce its first segment.
-fn start_timeout(state: &Playback) -> Duration {
-    state.segment_duration * 4 + Duration::from_secs(2)
-}
-
-/// The spec's bound for blocking requests: three target durations.
-fn blocking_timeout(state: &Playback) -> Duration {
-    state.segment_duration * 3
 }
 
 fn playlist(text: bytes::Bytes, cache: &'static str) -> Response {

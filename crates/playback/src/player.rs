@@ -46,11 +46,9 @@ fn page(html: &'static str) -> Response {
 /// stay on the admin listener's API.
 pub(crate) async fn live_streams(State(state): State<Arc<Playback>>) -> Response {
     let mut names: Vec<String> = state
-        .outputs
-        .all()
-        .iter()
-        .filter(|o| !o.is_over())
-        .map(|o| o.name().to_string())
+        .source
+        .live_streams()
+        .into_iter()
         .filter(|n| state.streams.contains(n))
         .collect();
     names.sort();

@@ -4,8 +4,9 @@
 //! through a bounded queue (seam 2 in ARCHITECTURE.md). Each publish gets a feeder thread that
 //! waits for the codec configurations and a keyframe, starts a [`pipeline::StreamPipeline`] for
 //! the ladder, and packages its CMAF chunks with an [`hls::Packager`] in the stream's
-//! [`StreamOutput`]. [`Outputs`] holds every stream's output for the HTTP side, which waits on
-//! each output's `watch` cursor (seam 4). [`Hardware`] is the accelerator probe and policy: it
+//! [`StreamOutput`]. [`Outputs`] holds every stream's output and is the playback
+//! [`hls::Source`] of the live streams (seam 4): a request that has to wait is held on its
+//! output's `watch` cursor. [`Hardware`] is the accelerator probe and policy: it
 //! refuses publishes, counts fallbacks, and rebuilds a stream in software when a hardware element
 //! fails.
 //!
@@ -28,7 +29,7 @@
 //! let outputs = Outputs::new(hls.keep_ended);
 //! let transcoder = Transcoder::new(&config, &hls, hardware, outputs.clone(), metrics);
 //! registry.set_consumer_factory(transcoder.consumer_factory());
-//! // ... publishes come and go; HTTP serves `outputs.get("main")` ...
+//! // ... publishes come and go; playback reads `outputs` as an `hls::Source` ...
 //! # let _ = Duration::ZERO;
 //! # Ok(())
 //! # }
@@ -45,6 +46,7 @@ mod outputs;
 mod overload;
 mod rate;
 mod sink;
+mod source;
 mod transcoder;
 
 pub use api::{capabilities_json, rungs_json};

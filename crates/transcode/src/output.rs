@@ -627,7 +627,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn chunk(kind: ChunkKind, pts_ms: i64, ms: i64) -> CmafChunk {
+    pub(crate) fn chunk(kind: ChunkKind, pts_ms: i64, ms: i64) -> CmafChunk {
         CmafChunk {
             kind,
             data: bytes::Bytes::from(vec![0u8; 64]),
@@ -638,7 +638,7 @@ pub(crate) mod tests {
     }
 
     /// A live single-rung output, low-latency or not, with its init segment in.
-    fn live_output(low_latency: bool) -> Arc<StreamOutput> {
+    pub(crate) fn live_output(low_latency: bool) -> Arc<StreamOutput> {
         let config = hls::PackagerConfig {
             low_latency,
             whole_segments: !low_latency,
