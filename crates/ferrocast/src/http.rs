@@ -240,7 +240,7 @@ async fn force_shed(
             tracing::warn!(stream, rung, shed, "fault injection: shedding a rung");
             (StatusCode::ACCEPTED, "requested\n").into_response()
         }
-        Err(e) => error(StatusCode::NOT_FOUND, &e),
+        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
     }
 }
 

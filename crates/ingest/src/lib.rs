@@ -56,7 +56,7 @@ mod snapshot;
 pub mod srt_listener;
 
 pub use config::{Ingest, Rtmp, Srt, StreamConfig};
-pub use end::EndSignal;
+pub use end::{EndReason, EndSignal};
 pub use error::PublishError;
 pub use gauges::PublisherGauges;
 pub use health::ListenerHealth;

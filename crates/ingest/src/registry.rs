@@ -17,7 +17,7 @@ use media::{MediaFrame, StreamName};
 use tokio::sync::watch;
 
 use crate::config::StreamConfig;
-use crate::end::EndSignal;
+use crate::end::{EndReason, EndSignal};
 use crate::error::PublishError;
 use crate::frames::{self, FrameReceiver, FrameSender};
 use crate::metrics::{IngestMetrics, TrackCounters};
@@ -174,7 +174,7 @@ impl StreamRegistry {
                 new = %remote,
                 "publisher taken over after silence"
             );
-            current.cancel.cancel();
+            current.cancel.end(EndReason::TakenOver);
         }
         let stream = Arc::new(LiveStream {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -207,7 +207,7 @@ impl StreamRegistry {
     pub fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
         for s in self.live.lock().expect("registry lock").values() {
-            s.cancel.cancel();
+            s.cancel.end(EndReason::Draining);
         }
     }
 
@@ -288,8 +288,8 @@ impl PublishHandle {
         self.stream.cancel.cancelled()
     }
 
-    /// Why the server ended this publish, when it said (e.g. a transcoding failure).
-    pub fn end_reason(&self) -> Option<String> {
+    /// Why the server ended this publish; `None` while it has not.
+    pub fn end_reason(&self) -> Option<EndReason> {
         self.stream.cancel.reason()
     }
 
@@ -552,14 +552,17 @@ mod tests {
         let a = r.publish("key-a", RTMP, addr(), now).unwrap();
         let end = signals.lock().unwrap()[0].clone();
         assert_eq!(a.end_reason(), None);
-        end.end("Transcoding failed: boom");
-        end.end("a later reason");
+        end.end(EndReason::Failed("boom".into()));
+        end.end(EndReason::Refused("a later reason".into()));
         assert!(a.is_cancelled());
-        assert_eq!(a.end_reason().as_deref(), Some("Transcoding failed: boom"));
-        // A takeover or drain ends without a reason.
+        assert_eq!(a.end_reason(), Some(EndReason::Failed("boom".into())));
+        // A takeover and a drain say so.
         let b = r.publish("key-b", RTMP, addr(), now).unwrap();
+        // After the takeover timeout's silence.
+        let later = now + Duration::from_secs(6);
+        let b2 = r.publish("key-b", RTMP, addr(), later).unwrap();
+        assert_eq!(b.end_reason(), Some(EndReason::TakenOver));
         r.drain();
-        assert!(b.is_cancelled());
-        assert_eq!(b.end_reason(), None);
+        assert_eq!(b2.end_reason(), Some(EndReason::Draining));
     }
 }

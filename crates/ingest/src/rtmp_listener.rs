@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config;
+use crate::end::EndReason;
 use crate::error::PublishError;
 use crate::metrics::IngestMetrics;
 use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
@@ -146,16 +147,19 @@ impl RtmpIngest {
                     }
                 },
                 _ = cancelled => {
-                    match conn.publish.as_ref().and_then(|p| p.end_reason()) {
-                        Some(reason) => {
-                            tracing::info!(%reason, "publish ended by the server");
-                            conn.session.send_status_error("NetStream.Publish.Failed", &reason);
+                    let reason = conn.publish.as_ref().and_then(|p| p.end_reason());
+                    let (code, text) = reason.as_ref().map_or(
+                        ("NetStream.Publish.Idle", "Stream ended by the server.".to_owned()),
+                        EndReason::rtmp_status,
+                    );
+                    match &reason {
+                        Some(r @ (EndReason::Failed(_) | EndReason::Refused(_))) => {
+                            tracing::warn!(reason = %r, "publish ended by the server");
                         }
-                        None => {
-                            tracing::info!("publish ended by the server (taken over or shutting down)");
-                            conn.session.send_status_error("NetStream.Publish.Idle", "Stream ended by the server.");
-                        }
+                        Some(r) => tracing::info!(reason = %r, "publish ended by the server"),
+                        None => tracing::info!("publish ended by the server"),
                     }
+                    conn.session.send_status_error(code, &text);
                     let _ = self.flush(&mut socket, &mut conn.session).await;
                     break;
                 }
@@ -200,9 +204,10 @@ impl RtmpIngest {
                     // Refused by the transcoder at once (e.g. promised hardware missing): answer
                     // with the reason instead of accepting and then dropping the publish.
                     Ok(handle) if handle.is_cancelled() => {
-                        let reason = handle
-                            .end_reason()
-                            .unwrap_or_else(|| "Stream refused by the server.".into());
+                        let reason = handle.end_reason().map_or_else(
+                            || "Stream refused by the server.".to_owned(),
+                            |r| r.rtmp_status().1,
+                        );
                         tracing::Span::current().record("stream", handle.name().as_str());
                         tracing::warn!(%reason, "publish refused");
                         conn.session

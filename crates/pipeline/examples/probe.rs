@@ -32,8 +32,8 @@ impl ChunkSink for Count {
             s[rung] += 1;
         }
     }
-    fn on_error(&self, message: String) {
-        self.errors.lock().unwrap().push(message);
+    fn on_failure(&self, failure: pipeline::Failure) {
+        self.errors.lock().unwrap().push(failure.message);
     }
 }
 

@@ -39,7 +39,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use pipeline::{ChunkSink, LadderConfig, RungInfo, StreamPipeline};
+//! use pipeline::{ChunkSink, Failure, LadderConfig, RungInfo, StreamPipeline};
 //! use media::cmaf::CmafChunk;
 //!
 //! struct Print;
@@ -48,7 +48,7 @@
 //!     fn on_chunk(&self, rung: usize, chunk: CmafChunk, _arrivals: &[std::time::Instant]) {
 //!         println!("{rung} {:?}", chunk.kind)
 //!     }
-//!     fn on_error(&self, message: String) { eprintln!("{message}") }
+//!     fn on_failure(&self, failure: Failure) { eprintln!("{}", failure.message) }
 //! }
 //!
 //! # fn main() -> Result<(), pipeline::Error> {

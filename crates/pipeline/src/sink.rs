@@ -48,16 +48,10 @@ pub trait ChunkSink: Send + Sync + 'static {
     fn on_shed(&self, rung: usize, at: media::MediaTime) {
         let _ = (rung, at);
     }
-    /// The pipeline failed; the stream should end. Called at most once (by the default
-    /// [`ChunkSink::on_failure`]).
-    fn on_error(&self, message: String);
-    /// The pipeline failed. `failure.accelerator` says whether a hardware element failed (the
-    /// owner may then rebuild the stream in software: [`crate::StreamPipeline::input_offset`]
-    /// continues the timeline). Called at most once; the default hands the message to
-    /// `on_error`.
-    fn on_failure(&self, failure: Failure) {
-        self.on_error(failure.message);
-    }
+    /// The pipeline failed: the stream ends, unless `failure.accelerator` says a hardware
+    /// element failed and the owner rebuilds the stream in software
+    /// ([`crate::StreamPipeline::input_offset`] continues the timeline). Called at most once.
+    fn on_failure(&self, failure: Failure);
     /// Every rung has flushed its last chunk after [`crate::StreamPipeline::finish`].
     fn on_eos(&self) {}
 }

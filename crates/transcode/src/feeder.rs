@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ingest::frames::{DropCounter, FrameReceiver, RecvError};
-use ingest::{ConsumerFactory, EndSignal};
+use ingest::{ConsumerFactory, EndReason, EndSignal};
 use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
 use pipeline::accel::{FailurePolicy, Selection};
 use pipeline::{PushResult, StartOptions, StreamBackends, StreamPipeline};
@@ -74,7 +74,7 @@ impl Transcoder {
         tracing::error!(stream = %name, "publish refused: {why}");
         self.hardware.refuse(issue);
         self.metrics.pipeline_error(name.as_str());
-        ended.end(format!("Refused: {why}"));
+        ended.end(EndReason::Refused(why.to_owned()));
     }
 }
 
@@ -105,7 +105,9 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the transcoding thread; ending the publish");
-        ended.end("Cannot transcode this stream: the server is out of threads");
+        ended.end(EndReason::Refused(
+            "the server is out of threads to transcode this stream".into(),
+        ));
     }
 }
 
@@ -210,7 +212,7 @@ impl Feeder {
         if let Some(running) = self.running.take() {
             // A publish that ended by itself leaves its playlists open for a publisher that comes
             // back; one that failed (or a drain) ends them.
-            let keep_open = self.ended.reason().is_none()
+            let keep_open = self.ended.reason().is_none_or(|r| r.keeps_playlists_open())
                 && !self.transcoder.outputs.reconnect_window().is_zero();
             finish(
                 running,
@@ -299,7 +301,8 @@ impl Feeder {
             // A hardware failure that goes on in software is rebuilt on the next frame.
             if result == Some(PushResult::Closed) && !self.ended.is_cancelled() && !falling_back {
                 tracing::warn!(stream = %self.name, "pipeline closed; ending the stream");
-                self.ended.cancel();
+                self.ended
+                    .end(EndReason::Failed("the pipeline closed".into()));
             }
             return;
         }
@@ -467,7 +470,8 @@ impl Feeder {
                     e => {
                         tracing::error!(stream = %self.name, error = %e, "cannot start the pipeline; ending the stream");
                         t.metrics.pipeline_error(self.name.as_str());
-                        self.ended.end(format!("Cannot transcode this stream: {e}"));
+                        self.ended
+                            .end(EndReason::Failed(format!("cannot start the pipeline: {e}")));
                     }
                 }
             }
@@ -561,7 +565,9 @@ impl Feeder {
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
                 t.metrics.pipeline_error(self.name.as_str());
-                self.ended.end(format!("Transcoding failed: {e}"));
+                self.ended.end(EndReason::Failed(format!(
+                    "cannot rebuild the stream in software: {e}"
+                )));
             }
         }
     }

@@ -56,7 +56,7 @@ pub use config::{
 pub use gauges::{HardwareGauges, OutputGauges};
 pub use hardware::{Hardware, HardwareIssue, IssueCounts, ENV_TEST_FAULTS};
 pub use metrics::{RestartReason, TranscodeMetrics};
-pub use output::{Shed, StreamOutput};
+pub use output::{Shed, ShedRefusal, StreamOutput};
 pub use outputs::Outputs;
 pub use overload::ShedReason;
 pub use transcoder::Transcoder;

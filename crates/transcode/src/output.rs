@@ -301,13 +301,16 @@ impl StreamOutput {
     }
 
     /// Asks the feeder to shed rung `rung` (by name), or to bring it back, at once; the test
-    /// builds' fault hook calls this. Err: no such rung.
-    pub fn request_shed(&self, rung: &str, shed: bool) -> Result<(), String> {
+    /// builds' fault hook calls this.
+    pub fn request_shed(&self, rung: &str, shed: bool) -> Result<(), ShedRefusal> {
         let index = self
             .rung_states()
             .iter()
             .position(|(n, _)| n == rung)
-            .ok_or_else(|| format!("stream {} has no rung {rung:?} now", self.name))?;
+            .ok_or_else(|| ShedRefusal::NoSuchRung {
+                stream: self.name.to_string(),
+                rung: rung.to_owned(),
+            })?;
         self.forced.lock().expect("forced lock").push((index, shed));
         Ok(())
     }
@@ -607,6 +610,19 @@ fn variant_of(r: &RungInfo) -> hls::Variant {
         audio_codec: r.audio_codec.clone(),
         bitrate_kbps: r.video_kbps,
     }
+}
+
+/// Why [`StreamOutput::request_shed`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShedRefusal {
+    /// The stream's ladder has no such rung now.
+    #[error("stream {stream} has no rung {rung:?} now")]
+    NoSuchRung {
+        /// The stream.
+        stream: String,
+        /// The rung asked for.
+        rung: String,
+    },
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ingest::EndSignal;
+use ingest::{EndReason, EndSignal};
 use media::cmaf::CmafChunk;
 use pipeline::accel::FailurePolicy;
 use pipeline::{ChunkSink, Failure, RungInfo};
@@ -57,7 +57,7 @@ impl ChunkSink for Sink {
 
     fn on_failure(&self, failure: Failure) {
         let Some(fault) = &failure.accelerator else {
-            return self.on_error(failure.message);
+            return self.fail(failure.message);
         };
         if self.hardware.on_failure == FailurePolicy::Fallback {
             tracing::warn!(
@@ -84,13 +84,15 @@ impl ChunkSink for Sink {
             fault.stage.as_str()
         );
         self.hardware.refuse(HardwareIssue::RuntimeError);
-        self.on_error(failure.message);
+        self.fail(failure.message);
     }
+}
 
-    fn on_error(&self, message: String) {
+impl Sink {
+    /// Ends the publish: the ingest connection closes, and unpublish tidies up.
+    fn fail(&self, message: String) {
         tracing::error!(stream = %self.output.name(), error = %message, "pipeline failed; ending the stream");
         self.metrics.pipeline_error(self.output.name().as_str());
-        // Ends the publish: the ingest connection closes, and unpublish tidies up.
-        self.ended.end(format!("Transcoding failed: {message}"));
+        self.ended.end(EndReason::Failed(message));
     }
 }

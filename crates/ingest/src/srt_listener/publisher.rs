@@ -8,6 +8,7 @@ use srt_tokio::{SocketStatistics, SrtSocket};
 use tokio::time::Instant;
 
 use crate::config::Srt;
+use crate::end::EndReason;
 use crate::metrics::IngestMetrics;
 use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
 use crate::registry::PublishHandle;
@@ -134,7 +135,13 @@ impl<'a> Publisher<'a> {
                 },
                 Some(stats) = statistics.next() => Event::Statistics(Box::new(stats)),
                 _ = self.handle.cancelled() => {
-                    tracing::info!("publish ended by the server (taken over or shutting down)");
+                    match self.handle.end_reason() {
+                        Some(r @ (EndReason::Failed(_) | EndReason::Refused(_))) => {
+                            tracing::warn!(reason = %r, "publish ended by the server");
+                        }
+                        Some(r) => tracing::info!(reason = %r, "publish ended by the server"),
+                        None => tracing::info!("publish ended by the server"),
+                    }
                     break ConnectionOutcome::Published;
                 }
             };

@@ -112,11 +112,6 @@ impl ChunkSink for RecordingSink {
         self.cond.notify_all();
     }
 
-    fn on_error(&self, message: String) {
-        self.rec.lock().unwrap().errors.push(message);
-        self.cond.notify_all();
-    }
-
     fn on_failure(&self, failure: Failure) {
         let mut r = self.rec.lock().unwrap();
         r.errors.push(failure.message.clone());
