@@ -14,7 +14,10 @@ use support::hls::{parse_media, MediaPlaylist};
 use support::{ffmpeg_publish, player_assets_arg, require_browser_tools, wait_until, Server};
 
 /// Wall seconds the page plays for once playback has started.
-const PLAY_SECONDS: u32 = 40;
+const PLAY_SECONDS: u32 = 48;
+
+/// Wall seconds the page plays the first server's stream before that server is killed.
+const BEFORE_KILL: u64 = 6;
 
 fn free_tcp() -> String {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free TCP port");
@@ -75,7 +78,7 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
     );
     // Let the page play the first publish for a while, then kill the server outright.
     player.wait_started(Duration::from_secs(60));
-    thread::sleep(Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(BEFORE_KILL));
     let before = source(&first).unwrap_or(before);
     let last_before = before.last_msn().unwrap();
     first.process.signal("KILL");
@@ -120,7 +123,9 @@ fn after_sigkill_and_restart_the_same_playlists_go_on_and_the_player_recovers() 
             || refused,
         "the page saw no failure to recover from, so the restart was not observed: {r:#}"
     );
-    // Before the kill the page had played at most 10 s plus its start-up and buffer of the first
-    // publish; anything well beyond that came from the second.
-    support::check_played_across(&r, 20.0, &second.logs());
+    // Before the kill the page had played BEFORE_KILL s of the first publish (it is killed that
+    // long after the page started playing) and had at most its LL-HLS buffer (about 2 s) of it
+    // left, so 8 s or more came from the second. The outage and the page's recovery took up to
+    // 21 s on a loaded machine, within 48 s.
+    support::check_played_across(&r, BEFORE_KILL as f64 + 10.0, &second.logs());
 }
