@@ -273,12 +273,9 @@ impl Feeder {
         if self.ended.is_cancelled() {
             return;
         }
-        let fallback = self
-            .running
-            .as_ref()
-            .and_then(|r| r.output.fallback.lock().expect("fallback lock").take());
-        if let Some(why) = fallback {
-            self.restart_in_software(&why);
+        let fallback = self.running.as_ref().and_then(|r| r.output.take_fallback());
+        if let Some(fallback) = fallback {
+            self.restart_in_software(&fallback.to_string());
         }
         if let (Some(running), MediaFrame::Video(v)) = (&mut self.running, &frame) {
             running.overload.input.record(Instant::now(), v.dts);
@@ -292,12 +289,7 @@ impl Feeder {
                 .expect("pipeline lock")
                 .as_ref()
                 .map(|p| p.push(&frame));
-            let falling_back = running
-                .output
-                .fallback
-                .lock()
-                .expect("fallback lock")
-                .is_some();
+            let falling_back = running.output.falling_back();
             // A hardware failure that goes on in software is rebuilt on the next frame.
             if result == Some(PushResult::Closed) && !self.ended.is_cancelled() && !falling_back {
                 tracing::warn!(stream = %self.name, "pipeline closed; ending the stream");

@@ -22,9 +22,8 @@ pub struct StreamOutput {
     pub(crate) pipeline: Mutex<Option<StreamPipeline>>,
     /// The running pipeline's element chain (kept after it ends, for the API).
     pub(crate) backends: Mutex<Option<StreamBackends>>,
-    /// A hardware element failed and the policy says go on in software: the reason, until the
-    /// feeder has rebuilt the pipeline.
-    pub(crate) fallback: Mutex<Option<String>>,
+    /// What the feeder is asked to do from other threads, until it does it.
+    control: Mutex<Vec<Control>>,
     /// Frames the publish's queue dropped before they reached the pipeline.
     input_drops: DropCounter,
     /// Playlists as last rendered, each with the change count it was rendered at: a playlist is
@@ -35,8 +34,42 @@ pub struct StreamOutput {
     paused: Mutex<Option<Instant>>,
     /// Per rung (by index): shed under overload, since when and why.
     shed: Mutex<Vec<Option<Shed>>>,
-    /// Sheds (true) and comebacks asked for from outside, for the feeder to carry out.
-    forced: Mutex<Vec<(usize, bool)>>,
+}
+
+/// What the feeder is asked to do from other threads: the pipeline's streaming threads (go on
+/// in software) and the fault hook (shed a rung, or bring it back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// A hardware element failed and the policy says go on in software: rebuild the pipeline.
+    Fallback(Fallback),
+    /// Shed rung `rung` (by index), or bring it back.
+    ForceShed {
+        /// The rung.
+        rung: usize,
+        /// Shed (true) or back.
+        shed: bool,
+    },
+}
+
+/// The hardware element whose failure the stream goes on from in software.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fallback {
+    /// The element.
+    pub(crate) element: String,
+    /// Its backend.
+    pub(crate) backend: String,
+    /// The pipeline's error.
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) failed: {}",
+            self.element, self.backend, self.message
+        )
+    }
 }
 
 /// A rung shed under overload.
@@ -118,11 +151,10 @@ impl StreamOutput {
             rates: Mutex::new((0..planned).map(|_| RateMeter::new(interval)).collect()),
             pipeline: Mutex::new(None),
             backends: Mutex::new(None),
-            fallback: Mutex::new(None),
+            control: Mutex::new(Vec::new()),
             input_drops,
             paused: Mutex::new(None),
             shed: Mutex::new(vec![None; planned]),
-            forced: Mutex::new(Vec::new()),
         })
     }
 
@@ -311,13 +343,50 @@ impl StreamOutput {
                 stream: self.name.to_string(),
                 rung: rung.to_owned(),
             })?;
-        self.forced.lock().expect("forced lock").push((index, shed));
+        self.send(Control::ForceShed { rung: index, shed });
         Ok(())
     }
 
-    /// What [`StreamOutput::request_shed`] asked for since the last call.
+    /// Asks the feeder for `control`.
+    pub(crate) fn send(&self, control: Control) {
+        self.control.lock().expect("control lock").push(control);
+    }
+
+    /// Whether a fallback to software waits for the feeder.
+    pub(crate) fn falling_back(&self) -> bool {
+        self.control
+            .lock()
+            .expect("control lock")
+            .iter()
+            .any(|c| matches!(c, Control::Fallback(_)))
+    }
+
+    /// Takes the fallback waiting, if any (a pipeline fails once; the first one counts).
+    pub(crate) fn take_fallback(&self) -> Option<Fallback> {
+        let mut control = self.control.lock().expect("control lock");
+        let mut first = None;
+        control.retain(|c| match c {
+            Control::Fallback(f) => {
+                first.get_or_insert_with(|| f.clone());
+                false
+            }
+            _ => true,
+        });
+        first
+    }
+
+    /// Takes the sheds and comebacks asked for, in order.
     pub(crate) fn take_forced(&self) -> Vec<(usize, bool)> {
-        std::mem::take(&mut *self.forced.lock().expect("forced lock"))
+        let mut control = self.control.lock().expect("control lock");
+        let mut forced = Vec::new();
+        control.retain(|c| match c {
+            Control::ForceShed { rung, shed } => {
+                forced.push((*rung, *shed));
+                false
+            }
+            _ => true,
+        });
+        forced
     }
 
     /// Brings every shed rung back (a new pipeline makes them all).
@@ -667,6 +736,48 @@ pub(crate) mod tests {
             .on_chunk(0, chunk(ChunkKind::Init, 0, 0), now, &[])
             .is_some());
         o
+    }
+
+    #[test]
+    fn the_feeder_takes_each_kind_of_control_in_order() {
+        let o = live_output(true);
+        let fallback = |m: &str| Fallback {
+            element: "nvh264enc0".into(),
+            backend: "nvidia".into(),
+            message: m.into(),
+        };
+        o.send(Control::ForceShed {
+            rung: 0,
+            shed: true,
+        });
+        o.send(Control::Fallback(fallback("first")));
+        o.send(Control::Fallback(fallback("second")));
+        o.send(Control::ForceShed {
+            rung: 0,
+            shed: false,
+        });
+        assert!(o.falling_back());
+        assert_eq!(
+            o.take_fallback(),
+            Some(fallback("first")),
+            "the first failure counts"
+        );
+        assert!(!o.falling_back() && o.take_fallback().is_none());
+        assert_eq!(o.take_forced(), [(0, true), (0, false)]);
+        assert!(o.take_forced().is_empty());
+        assert_eq!(
+            fallback("boom").to_string(),
+            "nvh264enc0 (nvidia) failed: boom"
+        );
+        assert_eq!(
+            o.request_shed("nope", true),
+            Err(ShedRefusal::NoSuchRung {
+                stream: "s".into(),
+                rung: "nope".into()
+            })
+        );
+        o.request_shed("source", true).unwrap();
+        assert_eq!(o.take_forced(), [(0, true)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use pipeline::{ChunkSink, Failure, RungInfo};
 
 use crate::hardware::{Hardware, HardwareIssue};
 use crate::metrics::{RungLabels, TranscodeMetrics};
-use crate::output::StreamOutput;
+use crate::output::{Control, Fallback, StreamOutput};
 
 /// What the pipeline's threads call.
 pub(crate) struct Sink {
@@ -69,10 +69,11 @@ impl ChunkSink for Sink {
                 fault.stage.as_str()
             );
             self.hardware.fallback(HardwareIssue::RuntimeError);
-            *self.output.fallback.lock().expect("fallback lock") = Some(format!(
-                "{} ({}) failed: {}",
-                fault.element, fault.backend, failure.message
-            ));
+            self.output.send(Control::Fallback(Fallback {
+                element: fault.element.clone(),
+                backend: fault.backend.to_string(),
+                message: failure.message,
+            }));
             return;
         }
         tracing::error!(
