@@ -1060,6 +1060,21 @@ fn stalls_tolerated(stalls: usize) -> bool {
     stalls.saturating_sub(STALL_TOLERANCE) == 0
 }
 
+/// How far the playhead can have moved by playing in `r` (an llhls.mjs report): each sample's
+/// wall time to the next, times its playback rate, from the start of playback.
+fn playable_seconds(r: &Value) -> f64 {
+    let mut samples = vec![&r["start"]];
+    samples.extend(r["samples"].as_array().into_iter().flatten());
+    samples
+        .windows(2)
+        .map(|w| {
+            let rate = w[0]["playbackRate"].as_f64().unwrap_or(1.0);
+            let ms = w[1]["t"].as_f64().unwrap_or(0.0) - w[0]["t"].as_f64().unwrap_or(0.0);
+            rate * ms.max(0.0) / 1000.0
+        })
+        .sum()
+}
+
 /// Runs `tests/browser/llhls.mjs` and returns its report.
 fn play_llhls(server: &Server, url: &str, seconds: u32) -> Value {
     browser_report(
@@ -1114,12 +1129,17 @@ fn hlsjs_low_latency_plays_20_s_without_a_stall() {
     );
     let wall = r["wallSeconds"].as_f64().unwrap_or(0.0);
     let advanced = r["advanced"].as_f64().unwrap_or(0.0);
-    // The page's hls.js never plays faster than 1x to catch up (maxLiveSyncPlaybackRate is 1),
-    // and Chromium's clock ran at 0.93x to 0.99x of real time on the saturated 2-core machine:
-    // hence 85 %.
+    // Chromium's clock ran at 0.93x to 0.99x of real time on the saturated 2-core machine: hence
+    // 85 % at least. At most what playing could cover: the watch page lets hls.js play up to
+    // 1.5x to catch up with the live edge (maxLiveSyncPlaybackRate), so the bound is the wall
+    // time weighted by the playback rate the samples saw; more than that is a skip. (A clean
+    // run played 22.64 s in 20 s, catching up from 3.98 s of latency to 1.35 s.)
+    let playable = playable_seconds(&r);
     assert!(
-        wall >= f64::from(PLAY_SECONDS) - 1.0 && advanced >= 0.85 * wall && advanced <= wall + 2.0,
-        "currentTime advanced {advanced:.2} s in {wall:.2} s: {}",
+        wall >= f64::from(PLAY_SECONDS) - 1.0
+            && advanced >= 0.85 * wall
+            && advanced <= playable + 1.0,
+        "currentTime advanced {advanced:.2} s in {wall:.2} s (playing could cover {playable:.2} s): {}",
         ctx()
     );
     let stalls = stalls_of(&r);
