@@ -79,14 +79,15 @@ impl Request {
 
     /// What `packager` (none while the stream's ladder starts) can do for this request now.
     pub fn decide(&self, packager: Option<&Packager>) -> Decision {
+        if let Request::Playlist {
+            block: Block::PartWithoutMsn,
+            ..
+        } = self
+        {
+            return Decision::Answer(Answer::BadRequest);
+        }
         let Some(p) = packager else {
-            return match self {
-                Request::Playlist {
-                    block: Block::PartWithoutMsn,
-                    ..
-                } => Decision::Answer(Answer::BadRequest),
-                _ => Decision::Wait,
-            };
+            return Decision::Wait;
         };
         let over = p.ended_at().is_some();
         match self {
@@ -105,7 +106,7 @@ impl Request {
             Request::Playlist {
                 block: Block::PartWithoutMsn,
                 ..
-            } => Decision::Answer(Answer::BadRequest),
+            } => unreachable!("answered above"),
             Request::Playlist {
                 rung,
                 skip,
