@@ -133,14 +133,15 @@ impl Health {
         let mut running = 0;
         let mut behind = 0;
         for output in self.outputs.all() {
-            if output.is_over() || output.is_paused() {
+            let status = output.status();
+            if status.over || status.paused {
                 continue;
             }
             running += 1;
-            behind += output
-                .realtime_factors()
+            behind += status
+                .rungs
                 .iter()
-                .filter(|(_, f)| *f < BEHIND_REALTIME)
+                .filter(|r| r.realtime_factor.is_some_and(|f| f < BEHIND_REALTIME))
                 .count();
         }
         Report {

@@ -100,4 +100,4 @@ pub use error::Error;
 pub use init::init;
 pub use sink::{AcceleratorFault, ChunkSink, Failure, RungInfo};
 pub use stats::{PipelineStats, RungStats};
-pub use stream::{PushResult, StreamPipeline};
+pub use stream::{PushResult, StatsReader, StreamPipeline};

@@ -259,15 +259,18 @@ impl StreamPipeline {
 
     /// Counters, read without locking the pipeline.
     pub fn stats(&self) -> PipelineStats {
-        self.shared.snapshot(
-            &self.plan,
-            self.video_src
-                .as_ref()
-                .map_or(0, |v| v.current_level_buffers()),
-            self.audio_src
-                .as_ref()
-                .map_or(0, |a| a.current_level_buffers()),
-        )
+        self.stats_reader().read()
+    }
+
+    /// A handle that reads [`StreamPipeline::stats`] from any thread without holding the
+    /// pipeline: whoever owns the pipeline hands this to the metrics and the API.
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader {
+            shared: self.shared.clone(),
+            plan: self.plan.clone().into(),
+            video_src: self.video_src.as_ref().map(|s| s.downgrade()),
+            audio_src: self.audio_src.as_ref().map(|s| s.downgrade()),
+        }
     }
 
     /// Whether rung `rung` (an index into [`StreamPipeline::rungs`]) can be shed: it is
@@ -484,6 +487,37 @@ impl StreamPipeline {
         if let Some(t) = self.bus_thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Reads a pipeline's counters ([`StreamPipeline::stats_reader`]). It keeps the counters, not
+/// the pipeline: once the pipeline is gone, its input queues read empty.
+#[derive(Clone)]
+pub struct StatsReader {
+    shared: Arc<Shared>,
+    plan: Arc<[RungPlan]>,
+    video_src: Option<gst::glib::WeakRef<gst_app::AppSrc>>,
+    audio_src: Option<gst::glib::WeakRef<gst_app::AppSrc>>,
+}
+
+impl StatsReader {
+    /// The counters now.
+    pub fn read(&self) -> PipelineStats {
+        let queued = |src: &Option<gst::glib::WeakRef<gst_app::AppSrc>>| {
+            src.as_ref()
+                .and_then(|s| s.upgrade())
+                .map_or(0, |s| s.current_level_buffers())
+        };
+        self.shared
+            .snapshot(&self.plan, queued(&self.video_src), queued(&self.audio_src))
+    }
+}
+
+impl std::fmt::Debug for StatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsReader")
+            .field("rungs", &self.plan.len())
+            .finish_non_exhaustive()
     }
 }
 

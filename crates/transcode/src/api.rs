@@ -10,18 +10,17 @@ use crate::outputs::Outputs;
 /// when, why), and the realtime factor of each rung that is not.
 pub fn rungs_json(output: &StreamOutput) -> serde_json::Value {
     use serde_json::json;
-    let factors = output.realtime_factors();
     let rungs: Vec<_> = output
-        .rung_states()
+        .status()
+        .rungs
         .into_iter()
-        .map(|(name, shed)| {
-            let factor = factors.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+        .map(|r| {
             json!({
-                "name": name,
-                "shed": shed.is_some(),
-                "shed_reason": shed.map(|s| s.reason.label()),
-                "shed_since": shed.map(|s| ingest::rfc3339(s.since)),
-                "realtime_factor": factor,
+                "name": r.name,
+                "shed": r.shed.is_some(),
+                "shed_reason": r.shed.map(|s| s.reason.label()),
+                "shed_since": r.shed.map(|s| ingest::rfc3339(s.since)),
+                "realtime_factor": r.realtime_factor,
             })
         })
         .collect();
@@ -58,8 +57,11 @@ pub fn capabilities_json(acc: &Hardware, outputs: &Outputs) -> serde_json::Value
     let mut streams: Vec<_> = outputs
         .all()
         .into_iter()
-        .filter(|o| !o.is_over())
-        .filter_map(|o| o.backends().map(|b| (o.name().to_string(), b)))
+        .filter_map(|o| {
+            let status = o.status();
+            let backends = status.backends.filter(|_| !status.over)?;
+            Some((o.name().to_string(), backends))
+        })
         .collect();
     streams.sort_by(|a, b| a.0.cmp(&b.0));
     let streams: Vec<_> = streams

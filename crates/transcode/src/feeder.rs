@@ -21,11 +21,10 @@ use pipeline::accel::{FailurePolicy, Selection};
 use pipeline::{PushResult, StartOptions, StreamBackends, StreamPipeline};
 
 use crate::hardware::HardwareIssue;
-use crate::metrics::{RestartReason, RungLabels, TranscodeMetrics};
+use crate::metrics::RestartReason;
 use crate::output::StreamOutput;
-use crate::outputs::{Busy, Outputs};
-use crate::overload::{shedding_order, Action, Observation, Policy, ShedReason};
-use crate::rate::RateMeter;
+use crate::outputs::Busy;
+use crate::running::{close, Running};
 use crate::sink::Sink;
 use crate::transcoder::Transcoder;
 
@@ -45,8 +44,6 @@ const VIDEO_WAIT: Duration = Duration::from_secs(2);
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
-/// How often a running stream is looked at for overload.
-const OVERLOAD_TICK: Duration = Duration::from_secs(1);
 
 impl Transcoder {
     /// What the registry calls for each publish: refuses it at once when promised hardware is
@@ -111,71 +108,6 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
     }
 }
 
-struct Running {
-    output: Arc<StreamOutput>,
-    /// None for a publish without video.
-    video: Option<VideoConfig>,
-    epoch: SystemTime,
-    overload: Watch,
-}
-
-/// What the overload policy looks at, between two looks.
-struct Watch {
-    policy: Policy,
-    /// The rate video arrives at (a publisher sending slowly is not an overload).
-    input: RateMeter,
-    last_look: Instant,
-    /// Frames dropped at the input so far, at the last look; `None` before the first.
-    drops: Option<u64>,
-    /// (when, the process's CPU seconds) at the last look.
-    cpu: Option<(Instant, f64)>,
-    cpus: f64,
-}
-
-impl Watch {
-    /// The policy for `pipeline`'s sheddable rungs, in shedding order.
-    fn new(t: &Transcoder, pipeline: &StreamPipeline) -> Watch {
-        let rungs = pipeline.rungs();
-        let priority = |name: &str| {
-            t.shed_priorities
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(0, |(_, p)| *p)
-        };
-        let mut order = shedding_order(
-            rungs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| pipeline.can_shed(*i))
-                .map(|(i, r)| (i, priority(&r.name), r.height))
-                .collect(),
-        );
-        // A ladder without a rung that stays (no passthrough): the last one is never shed.
-        if order.len() == rungs.len() {
-            order.pop();
-        }
-        Watch {
-            policy: Policy::new(t.overload.clone(), order),
-            input: RateMeter::new(Duration::from_millis(100)),
-            last_look: Instant::now(),
-            drops: None,
-            cpu: None,
-            cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
-        }
-    }
-
-    /// The process's CPU use since the last call, as a share of the CPUs it may use.
-    fn cpu_busy(&mut self, now: Instant) -> Option<f64> {
-        let cpu = telemetry::process::cpu_seconds()?;
-        let busy = self.cpu.and_then(|(at, was)| {
-            let wall = now.saturating_duration_since(at).as_secs_f64();
-            (wall > 0.0).then(|| (cpu - was) / wall / self.cpus)
-        });
-        self.cpu = Some((now, cpu));
-        busy
-    }
-}
-
 /// One publish's consumer.
 struct Feeder {
     name: StreamName,
@@ -214,8 +146,7 @@ impl Feeder {
             // back; one that failed (or a drain) ends them.
             let keep_open = self.ended.reason().is_none_or(|r| r.keeps_playlists_open())
                 && !self.transcoder.outputs.reconnect_window().is_zero();
-            finish(
-                running,
+            running.finish(
                 &self.transcoder.metrics,
                 &self.transcoder.outputs,
                 keep_open,
@@ -273,25 +204,16 @@ impl Feeder {
         if self.ended.is_cancelled() {
             return;
         }
-        let fallback = self.running.as_ref().and_then(|r| r.output.take_fallback());
+        let fallback = (self.running.as_ref()).and_then(|r| r.output.control.take_fallback());
         if let Some(fallback) = fallback {
             self.restart_in_software(&fallback.to_string());
         }
-        if let (Some(running), MediaFrame::Video(v)) = (&mut self.running, &frame) {
-            running.overload.input.record(Instant::now(), v.dts);
-        }
         self.look_for_overload();
-        if let Some(running) = &self.running {
-            let result = running
-                .output
-                .pipeline
-                .lock()
-                .expect("pipeline lock")
-                .as_ref()
-                .map(|p| p.push(&frame));
-            let falling_back = running.output.falling_back();
+        if let Some(running) = &mut self.running {
+            let result = running.push(&frame);
+            let falling_back = running.output.control.falling_back();
             // A hardware failure that goes on in software is rebuilt on the next frame.
-            if result == Some(PushResult::Closed) && !self.ended.is_cancelled() && !falling_back {
+            if result == PushResult::Closed && !self.ended.is_cancelled() && !falling_back {
                 tracing::warn!(stream = %self.name, "pipeline closed; ending the stream");
                 self.ended
                     .end(EndReason::Failed("the pipeline closed".into()));
@@ -388,7 +310,7 @@ impl Feeder {
         let resumed = t
             .outputs
             .get(self.name.as_str())
-            .filter(|o| o.resume(&names));
+            .filter(|o| o.packaged.resume(&names));
         let output = match &resumed {
             Some(o) => o.clone(),
             None => {
@@ -432,28 +354,19 @@ impl Feeder {
                     t.hardware.fallback(HardwareIssue::SessionLimit);
                     tracing::warn!(stream = %self.name, rung = %r.name, reason = r.fallback.as_deref().unwrap_or(""), "rung encoded in software");
                 }
-                *output.backends.lock().expect("backends lock") = Some(backends);
-                for f in &frames {
-                    p.push(f);
-                }
-                let overload = Watch::new(t, &p);
-                *output.pipeline.lock().expect("pipeline lock") = Some(p);
                 if resumed.is_none() {
                     t.outputs.replace(output.clone());
                 }
-                // A new pipeline makes every rung.
-                output.clear_shed();
-                self.running = Some(Running {
-                    output,
-                    video,
-                    epoch,
-                    overload,
-                });
+                let mut running = Running::new(t, output, p, video, epoch, backends);
+                for f in &frames {
+                    running.push(f);
+                }
+                self.running = Some(running);
             }
             Err(e) => {
                 // A continued output has no pipeline now: its playlists end here.
                 if resumed.is_some() {
-                    output.end();
+                    close(&output, &t.metrics, false);
                 }
                 match e {
                     pipeline::Error::Accelerator(why) => {
@@ -512,32 +425,19 @@ impl Feeder {
     /// the timeline continues, and every rung's playlist marks the change with
     /// `EXT-X-DISCONTINUITY`.
     fn restart_in_software(&mut self, why: &str) {
-        let Some(running) = &self.running else {
+        let Some(running) = self.running.take() else {
             return;
         };
-        let t = &self.transcoder;
-        let old = running
-            .output
-            .pipeline
-            .lock()
-            .expect("pipeline lock")
-            .take();
-        let offset = old.as_ref().and_then(|p| p.input_offset());
-        // Stopping joins its bus thread: this thread is ours to block.
-        drop(old);
-        running.output.discontinuity();
+        let t = self.transcoder.clone();
+        let (output, video, epoch, offset) = running.stop();
+        output.packaged.discontinuity();
         let options = StartOptions {
             selection: Some(Selection::software()),
             sessions: None,
             on_failure: FailurePolicy::Fallback,
             input_offset: offset,
         };
-        match self.start_pipeline(
-            &running.output,
-            running.video.as_ref(),
-            running.epoch,
-            &options,
-        ) {
+        match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
                 tracing::warn!(stream = %self.name, reason = %why, chain = %describe_backends(p.backends()), "stream continues in software after a hardware failure");
                 t.metrics
@@ -546,17 +446,13 @@ impl Feeder {
                 for r in backends.rungs.iter_mut().filter(|r| r.encoder.is_some()) {
                     r.fallback = Some(format!("runtime fallback: {why}"));
                 }
-                *running.output.backends.lock().expect("backends lock") = Some(backends);
-                let overload = Watch::new(t, &p);
-                *running.output.pipeline.lock().expect("pipeline lock") = Some(p);
-                running.output.clear_shed();
-                if let Some(running) = &mut self.running {
-                    running.overload = overload;
-                }
+                self.running = Some(Running::new(&t, output, p, video, epoch, backends));
             }
             Err(e) => {
                 tracing::error!(stream = %self.name, error = %e, "cannot rebuild the stream in software; ending it");
                 t.metrics.pipeline_error(self.name.as_str());
+                // No pipeline is left: the playlists end here.
+                close(&output, &t.metrics, false);
                 self.ended.end(EndReason::Failed(format!(
                     "cannot rebuild the stream in software: {e}"
                 )));
@@ -564,110 +460,10 @@ impl Feeder {
         }
     }
 
-    /// About once a second: is the stream behind, and should a rung be shed or come back
-    /// ([`crate::overload`])? Carries the answer out on the pipeline and the output.
+    /// About once a second, a look at the running stream for overload ([`Running`]).
     fn look_for_overload(&mut self) {
-        let t = &self.transcoder;
-        let Some(running) = &mut self.running else {
-            return;
-        };
-        let now = Instant::now();
-        if now.saturating_duration_since(running.overload.last_look) < OVERLOAD_TICK {
-            return;
-        }
-        for (i, shed) in running.output.take_forced() {
-            let pipeline = running.output.pipeline.lock().expect("pipeline lock");
-            if !pipeline.as_ref().is_some_and(|p| p.shed(i, shed)) {
-                tracing::warn!(stream = %self.name, rung = i, "this rung cannot be shed");
-                continue;
-            }
-            drop(pipeline);
-            running.overload.policy.force(i, shed, now);
-            let reason = shed.then_some(ShedReason::Forced);
-            let rung = running.output.set_shed(i, reason).unwrap_or_default();
-            if shed {
-                t.metrics.rung_shed(self.name.as_str(), ShedReason::Forced);
-            }
-            tracing::warn!(stream = %self.name, rung = %rung, shed, "rung shed or brought back on request");
-        }
-        let w = &mut running.overload;
-        w.last_look = now;
-        // Nothing to shed before the ladder is packaged.
-        if running.output.with_packager(|_| ()).is_none() {
-            return;
-        }
-        let Some(stats) = running.output.pipeline_stats() else {
-            return;
-        };
-        // Drops that say the pipeline could not keep up: its input queue overflowing, and the
-        // publish's own queue (the feeder fell behind). Not late or early frames.
-        let queue = running.output.input_dropped();
-        let drops = stats.overflow_dropped + queue.video + queue.audio;
-        let dropped = w.drops.is_some_and(|d| drops > d);
-        w.drops = Some(drops);
-        // Against the rate the input comes at: never above real time.
-        let input = w.input.factor(now).unwrap_or(1.0).min(1.0);
-        let slowest = running
-            .output
-            .realtime_factors_by_index()
-            .into_iter()
-            .filter(|(i, _, _)| !w.policy.is_shed(*i))
-            .map(|(_, name, f)| (name, f))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let slow = slowest
-            .as_ref()
-            .is_some_and(|(_, f)| *f < t.overload.behind_below * input);
-        let behind = if dropped {
-            Some(ShedReason::InputDropping)
-        } else if slow {
-            Some(ShedReason::BehindRealtime)
-        } else {
-            None
-        };
-        let cpu_busy = w.cpu_busy(now);
-        let Some(action) = w.policy.observe(Observation {
-            now,
-            behind,
-            cpu_busy,
-        }) else {
-            return;
-        };
-        let pipeline = running.output.pipeline.lock().expect("pipeline lock");
-        let Some(p) = pipeline.as_ref() else {
-            return;
-        };
-        match action {
-            Action::Shed(i, reason) => {
-                if !p.shed(i, true) {
-                    return;
-                }
-                drop(pipeline);
-                let rung = running.output.set_shed(i, Some(reason)).unwrap_or_default();
-                t.metrics.rung_shed(self.name.as_str(), reason);
-                tracing::warn!(
-                    stream = %self.name,
-                    rung = %rung,
-                    reason = reason.label(),
-                    slowest_rung = slowest.as_ref().map_or("", |s| s.0.as_str()),
-                    realtime_factor = slowest.as_ref().map_or(0.0, |s| s.1),
-                    input_rate = input,
-                    dropped,
-                    "overloaded: rung shed until there is headroom again"
-                );
-            }
-            Action::Restore(i) => {
-                if !p.shed(i, false) {
-                    return;
-                }
-                drop(pipeline);
-                let rung = running.output.set_shed(i, None).unwrap_or_default();
-                tracing::info!(
-                    stream = %self.name,
-                    rung = %rung,
-                    cpu_busy = cpu_busy.unwrap_or(0.0),
-                    "headroom again: rung back"
-                );
-            }
+        if let Some(running) = &mut self.running {
+            running.look_for_overload(&self.transcoder, &self.input_drops);
         }
     }
 
@@ -687,38 +483,12 @@ impl Feeder {
                 let _entered = span.entered();
                 let _busy = busy;
                 // Left open, so that the new pipeline continues the same playlists.
-                finish(running, &metrics, &outputs, true);
+                running.finish(&metrics, &outputs, true);
             });
         if spawned.is_err() {
             tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
         }
     }
-}
-
-/// Flushes the pipeline's last segments and ends the output's playlists (ENDLIST), or, with
-/// `keep_open`, leaves them open for the reconnect window ([`StreamOutput::pause`]).
-fn finish(running: Running, metrics: &TranscodeMetrics, outputs: &Outputs, keep_open: bool) {
-    let pipeline = running
-        .output
-        .pipeline
-        .lock()
-        .expect("pipeline lock")
-        .take();
-    let failed = pipeline.as_ref().is_some_and(|p| p.has_failed());
-    if let Some(p) = pipeline {
-        p.finish();
-    }
-    let stream = running.output.name().as_str();
-    // Decided after the flush: a drain that began meanwhile ends the playlists.
-    let closed = if keep_open && !failed && !outputs.is_draining() {
-        running.output.pause()
-    } else {
-        running.output.end()
-    };
-    for (rung, d) in closed {
-        metrics.segment_completed(&RungLabels::new(stream, &rung), d.as_secs_f64());
-    }
-    tracing::info!("transcoding finished");
 }
 
 /// A video decode time that went back more than [`JUMP_BACK`] or ahead more than

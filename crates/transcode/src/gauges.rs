@@ -52,9 +52,10 @@ impl Collector for OutputGauges {
             None,
             counter.metric_type(),
         )?;
-        let stats: Vec<_> = outputs.iter().map(|o| (o, o.pipeline_stats())).collect();
-        for (o, s) in &stats {
-            for r in s.iter().flat_map(|s| &s.rungs) {
+        // One look at each stream, for every family.
+        let statuses: Vec<_> = outputs.iter().map(|o| (o, o.status())).collect();
+        for (o, st) in &statuses {
+            for r in st.pipeline.iter().flat_map(|s| &s.rungs) {
                 let l = RungLabels {
                     stream: o.name().to_string(),
                     rung: r.name.clone(),
@@ -68,10 +69,10 @@ impl Collector for OutputGauges {
             None,
             counter.metric_type(),
         )?;
-        for (o, s) in &stats {
-            if let Some(s) = s {
+        for (o, st) in &statuses {
+            if let Some(s) = &st.pipeline {
                 // At the pipeline's input, and before it, in the publish's queue.
-                let queue = o.input_dropped();
+                let queue = st.input_dropped;
                 for (kind, n) in [
                     ("video", s.video_dropped + queue.video),
                     ("audio", s.audio_dropped + queue.audio),
@@ -90,8 +91,8 @@ impl Collector for OutputGauges {
             None,
             counter.metric_type(),
         )?;
-        for (o, s) in &stats {
-            if let Some(s) = s {
+        for (o, st) in &statuses {
+            if let Some(s) = &st.pipeline {
                 let l = StreamLabel {
                     stream: o.name().to_string(),
                 };
@@ -104,8 +105,8 @@ impl Collector for OutputGauges {
             None,
             counter.metric_type(),
         )?;
-        for (o, s) in &stats {
-            if let Some(s) = s {
+        for (o, st) in &statuses {
+            if let Some(s) = &st.pipeline {
                 for (kind, n) in [("video", s.video_frames_in), ("audio", s.audio_frames_in)] {
                     let l = StreamKindLabel {
                         stream: o.name().to_string(),
@@ -121,8 +122,8 @@ impl Collector for OutputGauges {
             None,
             ConstGauge::new(0i64).metric_type(),
         )?;
-        for (o, s) in stats.iter().filter(|(o, _)| !o.is_over()) {
-            if let Some(s) = s {
+        for (o, st) in statuses.iter().filter(|(_, st)| !st.over) {
+            if let Some(s) = &st.pipeline {
                 for (kind, n) in [("video", s.video_queued), ("audio", s.audio_queued)] {
                     let l = StreamKindLabel {
                         stream: o.name().to_string(),
@@ -138,13 +139,13 @@ impl Collector for OutputGauges {
             None,
             ConstGauge::new(0i64).metric_type(),
         )?;
-        for o in outputs.iter().filter(|o| !o.is_over()) {
-            for (rung, state) in o.rung_states() {
+        for (o, st) in statuses.iter().filter(|(_, st)| !st.over) {
+            for r in &st.rungs {
                 let l = RungLabels {
                     stream: o.name().to_string(),
-                    rung,
+                    rung: r.name.clone(),
                 };
-                ConstGauge::new(i64::from(state.is_some())).encode(shed.encode_family(&l)?)?;
+                ConstGauge::new(i64::from(r.shed.is_some())).encode(shed.encode_family(&l)?)?;
             }
         }
         let mut rtf = encoder.encode_descriptor(
@@ -153,11 +154,12 @@ impl Collector for OutputGauges {
             None,
             gauge.metric_type(),
         )?;
-        for o in outputs.iter().filter(|o| !o.is_over()) {
-            for (rung, f) in o.realtime_factors() {
+        for (o, st) in statuses.iter().filter(|(_, st)| !st.over) {
+            for r in &st.rungs {
+                let Some(f) = r.realtime_factor else { continue };
                 let l = RungLabels {
                     stream: o.name().to_string(),
-                    rung,
+                    rung: r.name.clone(),
                 };
                 ConstGauge::new(f).encode(rtf.encode_family(&l)?)?;
             }
@@ -250,8 +252,11 @@ impl Collector for HardwareGauges {
         )?;
         let mut live = outputs.all();
         live.sort_by(|a, b| a.name().cmp(b.name()));
-        for o in live.iter().filter(|o| !o.is_over()) {
-            let Some(b) = o.backends() else { continue };
+        for o in &live {
+            let status = o.status();
+            let Some(b) = status.backends.filter(|_| !status.over) else {
+                continue;
+            };
             for r in b.rungs.iter().filter(|r| r.encoder.is_some()) {
                 for (stage, kind) in [
                     (Stage::Decode, b.decoder.backend),

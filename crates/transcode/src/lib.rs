@@ -37,6 +37,7 @@
 
 mod api;
 pub mod config;
+mod control;
 mod feeder;
 mod gauges;
 mod hardware;
@@ -44,9 +45,12 @@ mod metrics;
 mod output;
 mod outputs;
 mod overload;
+mod packaged;
 mod rate;
+mod running;
 mod sink;
 mod source;
+mod status;
 mod transcoder;
 
 pub use api::{capabilities_json, rungs_json};
@@ -56,7 +60,9 @@ pub use config::{
 pub use gauges::{HardwareGauges, OutputGauges};
 pub use hardware::{Hardware, HardwareIssue, IssueCounts, ENV_TEST_FAULTS};
 pub use metrics::{RestartReason, TranscodeMetrics};
-pub use output::{Shed, ShedRefusal, StreamOutput};
+pub use output::{ShedRefusal, StreamOutput};
 pub use outputs::Outputs;
 pub use overload::ShedReason;
+pub use packaged::{RungStatus, Shed};
+pub use status::Status;
 pub use transcoder::Transcoder;

@@ -61,7 +61,7 @@ impl Outputs {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
         for o in self.all() {
-            o.end_if_paused_for(Duration::ZERO);
+            o.packaged.end_if_paused_for(Duration::ZERO);
         }
     }
 
@@ -71,8 +71,8 @@ impl Outputs {
     pub fn get(&self, name: &str) -> Option<Arc<StreamOutput>> {
         let mut map = self.map.lock().expect("outputs lock");
         let (key, output) = map.iter().find(|(n, _)| n.as_str() == name)?;
-        output.end_if_paused_for(self.reconnect_window());
-        if output.expired(self.keep_ended) {
+        output.packaged.end_if_paused_for(self.reconnect_window());
+        if output.packaged.expired(self.keep_ended) {
             let key = key.clone();
             map.remove(&key);
             return None;
@@ -86,8 +86,8 @@ impl Outputs {
         let keep = self.keep_ended;
         let window = self.reconnect_window();
         map.retain(|_, o| {
-            o.end_if_paused_for(window);
-            !o.expired(keep)
+            o.packaged.end_if_paused_for(window);
+            !o.packaged.expired(keep)
         });
         map.values().cloned().collect()
     }
@@ -172,7 +172,7 @@ impl Drop for Busy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::tests::source_rung;
+    use crate::output::tests::{chunk, live_output, source_rung};
 
     #[test]
     fn ended_outputs_are_kept_for_keep_ended_then_dropped() {
@@ -184,18 +184,18 @@ mod tests {
                 1,
                 ingest::frames::DropCounter::default(),
             );
-            o.on_rung_ready(source_rung());
+            o.packaged.on_rung_ready(source_rung());
             outputs.replace(o.clone());
             o
         };
         let kept = Outputs::new(Duration::from_secs(60));
-        ready(&kept).end();
+        ready(&kept).packaged.end();
         assert!(
             kept.get("s").is_some(),
             "an ended stream stays served for keep_ended"
         );
         let gone = Outputs::new(Duration::ZERO);
-        ready(&gone).end();
+        ready(&gone).packaged.end();
         std::thread::sleep(Duration::from_millis(5));
         assert!(gone.get("s").is_none());
         assert!(gone.all().is_empty());
@@ -216,5 +216,37 @@ mod tests {
         tokio::task::yield_now().await;
         drop(busy);
         assert!(waiter.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reconnect_window_runs_out_in_virtual_time_and_a_drain_ends_it_at_once() {
+        let window = Duration::from_secs(10);
+        let outputs = Outputs::with_reconnect_window(Duration::from_secs(60), window);
+        let o = live_output(true);
+        let now = std::time::SystemTime::now();
+        let segment = media::cmaf::ChunkKind::SegmentStart;
+        o.packaged.on_chunk(0, chunk(segment, 0, 500), now, &[]);
+        outputs.replace(o.clone());
+        o.packaged.pause();
+        tokio::time::advance(window - Duration::from_millis(1)).await;
+        let o = outputs.get("s").expect("served while paused");
+        assert!(o.is_paused() && !o.is_over(), "within the window");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let o = outputs
+            .get("s")
+            .expect("an ended stream is kept for keep_ended");
+        assert!(o.is_over() && !o.is_paused(), "the window ran out");
+        let text = o.playlist(Some("source"), false).expect("a playlist");
+        assert!(text.ends_with(b"#EXT-X-ENDLIST\n"));
+
+        // Paused again in a new output: a drain ends it without waiting for the window.
+        let o = live_output(true);
+        o.packaged.on_chunk(0, chunk(segment, 0, 500), now, &[]);
+        outputs.replace(o.clone());
+        o.packaged.pause();
+        assert_eq!(outputs.reconnect_window(), window);
+        outputs.drain();
+        assert!(o.is_over() && !o.is_paused());
+        assert_eq!(outputs.reconnect_window(), Duration::ZERO);
     }
 }

@@ -9,9 +9,10 @@ use media::cmaf::CmafChunk;
 use pipeline::accel::FailurePolicy;
 use pipeline::{ChunkSink, Failure, RungInfo};
 
+use crate::control::{Control, Fallback};
 use crate::hardware::{Hardware, HardwareIssue};
 use crate::metrics::{RungLabels, TranscodeMetrics};
-use crate::output::{Control, Fallback, StreamOutput};
+use crate::output::StreamOutput;
 
 /// What the pipeline's threads call.
 pub(crate) struct Sink {
@@ -26,14 +27,14 @@ pub(crate) struct Sink {
 impl ChunkSink for Sink {
     fn on_rung_ready(&self, info: RungInfo) {
         tracing::debug!(stream = %self.output.name(), rung = %info.name, width = info.width, height = info.height, codec = %info.video_codec, "rung ready");
-        self.output.on_rung_ready(info);
+        self.output.packaged.on_rung_ready(info);
     }
 
     fn on_chunk(&self, rung: usize, chunk: CmafChunk, arrivals: &[Instant]) {
         let pts = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
         let pdt = self.epoch + Duration::from_nanos(pts);
         let bytes = chunk.data.len() as u64;
-        if let Some(listed) = self.output.on_chunk(rung, chunk, pdt, arrivals) {
+        if let Some(listed) = self.output.packaged.on_chunk(rung, chunk, pdt, arrivals) {
             let now = Instant::now();
             let labels = RungLabels::new(self.output.name().as_str(), &listed.rung);
             self.metrics.packaged(&labels, bytes);
@@ -46,13 +47,13 @@ impl ChunkSink for Sink {
     }
 
     fn on_shed(&self, rung: usize, at: media::MediaTime) {
-        self.output.end_segment(rung, at);
+        self.output.packaged.end_segment(rung, at);
     }
 
     fn on_gap(&self, rung: usize, start: media::MediaTime, duration: media::MediaTime) {
         let pts = u64::try_from(start.as_nanos()).unwrap_or(0);
         let pdt = self.epoch + Duration::from_nanos(pts);
-        self.output.on_gap(rung, start, duration, pdt);
+        self.output.packaged.on_gap(rung, start, duration, pdt);
     }
 
     fn on_failure(&self, failure: Failure) {
@@ -69,7 +70,7 @@ impl ChunkSink for Sink {
                 fault.stage.as_str()
             );
             self.hardware.fallback(HardwareIssue::RuntimeError);
-            self.output.send(Control::Fallback(Fallback {
+            self.output.control.send(Control::Fallback(Fallback {
                 element: fault.element.clone(),
                 backend: fault.backend.to_string(),
                 message: failure.message,

@@ -97,7 +97,7 @@ mod tests {
     fn one_live() -> (Arc<Outputs>, Arc<StreamOutput>) {
         let outputs = Outputs::new(Duration::from_secs(60));
         let o = live_output(true);
-        o.on_chunk(
+        o.packaged.on_chunk(
             0,
             chunk(ChunkKind::SegmentStart, 0, 500),
             SystemTime::now(),
@@ -155,7 +155,7 @@ mod tests {
         let task = tokio::spawn(held(outputs.answer("s", next_part(), BUDGET)));
         tokio::task::yield_now().await;
         assert!(!task.is_finished(), "answered before the part existed");
-        o.on_chunk(
+        o.packaged.on_chunk(
             0,
             chunk(ChunkKind::Continuation, 500, 500),
             SystemTime::now(),
@@ -193,7 +193,7 @@ mod tests {
         let task = tokio::spawn(held(outputs.answer("s", part.clone(), BUDGET)));
         let playlist = tokio::spawn(held(outputs.answer("s", next_part(), BUDGET)));
         tokio::task::yield_now().await;
-        o.end();
+        o.packaged.end();
         assert_eq!(
             task.await.unwrap(),
             Answer::Gone,
