@@ -40,8 +40,10 @@ LAYERS = {
     "mpegts": 1,
     "hls": 1,
     "pipeline": 1,
-    # The service, along the data flow.
+    # The service, along the data flow. The cluster (Redis leases, and who owns a stream) sits
+    # beside ingest: the wiring adapts ingest's admission and playback's sources to it.
     "ingest": 2,
+    "cluster": 2,
     "transcode": 3,
     "playback": 4,
     # Wiring (HTTP router, health, shutdown, configuration assembly) and the binary.
@@ -52,8 +54,12 @@ LAYERS = {
 # Packages a crate must not link, even through others: (crate, package or package-name prefix).
 # Playback reads streams through `hls::Source` (seam 4), so its HTTP side never links the
 # transcoder or GStreamer.
+# Ingest and playback reach the cluster only through the interfaces the wiring provides
+# (`ingest::Ownership`, `hls::Source`): neither links Redis. The cluster links no GStreamer.
 NEVER_REACH = {
-    "playback": ("transcode", "pipeline", "gstreamer"),
+    "playback": ("transcode", "pipeline", "gstreamer", "cluster", "redis"),
+    "ingest": ("cluster", "redis", "gstreamer"),
+    "cluster": ("gstreamer", "pipeline"),
 }
 
 

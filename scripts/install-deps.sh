@@ -3,7 +3,8 @@
 # GStreamer development files and plugins, and the real clients the end-to-end tests drive
 # (ffmpeg, gst-launch-1.0, srt-tools, Chromium), Node.js and npm (hls.js for the player page,
 # playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check
-# and Debian's Prometheus server, which tests/observability.rs runs as a real scraper; and
+# and Debian's Prometheus server, which tests/observability.rs runs as a real scraper, and its
+# redis-server, which the cluster tests run; and
 # cargo-nextest, the test runner (`cargo install` when it is missing).
 #
 # Idempotent and quiet when everything is there: it asks dpkg-query first and runs
@@ -22,6 +23,10 @@ packages=(
     # /usr/bin/prometheus: tests/observability.rs starts its own on a free port. The package's
     # own daemon is stopped right after it is installed (see below).
     prometheus
+    # Cluster mode's store: tests/cluster.rs and crates/cluster/tests start their own
+    # redis-server on a free port (redis-cli comes with it). The package's daemon is stopped
+    # right after it is installed (see below).
+    redis-server
 )
 
 sudo_cmd=()
@@ -64,33 +69,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${to_install[@]}"
 fi
 
-# Debian's prometheus package enables and starts a system daemon on port 9090 (its systemd unit,
-# or /etc/init.d/prometheus where there is no systemd; a policy-rc.d that denies starts, as in
-# containers, keeps it off). The tests run their own Prometheus on a free port, so a daemon that
-# this script just installed would only hold 9090 and scrape nothing: stop it, and keep it from
-# coming back at boot. A Prometheus that was installed before is left as it is.
-stop_packaged_prometheus() {
+# Debian's prometheus and redis-server packages enable and start a system daemon (on 9090 and
+# 6379; its systemd unit, or its /etc/init.d script where there is no systemd; a policy-rc.d
+# that denies starts, as in containers, keeps it off). The tests run their own on free ports, so
+# a daemon that this script just installed would only hold a port: stop it, and keep it from
+# coming back at boot. One that was installed before is left as it is.
+stop_packaged_daemon() { # SERVICE
+    local service="$1"
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        "${sudo_cmd[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+        "${sudo_cmd[@]}" systemctl disable --now "$service.service" >/dev/null 2>&1 || true
     fi
-    if "${sudo_cmd[@]}" service prometheus status >/dev/null 2>&1; then
-        echo "install-deps: stopping the prometheus daemon the package started"
-        "${sudo_cmd[@]}" service prometheus stop >/dev/null 2>&1 \
-            || "${sudo_cmd[@]}" invoke-rc.d prometheus stop >/dev/null 2>&1 \
+    if "${sudo_cmd[@]}" service "$service" status >/dev/null 2>&1; then
+        echo "install-deps: stopping the $service daemon the package started"
+        "${sudo_cmd[@]}" service "$service" stop >/dev/null 2>&1 \
+            || "${sudo_cmd[@]}" invoke-rc.d "$service" stop >/dev/null 2>&1 \
             || true
-        if "${sudo_cmd[@]}" service prometheus status >/dev/null 2>&1; then
-            echo "install-deps: the prometheus daemon still runs; stop it with 'service prometheus stop'" >&2
+        if "${sudo_cmd[@]}" service "$service" status >/dev/null 2>&1; then
+            echo "install-deps: the $service daemon still runs; stop it with 'service $service stop'" >&2
             exit 1
         fi
     fi
     if [ ! -d /run/systemd/system ] && command -v update-rc.d >/dev/null 2>&1; then
-        "${sudo_cmd[@]}" update-rc.d prometheus disable >/dev/null 2>&1 || true
+        "${sudo_cmd[@]}" update-rc.d "$service" disable >/dev/null 2>&1 || true
     fi
 }
 for p in "${missing[@]}"; do
-    if [ "$p" = prometheus ]; then
-        stop_packaged_prometheus
-    fi
+    case "$p" in
+        prometheus | redis-server) stop_packaged_daemon "$p" ;;
+    esac
 done
 
 # The OpenMetrics check in tests/foundation.rs uses the reference parser from prometheus_client,

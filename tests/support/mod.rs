@@ -19,6 +19,7 @@
 
 pub(crate) mod hls;
 pub(crate) mod publisher;
+pub(crate) mod redis;
 
 use std::collections::BTreeMap;
 use std::fs::File;

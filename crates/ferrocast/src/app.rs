@@ -35,6 +35,9 @@ pub enum BindError {
     /// `http.cors_allow_origin` cannot be sent as a header.
     #[error("http.cors_allow_origin {0:?} is not a valid header value")]
     CorsOrigin(String),
+    /// Cluster mode cannot start (its address, or its Redis URL).
+    #[error("cluster mode: {0}")]
+    Cluster(String),
     /// A listen address could not be bound (in use, not ours, no permission).
     #[error("cannot listen for {what} {addr}")]
     Listen {
@@ -76,11 +79,14 @@ pub struct Wired {
 
 /// Builds every part for `config` (with these `streams` publishable, on this `hardware`), each
 /// registering its metrics, and connects them: the registry's publishes feed the transcoder,
-/// whose outputs playback serves.
+/// whose outputs playback serves. In cluster mode, publishes also claim their stream's lease;
+/// `admin` (the admin listener's bound address) is what the other pods reach when
+/// `cluster.advertise` is empty.
 pub fn wire(
     config: &Config,
     streams: Vec<StreamConfig>,
     hardware: Hardware,
+    admin: SocketAddr,
 ) -> Result<Wired, BindError> {
     let mut registry = Registry::default();
     service_metrics::register_process(&mut registry);
@@ -109,6 +115,17 @@ pub fn wire(
         transcode_metrics,
     );
     streams_registry.set_consumer_factory(transcoder.consumer_factory());
+    let cluster = match config.cluster.enabled() {
+        true => Some(
+            crate::cluster::ClusterNode::new(&config.cluster, admin, &mut registry)
+                .map_err(BindError::Cluster)?,
+        ),
+        false => None,
+    };
+    if let Some(node) = &cluster {
+        streams_registry.set_ownership(node.ownership());
+        health.set_cluster(node.leases.store().clone());
+    }
     let playback = Playback::new(
         outputs.clone(),
         names.iter().map(String::as_str),
@@ -141,6 +158,7 @@ pub fn wire(
             faults: Faults::from_env(),
             cors_allow_origin,
             api_token: http::ApiToken::new(&config.api.token),
+            cluster,
         },
         ingest_metrics,
         srt_links,
@@ -175,7 +193,6 @@ impl App {
         pipeline::init().map_err(BindError::Gstreamer)?;
         let hardware = Hardware::probe(&config.transcode, &config.nvidia);
         hardware.log();
-        let wired = wire(&config, streams.clone(), hardware)?;
         let listen = |what, addr| move |source| BindError::Listen { what, addr, source };
         let http = TcpListener::bind(config.listen.http)
             .await
@@ -189,6 +206,13 @@ impl App {
         let srt = srt_listener::bind(config.listen.srt)
             .await
             .map_err(listen("SRT on UDP", config.listen.srt))?;
+        let admin_addr = admin
+            .local_addr()
+            .map_err(listen("the admin HTTP on", config.listen.admin))?;
+        let wired = wire(&config, streams.clone(), hardware, admin_addr)?;
+        if let Some(node) = &wired.state.cluster {
+            node.start();
+        }
         Ok(App {
             config,
             wired,

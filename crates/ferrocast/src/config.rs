@@ -44,6 +44,8 @@ pub struct Config {
     pub hls: transcode::Hls,
     /// Publishable streams. Empty means: one stream named `main` with a random key.
     pub streams: Vec<StreamConfig>,
+    /// Cluster mode: several pods sharing one Redis (off unless `cluster.redis_url` is set).
+    pub cluster: cluster::Cluster,
 }
 
 /// Listen addresses. Port 0 picks a free port; the bound address is printed at start-up.
@@ -132,6 +134,7 @@ impl Default for Config {
             nvidia: transcode::Nvidia::default(),
             hls: transcode::Hls::default(),
             streams: Vec::new(),
+            cluster: cluster::Cluster::default(),
         }
     }
 }
@@ -195,6 +198,7 @@ impl Config {
         self.ingest.validate()?;
         self.transcode.validate()?;
         self.hls.validate()?;
+        self.cluster.validate()?;
         if self.http.max_connections == 0 {
             return Err(Invalid::new("http.max_connections must be above 0").into());
         }

@@ -11,7 +11,7 @@
 //!   for it would harm every other stream on the pod.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
 use ingest::ListenerHealth;
@@ -30,6 +30,9 @@ pub struct Health {
     /// The SRT listener's task (and srt-tokio's listener inside it).
     pub srt: Arc<ListenerHealth>,
     outputs: Arc<Outputs>,
+    /// Cluster mode: the store, whose state the report shows (it does not judge it: streams
+    /// that are live go on while the store is down).
+    cluster: OnceLock<Arc<cluster::Store>>,
 }
 
 /// The body of `/healthz` and `/readyz`.
@@ -43,6 +46,16 @@ pub struct Report {
     pub listeners: Listeners,
     /// Informational: live outputs and rungs behind real time.
     pub pipelines: Pipelines,
+    /// Informational, in cluster mode only: whether the cluster store is reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+}
+
+/// The cluster in a [`Report`].
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ClusterReport {
+    /// `up` or `down`: whether this pod reaches the cluster store (Redis).
+    pub store: &'static str,
 }
 
 /// Each listener's state in a [`Report`].
@@ -82,7 +95,13 @@ impl Health {
             rtmp: Arc::default(),
             srt: Arc::default(),
             outputs,
+            cluster: OnceLock::new(),
         })
+    }
+
+    /// Cluster mode: the report shows `store`'s state.
+    pub fn set_cluster(&self, store: Arc<cluster::Store>) {
+        let _ = self.cluster.set(store);
     }
 
     /// The drain began: readiness fails from now on.
@@ -159,6 +178,9 @@ impl Health {
                 running,
                 rungs_behind_realtime: behind,
             },
+            cluster: self.cluster.get().map(|store| ClusterReport {
+                store: if store.is_up() { "up" } else { "down" },
+            }),
         }
     }
 }

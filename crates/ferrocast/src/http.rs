@@ -46,6 +46,8 @@ pub struct AppState {
     pub cors_allow_origin: Option<HeaderValue>,
     /// `api.token`: the bearer token `/api/v1` requires, if set.
     pub api_token: Option<ApiToken>,
+    /// Cluster mode: this pod's leases and store.
+    pub cluster: Option<crate::cluster::ClusterNode>,
 }
 
 /// `api.token`, redacted in `Debug` (the state is printed in debug logs and panics).
@@ -410,7 +412,8 @@ mod tests {
             passphrase: String::new(),
         }];
         let hardware = Hardware::from_registry(&config.transcode, &config.nvidia, &NoHardware);
-        let wired = crate::wire(&config, streams, hardware).unwrap();
+        let admin = "127.0.0.1:9091".parse().unwrap();
+        let wired = crate::wire(&config, streams, hardware, admin).unwrap();
         std::fs::remove_dir_all(&assets).unwrap();
         wired.state
     }

@@ -24,6 +24,7 @@
 //! ```
 
 mod app;
+pub mod cluster;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 pub enum EndReason {
     /// A new publisher took the stream over (after silence).
     TakenOver,
+    /// Cluster mode: another server holds the stream now (the address it is reached at); this
+    /// one lost its lease.
+    TakenOverElsewhere(String),
     /// The server is shutting down.
     Draining,
     /// The server refused the publish as it started (promised hardware missing, no thread to
@@ -28,6 +31,10 @@ impl EndReason {
             EndReason::TakenOver | EndReason::Draining => (
                 "NetStream.Publish.Idle",
                 "Stream ended by the server.".to_owned(),
+            ),
+            EndReason::TakenOverElsewhere(_) => (
+                "NetStream.Publish.Idle",
+                "Stream taken over on another server.".to_owned(),
             ),
             EndReason::Refused(why) => ("NetStream.Publish.Failed", format!("Refused: {why}")),
             EndReason::Failed(why) => (
@@ -49,6 +56,9 @@ impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EndReason::TakenOver => f.write_str("taken over by a new publisher"),
+            EndReason::TakenOverElsewhere(owner) => {
+                write!(f, "taken over by a publisher on another server ({owner})")
+            }
             EndReason::Draining => f.write_str("the server is shutting down"),
             EndReason::Refused(why) => write!(f, "refused: {why}"),
             EndReason::Failed(why) => write!(f, "transcoding failed: {why}"),
@@ -109,6 +119,12 @@ mod tests {
                 "NetStream.Publish.Idle",
                 "Stream ended by the server.",
                 true,
+            ),
+            (
+                EndReason::TakenOverElsewhere("10.0.0.7:9091".into()),
+                "NetStream.Publish.Idle",
+                "Stream taken over on another server.",
+                false,
             ),
             (
                 EndReason::Refused("no NVENC".into()),

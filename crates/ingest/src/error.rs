@@ -17,6 +17,13 @@ pub enum PublishError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     Draining,
+    /// Cluster mode: the stream is live on another server.
+    #[error("stream {0} is being published to another server; retry after that publisher stops")]
+    LiveElsewhere(StreamName),
+    /// Cluster mode: the cluster store cannot be reached, and new publishes wait for it
+    /// (`cluster.on_store_down = "refuse"`).
+    #[error("the server cannot reach its cluster store; retry shortly")]
+    StoreDown,
 }
 
 impl PublishError {
@@ -26,6 +33,8 @@ impl PublishError {
             PublishError::BadKey => Rejection::BadKey,
             PublishError::AlreadyLive(_) => Rejection::AlreadyLive,
             PublishError::Draining => Rejection::Draining,
+            PublishError::LiveElsewhere(_) => Rejection::LiveElsewhere,
+            PublishError::StoreDown => Rejection::StoreDown,
         }
     }
 }

@@ -86,6 +86,10 @@ pub enum Rejection {
     BadPassphrase,
     /// The SRT handshake failed for another reason.
     HandshakeFailed,
+    /// Cluster mode: the stream is live on another server.
+    LiveElsewhere,
+    /// Cluster mode: the cluster store is unreachable and new publishes wait for it.
+    StoreDown,
 }
 
 impl Rejection {
@@ -105,6 +109,8 @@ impl Rejection {
             Rejection::UnexpectedPassphrase => "unexpected_passphrase",
             Rejection::BadPassphrase => "bad_passphrase",
             Rejection::HandshakeFailed => "handshake_failed",
+            Rejection::LiveElsewhere => "live_elsewhere",
+            Rejection::StoreDown => "store_down",
         }
     }
 }

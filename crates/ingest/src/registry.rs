@@ -22,6 +22,7 @@ use crate::error::PublishError;
 use crate::frames::{self, FrameReceiver, FrameSender};
 use crate::metrics::{IngestMetrics, TrackCounters};
 use crate::outcome::Protocol;
+use crate::ownership::{Ownership, OwnershipClaim, PublishWatch};
 use crate::snapshot::{rfc3339, AudioInfo, PublisherSnapshot, StreamSnapshot, VideoInfo};
 
 /// Starts the consumer of a new publish: the stream's name, the signal through which the
@@ -45,6 +46,8 @@ pub struct StreamRegistry {
     draining: AtomicBool,
     next_id: AtomicU64,
     consumers: OnceLock<ConsumerFactory>,
+    /// Cluster mode: who else may hold a stream.
+    ownership: OnceLock<Arc<dyn Ownership>>,
 }
 
 impl std::fmt::Debug for StreamRegistry {
@@ -69,6 +72,9 @@ struct LiveStream {
     last_activity_ns: AtomicU64,
     stats: Mutex<Stats>,
     cancel: EndSignal,
+    /// Its consumer has started: until then (in cluster mode, while the stream is claimed) it
+    /// holds the name here but is not shown as live.
+    started_consumer: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +94,8 @@ pub struct PublishHandle {
     stream: Arc<LiveStream>,
     frames: Option<FrameSender>,
     counters: TrackCounters,
+    /// Cluster mode: the stream's claim, released with the handle.
+    claim: Option<OwnershipClaim>,
 }
 
 impl StreamRegistry {
@@ -107,12 +115,19 @@ impl StreamRegistry {
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             consumers: OnceLock::new(),
+            ownership: OnceLock::new(),
         })
     }
 
     /// Sets what receives every future publish's media. Only the first call takes effect.
     pub fn set_consumer_factory(&self, factory: ConsumerFactory) {
         let _ = self.consumers.set(factory);
+    }
+
+    /// Cluster mode: every publish also claims its stream from `ownership`
+    /// ([`StreamRegistry::publish_owned`]). Only the first call takes effect.
+    pub fn set_ownership(&self, ownership: Arc<dyn Ownership>) {
+        let _ = self.ownership.set(ownership);
     }
 
     /// The configured stream for a key. Compares every key in constant time, so response timing
@@ -156,7 +171,66 @@ impl StreamRegistry {
 
     /// Starts a publish for `key` at `now`. A live publisher idle for `publisher_timeout` is
     /// replaced (its handle's [`PublishHandle::cancelled`] fires); a sending one makes this fail.
+    /// Local rules only: ingest drivers call [`StreamRegistry::publish_owned`], which adds the
+    /// cluster's in cluster mode.
     pub fn publish(
+        self: &Arc<Self>,
+        key: &str,
+        protocol: Protocol,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Result<PublishHandle, PublishError> {
+        let mut handle = self.enter(key, protocol, remote, now)?;
+        self.start_consumer(&mut handle);
+        Ok(handle)
+    }
+
+    /// Whether `name` may go live here as far as the cluster knows (the SRT handshake's check;
+    /// [`StreamRegistry::publish_owned`] has the last word). Always yes outside cluster mode.
+    pub async fn check_owned(&self, name: &StreamName) -> Result<(), PublishError> {
+        let Some(ownership) = self.ownership.get() else {
+            return Ok(());
+        };
+        ownership.check(name).await.map_err(|d| d.error(name))
+    }
+
+    /// [`StreamRegistry::publish`], and in cluster mode the stream's claim cluster-wide: the
+    /// local rules first (a local takeover is decided here), then the claim, and only then does
+    /// the consumer start. A refused claim unpublishes at once and is counted as a rejection.
+    pub async fn publish_owned(
+        self: &Arc<Self>,
+        key: &str,
+        protocol: Protocol,
+        remote: SocketAddr,
+    ) -> Result<PublishHandle, PublishError> {
+        let Some(ownership) = self.ownership.get().cloned() else {
+            return self.publish(key, protocol, remote, Instant::now());
+        };
+        let mut handle = self.enter(key, protocol, remote, Instant::now())?;
+        let stream = handle.stream.clone();
+        let watch = PublishWatch {
+            name: stream.name.clone(),
+            id: stream.id,
+            end: stream.cancel.clone(),
+            idle: Arc::new(move || stream.idle_for(Instant::now())),
+            takeover_after: self.publisher_timeout,
+        };
+        match ownership.claim(watch).await {
+            Ok(claim) => {
+                handle.claim = Some(claim);
+                self.start_consumer(&mut handle);
+                Ok(handle)
+            }
+            Err(disowned) => {
+                let e = disowned.error(handle.name());
+                self.metrics.reject(protocol, e.rejection());
+                Err(e)
+            }
+        }
+    }
+
+    /// Enters a publish into the live map (the local rules), without starting its consumer.
+    fn enter(
         self: &Arc<Self>,
         key: &str,
         protocol: Protocol,
@@ -186,21 +260,28 @@ impl StreamRegistry {
             last_activity_ns: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
             cancel: EndSignal::default(),
+            started_consumer: AtomicBool::new(false),
         });
         live.insert(name.clone(), stream.clone());
         self.live_count.send_replace(live.len());
         drop(live);
-        let frames = self.consumers.get().map(|start| {
-            let (tx, rx) = frames::channel(frames::CAPACITY);
-            start(&name, stream.cancel.clone(), rx);
-            tx
-        });
         Ok(PublishHandle {
             registry: self.clone(),
-            frames,
+            frames: None,
             counters: self.metrics.tracks(name.as_str()),
             stream,
+            claim: None,
         })
+    }
+
+    /// Starts the consumer of an entered publish, which gets its frames from now on.
+    fn start_consumer(&self, handle: &mut PublishHandle) {
+        handle.stream.started_consumer.store(true, Ordering::SeqCst);
+        handle.frames = self.consumers.get().map(|start| {
+            let (tx, rx) = frames::channel(frames::CAPACITY);
+            start(&handle.stream.name, handle.stream.cancel.clone(), rx);
+            tx
+        });
     }
 
     /// Refuses new publishes and tells every live publisher to stop.
@@ -230,7 +311,10 @@ impl StreamRegistry {
         self.streams
             .iter()
             .map(|s| {
-                let publisher = live.get(&s.name).map(|l| l.snapshot());
+                let publisher = live
+                    .get(&s.name)
+                    .filter(|l| l.started_consumer.load(Ordering::SeqCst))
+                    .map(|l| l.snapshot());
                 StreamSnapshot {
                     name: s.name.clone(),
                     live: publisher.is_some(),

@@ -173,7 +173,7 @@ impl RtmpIngest {
                 break;
             }
             while let Some(event) = conn.session.poll_event() {
-                self.on_event(&mut conn, event, remote);
+                self.on_event(&mut conn, event, remote).await;
             }
             if self.flush(&mut socket, &mut conn.session).await.is_err() {
                 break;
@@ -188,7 +188,7 @@ impl RtmpIngest {
         conn.result
     }
 
-    fn on_event(&self, conn: &mut Connection, event: Event, remote: SocketAddr) {
+    async fn on_event(&self, conn: &mut Connection, event: Event, remote: SocketAddr) {
         match event {
             Event::Connect { app, flash_ver, .. } => {
                 tracing::debug!(%app, flash_ver = flash_ver.as_deref().unwrap_or(""), "rtmp connect");
@@ -197,10 +197,9 @@ impl RtmpIngest {
                 if conn.publish.is_some() {
                     return;
                 }
-                match self
-                    .registry
-                    .publish(&key, PROTOCOL, remote, std::time::Instant::now())
-                {
+                // In cluster mode the stream is claimed cluster-wide too (a round trip to the
+                // store, bounded by its command timeout).
+                match self.registry.publish_owned(&key, PROTOCOL, remote).await {
                     // Refused by the transcoder at once (e.g. promised hardware missing): answer
                     // with the reason instead of accepting and then dropping the publish.
                     Ok(handle) if handle.is_cancelled() => {
@@ -225,9 +224,9 @@ impl RtmpIngest {
                         // The key is a secret: the log says why, never what was sent.
                         tracing::warn!(reason = e.rejection().label(), "publish refused: {e}");
                         let code = match e {
-                            PublishError::BadKey | PublishError::AlreadyLive(_) => {
-                                "NetStream.Publish.BadName"
-                            }
+                            PublishError::BadKey
+                            | PublishError::AlreadyLive(_)
+                            | PublishError::LiveElsewhere(_) => "NetStream.Publish.BadName",
                             _ => "NetStream.Publish.Failed",
                         };
                         conn.session.reject_publish(code, &e.to_string());

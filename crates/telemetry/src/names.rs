@@ -107,8 +107,9 @@ pub const PROCESS_START: &str = "process_start_time_seconds";
 /// Gauge: 1 while this pod reaches the cluster store (Redis), 0 while it does not; absent
 /// outside cluster mode.
 pub const CLUSTER_STORE_UP: &str = "ferrocast_cluster_store_up";
-/// Histogram: round-trip time of cluster store (Redis) commands, in seconds.
-pub const CLUSTER_STORE_RTT: &str = "ferrocast_cluster_store_rtt_seconds";
+/// Histogram: round-trip time of cluster store (Redis) commands, in seconds (registered with
+/// the unit, so exposed as `ferrocast_cluster_store_rtt_seconds`).
+pub const CLUSTER_STORE_RTT: &str = "ferrocast_cluster_store_rtt";
 /// Gauge: stream leases this pod holds (streams it publishes cluster-wide).
 pub const CLUSTER_LEASES: &str = "ferrocast_cluster_leases";
 /// Counter: lease renewals that failed, by reason (`store_down`, `lost`).

@@ -110,6 +110,20 @@ fn percent_decoded(s: &str) -> std::borrow::Cow<'_, str> {
     String::from_utf8(out).map_or(s.into(), Into::into)
 }
 
+/// How a caller hears that the registry (or the cluster) refused its publish.
+pub(crate) fn refusal(e: PublishError) -> Refusal {
+    let code = match e {
+        PublishError::BadKey => reject::FORBIDDEN,
+        PublishError::AlreadyLive(_) | PublishError::LiveElsewhere(_) => reject::CONFLICT,
+        PublishError::Draining | PublishError::StoreDown => reject::UNAVAILABLE,
+    };
+    Refusal {
+        reason: reject_reason(code),
+        metric: e.rejection(),
+        message: e.to_string(),
+    }
+}
+
 /// Decides a caller from what its handshake carries, before anything is accepted.
 ///
 /// `check` answers what a publish would (the registry's
@@ -129,18 +143,7 @@ pub fn decide(
         metric: streamid_metric(&e),
         message: e.to_string(),
     })?;
-    let name = check(&id.key).map_err(|e| {
-        let code = match e {
-            PublishError::BadKey => reject::FORBIDDEN,
-            PublishError::AlreadyLive(_) => reject::CONFLICT,
-            PublishError::Draining => reject::UNAVAILABLE,
-        };
-        Refusal {
-            reason: reject_reason(code),
-            metric: e.rejection(),
-            message: e.to_string(),
-        }
-    })?;
+    let name = check(&id.key).map_err(refusal)?;
     let passphrase = passphrase_for(&name);
     if passphrase.is_none() && caller_key_len != 0 {
         // Refused here, with a message and a metric of our own, as libsrt listeners do. A

@@ -263,6 +263,14 @@ impl SrtIngest {
             |key| self.registry.check_publish(key, std::time::Instant::now()),
             |name| self.passphrase_for(name),
         );
+        // Cluster mode: refused at the handshake too while another server has the stream live.
+        let decision = match decision {
+            Ok(a) => match self.registry.check_owned(&a.name).await {
+                Ok(()) => Ok(a),
+                Err(e) => Err(admission::refusal(e)),
+            },
+            Err(refusal) => Err(refusal),
+        };
         let admission = match decision {
             Ok(a) => a,
             Err(refusal) => {
@@ -311,21 +319,21 @@ impl SrtIngest {
                 }
             };
         // The registry has the last word: a publisher may have appeared since the check.
-        let handle =
-            match self
-                .registry
-                .publish(&admission.key, PROTOCOL, remote, std::time::Instant::now())
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    tracing::warn!(
-                        reason = e.rejection().label(),
-                        "publish refused after the handshake: {e}"
-                    );
-                    close(socket).await;
-                    return ConnectionOutcome::Rejected;
-                }
-            };
+        let handle = match self
+            .registry
+            .publish_owned(&admission.key, PROTOCOL, remote)
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(
+                    reason = e.rejection().label(),
+                    "publish refused after the handshake: {e}"
+                );
+                close(socket).await;
+                return ConnectionOutcome::Rejected;
+            }
+        };
         tracing::info!(encrypted, "publish started");
         let connection = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut publisher =
