@@ -11,15 +11,22 @@
 //!   owner's advertise address, its process instance and the publish id, with a TTL. Every
 //!   write is one Lua script, so a pod never renews or releases a lease another pod holds.
 //!
+//! - [`Proxy`] is the cluster as a playback `hls::Source`, after the local streams in the
+//!   chain: a stream live on another pod is asked of that pod (its admin listener), media
+//!   through a bounded edge cache where concurrent misses share one fetch.
+//!
 //! This crate knows nothing of ingest or playback: the wiring adapts ingest's admission
 //! (`ingest::Ownership`) to [`Leases`], through the [`Holder`] a claim watches.
 
 mod config;
+mod edge;
 mod lease;
 mod metrics;
+mod proxy;
 mod store;
 
 pub use config::{Cluster, OnStoreDown};
 pub use lease::{Claim, Holder, Lease, Leases, Refusal};
 pub use metrics::ClusterMetrics;
+pub use proxy::Proxy;
 pub use store::{Store, StoreDown};

@@ -13,6 +13,48 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProxyLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// How a proxied request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyOutcome {
+    /// A playlist or media.
+    Ok,
+    /// The owner has no such stream or object (any more).
+    NotFound,
+    /// The owner could not be reached, or what was asked for did not come in time.
+    Unavailable,
+    /// The owner refused the request.
+    Error,
+}
+
+impl ProxyOutcome {
+    const ALL: [ProxyOutcome; 4] = [
+        ProxyOutcome::Ok,
+        ProxyOutcome::NotFound,
+        ProxyOutcome::Unavailable,
+        ProxyOutcome::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ProxyOutcome::Ok => "ok",
+            ProxyOutcome::NotFound => "not_found",
+            ProxyOutcome::Unavailable => "unavailable",
+            ProxyOutcome::Error => "error",
+        }
+    }
+}
+
 /// Why a lease renewal failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RenewFailure {
@@ -38,6 +80,9 @@ pub struct ClusterMetrics {
     store_rtt: Histogram,
     leases: Gauge,
     renew_failures: Family<ReasonLabel, Counter>,
+    proxy_requests: Family<ProxyLabels, Counter>,
+    proxy_bytes: Family<ProxyLabels, Counter>,
+    edge_cache: Family<ResultLabel, Counter>,
 }
 
 impl ClusterMetrics {
@@ -73,11 +118,45 @@ impl ClusterMetrics {
         for r in [RenewFailure::StoreDown, RenewFailure::Lost] {
             let _ = renew_failures.get_or_create(&ReasonLabel { reason: r.label() });
         }
+        let proxy_requests = Family::<ProxyLabels, Counter>::default();
+        registry.register(
+            names::CLUSTER_PROXY_REQUESTS,
+            "Playback requests proxied to the stream's owner pod, by kind and outcome",
+            proxy_requests.clone(),
+        );
+        let proxy_bytes = Family::<ProxyLabels, Counter>::default();
+        registry.register(
+            names::CLUSTER_PROXY_BYTES,
+            "Body bytes fetched from owner pods, by kind and outcome",
+            proxy_bytes.clone(),
+        );
+        for kind in ["playlist", "media"] {
+            for outcome in ProxyOutcome::ALL {
+                let l = ProxyLabels {
+                    kind,
+                    outcome: outcome.label(),
+                };
+                let _ = proxy_requests.get_or_create(&l);
+                let _ = proxy_bytes.get_or_create(&l);
+            }
+        }
+        let edge_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            names::CLUSTER_EDGE_CACHE,
+            "Edge cache lookups of immutable objects: hit, miss, coalesced (waited on another request's fetch)",
+            edge_cache.clone(),
+        );
+        for result in ["hit", "miss", "coalesced"] {
+            let _ = edge_cache.get_or_create(&ResultLabel { result });
+        }
         ClusterMetrics {
             store_up,
             store_rtt,
             leases,
             renew_failures,
+            proxy_requests,
+            proxy_bytes,
+            edge_cache,
         }
     }
 
@@ -103,5 +182,18 @@ impl ClusterMetrics {
                 reason: why.label(),
             })
             .inc();
+    }
+
+    pub(crate) fn proxied(&self, kind: &'static str, outcome: ProxyOutcome, bytes: u64) {
+        let l = ProxyLabels {
+            kind,
+            outcome: outcome.label(),
+        };
+        self.proxy_requests.get_or_create(&l).inc();
+        self.proxy_bytes.get_or_create(&l).inc_by(bytes);
+    }
+
+    pub(crate) fn edge_lookup(&self, result: &'static str) {
+        self.edge_cache.get_or_create(&ResultLabel { result }).inc();
     }
 }

@@ -126,8 +126,16 @@ pub fn wire(
         streams_registry.set_ownership(node.ownership());
         health.set_cluster(node.leases.store().clone());
     }
+    // Playback asks this pod's streams first, then (cluster mode) the pod that has the stream.
+    let source: Arc<dyn hls::Source> = match &cluster {
+        Some(node) => Arc::new(crate::cluster::ClusterSource::new(
+            outputs.clone(),
+            node.proxy.clone(),
+        )),
+        None => outputs.clone(),
+    };
     let playback = Playback::new(
-        outputs.clone(),
+        source,
         names.iter().map(String::as_str),
         config.hls.segment_duration,
         &config.http.assets_dir,

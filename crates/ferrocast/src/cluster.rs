@@ -5,17 +5,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cluster::{ClusterMetrics, Holder, Leases, Refusal, Store};
+use cluster::{ClusterMetrics, Holder, Leases, Proxy, Refusal, Store};
 use futures::future::BoxFuture;
+use hls::{Answer, Budget, Reply, Request, Source};
 use ingest::{Disowned, EndReason, Ownership, OwnershipClaim, PublishWatch};
 use media::StreamName;
 use prometheus_client::registry::Registry;
+use transcode::Outputs;
 
 /// This pod in the cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterNode {
     /// The stream leases (and, through them, the store).
     pub leases: Arc<Leases>,
+    /// The other pods' streams, as a playback source.
+    pub proxy: cluster::Proxy,
 }
 
 impl ClusterNode {
@@ -48,8 +52,10 @@ impl ClusterNode {
             on_store_down = ?config.on_store_down,
             "cluster mode: one publisher per stream across the pods sharing this Redis"
         );
+        let leases = Leases::new(config, advertise, store, metrics.clone());
         Ok(ClusterNode {
-            leases: Leases::new(config, advertise, store, metrics),
+            proxy: cluster::Proxy::new(leases.clone(), config.edge_cache_bytes, metrics),
+            leases,
         })
     }
 
@@ -105,5 +111,59 @@ impl Holder for Watched {
 
     fn lost(&self, owner: &str) {
         self.0.end(EndReason::TakenOverElsewhere(owner.to_owned()));
+    }
+}
+
+/// Playback's source in cluster mode: a stream live on this pod is answered here; any other
+/// goes to the pod that holds its lease; and only when no pod has it live does this pod's
+/// ended (or paused) output answer, so that a stream that moved to another pod is served
+/// from there, not from what is left of it here.
+#[derive(Debug)]
+pub struct ClusterSource {
+    local: Arc<Outputs>,
+    proxy: Proxy,
+}
+
+impl ClusterSource {
+    /// This pod's `local` outputs, then `proxy`.
+    pub fn new(local: Arc<Outputs>, proxy: Proxy) -> ClusterSource {
+        ClusterSource { local, proxy }
+    }
+}
+
+impl Source for ClusterSource {
+    fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
+        let live_here = self
+            .local
+            .get(stream)
+            .is_some_and(|o| !o.is_over() && !o.is_paused());
+        if live_here {
+            return self.local.answer(stream, request, budget);
+        }
+        match self.proxy.answer(stream, request.clone(), budget) {
+            Reply::Now(Answer::NotLive) => self.local.answer(stream, request, budget),
+            Reply::Now(answer) => Reply::Now(answer),
+            Reply::Held(elsewhere) => {
+                let local = self.local.clone();
+                let stream = stream.to_owned();
+                Reply::Held(Box::pin(async move {
+                    match elsewhere.await {
+                        Answer::NotLive => match local.answer(&stream, request, budget) {
+                            Reply::Now(answer) => answer,
+                            Reply::Held(here) => here.await,
+                        },
+                        answer => answer,
+                    }
+                }))
+            }
+        }
+    }
+
+    fn live_streams(&self) -> Vec<String> {
+        let mut names = self.local.live_streams();
+        names.extend(self.proxy.live_streams());
+        names.sort();
+        names.dedup();
+        names
     }
 }

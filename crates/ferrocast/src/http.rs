@@ -131,11 +131,19 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/streams/{name}", get(get_stream))
         .route("/api/v1/capabilities", get(capabilities))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    router
+    let router = router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(api)
+        .merge(api);
+    // Cluster mode: the other pods ask for this pod's streams here (never through its proxy).
+    match &state.cluster {
+        Some(_) => router.merge(playback::peer_routes(
+            state.transcoder.outputs().clone(),
+            state.playback.budget(),
+        )),
+        None => router,
+    }
 }
 
 /// With `api.token` set, a request needs `Authorization: Bearer TOKEN`: 401 otherwise, with
@@ -255,12 +263,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn list_streams(State(state): State<AppState>) -> Response {
-    let streams: Vec<serde_json::Value> = state
-        .registry
-        .snapshot()
-        .into_iter()
-        .map(|s| stream_json(&state, s))
-        .collect();
+    let mut streams = Vec::new();
+    for s in state.registry.snapshot() {
+        streams.push(stream_json(&state, s).await);
+    }
     Json(serde_json::json!({ "streams": streams })).into_response()
 }
 
@@ -271,14 +277,26 @@ async fn get_stream(State(state): State<AppState>, Path(name): Path<String>) -> 
         .into_iter()
         .find(|s| s.name.as_str() == name)
     {
-        Some(s) => Json(stream_json(&state, s)).into_response(),
+        Some(s) => Json(stream_json(&state, s).await).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such stream"),
     }
 }
 
 /// A stream as the API shows it: the registry's snapshot, and the rungs of its output while it
-/// is packaged (empty otherwise).
-fn stream_json(state: &AppState, s: ingest::StreamSnapshot) -> serde_json::Value {
+/// is packaged (empty otherwise). In cluster mode, `owner` names the pod that has it live (this
+/// one's advertise address, another's, or null), and a stream live on another pod is `live`
+/// here too, without its publisher (that pod's API shows it).
+async fn stream_json(state: &AppState, s: ingest::StreamSnapshot) -> serde_json::Value {
+    let owner = match &state.cluster {
+        Some(node) if s.live => Some(Some(node.leases.advertise().to_owned())),
+        Some(node) => Some(
+            node.proxy
+                .remote_owner(s.name.as_str())
+                .await
+                .map(|l| l.owner),
+        ),
+        None => None,
+    };
     let rungs = state
         .transcoder
         .outputs()
@@ -288,6 +306,12 @@ fn stream_json(state: &AppState, s: ingest::StreamSnapshot) -> serde_json::Value
     let mut v = serde_json::to_value(s).unwrap_or_default();
     if let Some(m) = v.as_object_mut() {
         m.insert("rungs".into(), rungs);
+        if let Some(owner) = owner {
+            if owner.is_some() {
+                m.insert("live".into(), true.into());
+            }
+            m.insert("owner".into(), owner.into());
+        }
     }
     v
 }

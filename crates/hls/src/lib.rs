@@ -87,6 +87,7 @@ mod shed;
 mod source;
 mod store;
 mod time;
+mod wire;
 
 #[doc(hidden)]
 pub mod cases;
@@ -114,3 +115,4 @@ pub use source::{
     Answer, Block, Budget, Cache, Chain, Decision, Held, Reply, Request, Source, Subject,
 };
 pub use store::{MemoryStore, SegmentStore, INIT_VERSIONS_KEPT};
+pub use wire::ANSWER_HEADER;

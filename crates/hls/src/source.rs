@@ -248,6 +248,8 @@ pub enum Answer {
     NotInTime(Subject),
     /// `_HLS_part` without `_HLS_msn`.
     BadRequest,
+    /// Cluster mode: another pod has the stream, and it cannot be reached now.
+    Unreachable,
 }
 
 /// How long a request may be held: a first playlist waits for the ladder's first segment

@@ -158,6 +158,7 @@ pub(crate) fn respond(answer: Answer) -> Response {
             error(StatusCode::SERVICE_UNAVAILABLE, "not available in time")
         }
         Answer::BadRequest => error(StatusCode::BAD_REQUEST, "_HLS_part requires _HLS_msn"),
+        Answer::Unreachable => retry_soon("the stream's server cannot be reached; retry shortly"),
     }
 }
 
@@ -180,11 +181,71 @@ fn not_live() -> Response {
 }
 
 fn starting() -> Response {
-    let mut r = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "stream is starting; retry shortly",
-    );
+    retry_soon("stream is starting; retry shortly")
+}
+
+/// 503 with `Retry-After: 1`.
+fn retry_soon(message: &'static str) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
+}
+
+/// What an owner pod answers edge pods with (cluster mode): the local streams only.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    pub(crate) source: Arc<dyn hls::Source>,
+    pub(crate) budget: hls::Budget,
+}
+
+/// `GET /cluster/v1/live/{name}/index.m3u8` on the admin listener.
+pub(crate) async fn peer_master(State(peer): State<Peer>, Path(name): Path<String>) -> Response {
+    peer_answer(&peer, &name, Request::Master).await
+}
+
+/// `GET /cluster/v1/live/{name}/{*path}` on the admin listener.
+pub(crate) async fn peer_resource(
+    State(peer): State<Peer>,
+    Path((name, path)): Path<(String, String)>,
+    Query(query): Query<HlsQuery>,
+) -> Response {
+    let Ok(resource) = Resource::parse(&path) else {
+        return peer_response(Answer::Gone);
+    };
+    let skip = matches!(query.skip.as_deref(), Some("YES") | Some("v2"));
+    peer_answer(
+        &peer,
+        &name,
+        Request::new(resource, query.msn, query.part, skip),
+    )
+    .await
+}
+
+/// The answer, held as long as the local source holds it (within the owner's budget), sent
+/// back typed: the edge turns it into the same response as here ([`hls::ANSWER_HEADER`]).
+async fn peer_answer(peer: &Peer, name: &str, request: Request) -> Response {
+    let answer = match peer.source.answer(name, request, peer.budget) {
+        Reply::Now(answer) => answer,
+        Reply::Held(held) => held.await,
+    };
+    peer_response(answer)
+}
+
+fn peer_response(answer: Answer) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::HeaderName::from_static(hls::ANSWER_HEADER),
+                HeaderValue::from_static(answer.wire_kind()),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        answer.wire_body(),
+    )
+        .into_response()
 }

@@ -43,6 +43,6 @@ pub use hls_routes::{
     INIT_CONTENT_TYPE, PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SESSION_COOKIE,
 };
 pub use response::error;
-pub use routes::routes;
+pub use routes::{peer_routes, routes};
 pub use state::Playback;
 pub use viewers::Viewers;

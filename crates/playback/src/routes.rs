@@ -22,3 +22,26 @@ pub fn routes<S: Clone + Send + Sync + 'static>(playback: Arc<Playback>) -> Rout
         .route("/live/{name}/{*path}", get(hls_routes::resource))
         .with_state(playback)
 }
+
+/// Cluster mode: what this pod answers the other pods with, on the admin listener
+/// (`/cluster/v1/live/{name}/...`): the answers of `local` (this pod's own streams, never the
+/// cluster's proxy, so a request cannot go round in circles), typed ([`hls::ANSWER_HEADER`]),
+/// held within `budget`. No viewer is counted here: the edge pod counts its own.
+pub fn peer_routes<S: Clone + Send + Sync + 'static>(
+    local: Arc<dyn hls::Source>,
+    budget: hls::Budget,
+) -> Router<S> {
+    Router::new()
+        .route(
+            "/cluster/v1/live/{name}/index.m3u8",
+            get(hls_routes::peer_master),
+        )
+        .route(
+            "/cluster/v1/live/{name}/{*path}",
+            get(hls_routes::peer_resource),
+        )
+        .with_state(hls_routes::Peer {
+            source: local,
+            budget,
+        })
+}

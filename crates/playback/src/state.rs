@@ -50,7 +50,7 @@ impl Playback {
 
     /// How long a request may be held: a first playlist waits for the ladder's first segment
     /// (four segments and 2 s); a blocking request the spec's bound, three target durations.
-    pub(crate) fn budget(&self) -> Budget {
+    pub fn budget(&self) -> Budget {
         Budget {
             start: self.segment_duration * 4 + Duration::from_secs(2),
             blocking: self.segment_duration * 3,

@@ -221,6 +221,14 @@ async fn each_answer_becomes_its_status_and_headers() {
             None,
             "_HLS_part requires _HLS_msn",
         ),
+        (
+            Answer::Unreachable,
+            503,
+            "application/json",
+            Some("no-store"),
+            Some("1"),
+            "the stream's server cannot be reached; retry shortly",
+        ),
     ];
     for (answer, status, content_type, cache, retry, body) in cases {
         let fake = Arc::new(Fake::default());

@@ -1,0 +1,220 @@
+//! Any pod serves any stream: the cluster as a playback [`Source`] after the local one in the
+//! chain. A request for a stream that is not live here goes to the pod that holds its lease,
+//! on that pod's admin listener (`/cluster/v1/live/...`, answered by its local streams only),
+//! over pooled HTTP/1.1 keep-alive connections. The owner's answer comes back typed
+//! ([`hls::ANSWER_HEADER`]), so this pod's playback maps it to the same response. Blocking
+//! requests are held by the owner; the proxy waits a little longer than the longest hold.
+//! Media (immutable) goes through the edge cache; playlists are never kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hls::{Answer, Budget, Reply, Request, Source};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::edge::EdgeCache;
+use crate::lease::{Lease, Leases};
+use crate::metrics::{ClusterMetrics, ProxyOutcome};
+
+/// How long an owner looked up in the store is trusted.
+const OWNER_FRESH: Duration = Duration::from_secs(1);
+/// What a proxied request may take beyond the owner's longest hold.
+const PROXY_MARGIN: Duration = Duration::from_secs(2);
+/// Largest body taken from an owner (a segment is far smaller).
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The cluster as a playback source.
+#[derive(Clone)]
+pub struct Proxy(Arc<Inner>);
+
+struct Inner {
+    leases: Arc<Leases>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    /// Stream → its owner (none: nobody holds it), and when that was read.
+    owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
+    edge: EdgeCache,
+    metrics: Arc<ClusterMetrics>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// A proxy to the owners of `leases`' streams, with an edge cache of `edge_cache_bytes`.
+    pub fn new(leases: Arc<Leases>, edge_cache_bytes: u64, metrics: Arc<ClusterMetrics>) -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Proxy(Arc::new(Inner {
+            leases,
+            client,
+            owners: Mutex::new(HashMap::new()),
+            edge: EdgeCache::new(edge_cache_bytes),
+            metrics,
+        }))
+    }
+
+    /// The owner of `stream` other than this pod, if another pod holds it (looked up at most a
+    /// second ago; a known owner stays known while the store is unreachable).
+    pub async fn remote_owner(&self, stream: &str) -> Option<Lease> {
+        self.0.owner(stream).await
+    }
+}
+
+impl Source for Proxy {
+    fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
+        // Known a moment ago to be nowhere else: not live, at once.
+        if let Some(None) = self.0.cached(stream) {
+            return Reply::Now(Answer::NotLive);
+        }
+        let inner = self.0.clone();
+        let stream = stream.to_owned();
+        Reply::Held(Box::pin(async move {
+            inner.answer(&stream, request, budget).await
+        }))
+    }
+
+    fn live_streams(&self) -> Vec<String> {
+        let owners = self.0.owners.lock().expect("owners lock");
+        owners
+            .iter()
+            .filter(|(_, (owner, at))| owner.is_some() && at.elapsed() < OWNER_FRESH)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+impl Inner {
+    /// The cached owner of `stream`, if fresh: `Some(None)` when nobody else holds it.
+    fn cached(&self, stream: &str) -> Option<Option<Lease>> {
+        let owners = self.owners.lock().expect("owners lock");
+        owners
+            .get(stream)
+            .filter(|(_, at)| at.elapsed() < OWNER_FRESH)
+            .map(|(owner, _)| owner.clone())
+    }
+
+    async fn owner(&self, stream: &str) -> Option<Lease> {
+        if let Some(known) = self.cached(stream) {
+            return known;
+        }
+        match self.leases.owner(stream).await {
+            Ok(lease) => {
+                let lease = lease.filter(|l| !self.leases.is_mine(l));
+                self.owners
+                    .lock()
+                    .expect("owners lock")
+                    .insert(stream.to_owned(), (lease.clone(), Instant::now()));
+                lease
+            }
+            // The store is unreachable: the owner known last goes on serving.
+            Err(_) => self
+                .owners
+                .lock()
+                .expect("owners lock")
+                .get(stream)
+                .and_then(|(owner, _)| owner.clone()),
+        }
+    }
+
+    fn forget(&self, stream: &str) {
+        self.owners.lock().expect("owners lock").remove(stream);
+    }
+
+    async fn answer(self: &Arc<Self>, stream: &str, request: Request, budget: Budget) -> Answer {
+        let Some(owner) = self.owner(stream).await else {
+            return Answer::NotLive;
+        };
+        let path = request.to_path_and_query();
+        let timeout = budget.of(&request) + PROXY_MARGIN;
+        if request.is_playlist() {
+            return self.fetch(&owner, stream, &path, timeout, true).await;
+        }
+        let key = format!("{}/{stream}/{path}", owner.instance);
+        let (this, owner_, stream_) = (self.clone(), owner.clone(), stream.to_owned());
+        let fetch = async move { this.fetch(&owner_, &stream_, &path, timeout, false).await };
+        let (answer, lookup) = self.edge.get(key, fetch).await;
+        self.metrics.edge_lookup(lookup.label());
+        answer
+    }
+
+    /// Asks `owner` for `path` of `stream`.
+    async fn fetch(
+        &self,
+        owner: &Lease,
+        stream: &str,
+        path: &str,
+        timeout: Duration,
+        playlist: bool,
+    ) -> Answer {
+        let kind = if playlist { "playlist" } else { "media" };
+        let uri = format!("http://{}/cluster/v1/live/{stream}/{path}", owner.owner);
+        let request = match hyper::Request::get(&uri).body(Empty::<Bytes>::new()) {
+            Ok(r) => r,
+            Err(_) => return Answer::Gone,
+        };
+        let response = tokio::time::timeout(timeout, async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer_kind = response
+                .headers()
+                .get(hls::ANSWER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = http_body_util::Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((answer_kind, body))
+        })
+        .await;
+        let answer = match response {
+            Ok(Ok((Some(answer_kind), body))) => Answer::from_wire(&answer_kind, body),
+            Ok(Ok((None, _))) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(stream, owner = %owner.owner, error = %e, "the stream's owner cannot be reached");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(stream, owner = %owner.owner, "the stream's owner did not answer in time");
+                None
+            }
+        };
+        let Some(answer) = answer else {
+            self.forget(stream);
+            self.metrics.proxied(kind, ProxyOutcome::Unavailable, 0);
+            return Answer::Unreachable;
+        };
+        if answer == Answer::NotLive {
+            // It moved, or ended: look it up again next time.
+            self.forget(stream);
+        }
+        let outcome = match &answer {
+            Answer::Playlist { .. } | Answer::Body { .. } => ProxyOutcome::Ok,
+            Answer::NotLive | Answer::Gone | Answer::NoSuchRendition => ProxyOutcome::NotFound,
+            Answer::Unreachable | Answer::Starting | Answer::NotInTime(_) => {
+                ProxyOutcome::Unavailable
+            }
+            Answer::TooFarAhead(_) | Answer::BadRequest => ProxyOutcome::Error,
+        };
+        self.metrics
+            .proxied(kind, outcome, answer.wire_body().len() as u64);
+        answer
+    }
+}
