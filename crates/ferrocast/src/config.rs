@@ -431,6 +431,36 @@ key = "k-2"
             ("srt zero handshake timeout", "[srt]\nhandshake_timeout = \"0s\"\n", vec![], Expect::Err("srt.handshake_timeout")),
             ("srt latency too high", "[srt]\nlatency = \"30s\"\n", vec![], Expect::Err("srt.latency")),
             ("srt unknown key", "[srt]\nlatencyy = \"1s\"\n", vec![], Expect::Err("latencyy")),
+            ("cluster off by default", "", vec![], Expect::Ok(|c| assert!(!c.cluster.enabled()))),
+            (
+                "cluster from the environment",
+                "",
+                env(&[
+                    ("FERROCAST_CLUSTER_REDIS_URL", "redis://:pw@redis:6379/2"),
+                    ("FERROCAST_CLUSTER_LEASE_TTL", "6s"),
+                    ("FERROCAST_CLUSTER_ON_STORE_DOWN", "local"),
+                    ("FERROCAST_CLUSTER_ADVERTISE", "10.1.2.3:9091"),
+                ]),
+                Expect::Ok(|c| {
+                    assert!(c.cluster.enabled());
+                    assert_eq!(c.cluster.lease_ttl, Duration::from_secs(6));
+                    assert_eq!(c.cluster.on_store_down, cluster::OnStoreDown::Local);
+                    assert_eq!(c.cluster.advertise, "10.1.2.3:9091");
+                    assert!(!format!("{c:?}").contains(":pw@"), "the password is redacted");
+                }),
+            ),
+            (
+                "cluster ttl too short",
+                "[cluster]\nredis_url = \"redis://r:6379\"\nlease_ttl = \"1s\"\n",
+                vec![],
+                Expect::Err("cluster.lease_ttl"),
+            ),
+            (
+                "cluster store policy unknown",
+                "[cluster]\non_store_down = \"pray\"\n",
+                vec![],
+                Expect::Err("on_store_down"),
+            ),
             (
                 "environment overrides srt",
                 "",
