@@ -148,6 +148,14 @@ else
     log "note: this binary has no http.assets_dir key; running without it"
     have_assets=0
 fi
+# Cluster mode's Redis URL comes as a file (the chart mounts it from a Secret): the entry point
+# hands it on, and the binary's validation names the key it arrived in.
+printf 'http://not-a-redis-url:1' >"$work/redis-url"
+chmod 0644 "$work/redis-url"
+redis_out="$(podman run --rm -v "$work/redis-url:/etc/ferrocast/cluster/redis-url:ro" "$image" \
+    check-config /dev/null 2>&1 || true)"
+grep -q 'cluster.redis_url' <<<"$redis_out" \
+    || die "the entry point did not hand /etc/ferrocast/cluster/redis-url on as cluster.redis_url: $redis_out"
 podman run -d --name "$name" "${run_args[@]}" "$image" "${cmd[@]}" >/dev/null
 logs() { podman logs "$name" 2>&1 | tail -n "${1:-40}"; }
 

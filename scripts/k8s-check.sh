@@ -236,8 +236,19 @@ if section == "services":
             elif p.get("name") != "admin" or p.get("targetPort") not in ("admin", admin_port):
                 err(f"{name(s)}: port {p.get('name')} → {p.get('targetPort')}: name it admin, target the container's admin port")
             if p.get("nodePort"): err(f"{name(s)}: nodePort on the admin port")
+    # Cluster mode's headless peers Service (*-peers, clusterIP None): pod-to-pod traffic on
+    # the admin port, with no virtual IP, no node port and nothing else on it.
+    peer_svcs = [s for s in services if selects_pod(s) and s["metadata"]["name"].endswith("-peers")]
+    for s in peer_svcs:
+        spec = s["spec"]
+        if spec.get("clusterIP") != "None" or spec.get("type", "ClusterIP") != "ClusterIP":
+            err(f"{name(s)}: a peers Service must be headless (type ClusterIP, clusterIP None)")
+        for p in spec.get("ports") or []:
+            if not is_admin_port(s, p): err(f"{name(s)}: port {p.get('name')} is not the admin port")
+            if p.get("nodePort"): err(f"{name(s)}: nodePort on the admin port")
     for s in services:
         if s in admin_svcs: continue
+        if s in peer_svcs and s["spec"].get("clusterIP") == "None": continue
         for p in s["spec"].get("ports") or []:
             if is_admin_port(s, p):
                 err(f"{name(s)} ({s['spec'].get('type', 'ClusterIP')}) exposes the admin port: port {p.get('name')} {p.get('port')} → {p.get('targetPort')}")
@@ -432,10 +443,34 @@ check "chart refuses a malformed stream key" \
     expect_fail "only letters, digits" --set 'streams[0].name=a' --set 'streams[0].key=bad key'
 check "chart refuses a stream without a key" \
     expect_fail "streams[0].key is required" --set 'streams[0].name=a'
-check "chart refuses more than one replica (no cluster mode yet)" \
-    expect_fail "replicas cannot serve each other's streams yet" --set replicaCount=2
-check "chart refuses autoscaling (no cluster mode yet)" \
-    expect_fail "replicas cannot serve each other's streams yet" --set autoscaling.enabled=true
+check "chart refuses more than one replica without cluster mode" \
+    expect_fail "replicaCount 2 without cluster.enabled" --set replicaCount=2
+check "chart refuses autoscaling without cluster mode" \
+    expect_fail "autoscaling.enabled without cluster.enabled" --set autoscaling.enabled=true
+check "chart refuses the Redis URL or the advertise address in cluster.config" \
+    expect_fail "the chart sets them" --set cluster.enabled=true --set cluster.config.redis_url=redis://x:6379
+check "chart refuses cluster keys in config" \
+    expect_fail "set cluster.enabled and cluster.config instead" --set config.cluster.lease_ttl=5s
+cluster_render() { # the Deployment of a 3-replica cluster-mode render, checked
+    helm template x "$chart" --set replicaCount=3 --set cluster.enabled=true \
+        --show-only templates/deployment.yaml | python3 -c '
+import sys, yaml
+d = yaml.safe_load(sys.stdin)
+pod = d["spec"]["template"]["spec"]
+env = {e["name"]: e for e in pod["containers"][0]["env"]}
+assert d["spec"]["replicas"] == 3, d["spec"]["replicas"]
+assert "FERROCAST_CLUSTER_REDIS_URL" not in env, "the Redis URL is a file, never an env var"
+vol = next(v for v in pod["volumes"] if v["name"] == "cluster")["secret"]
+assert vol["secretName"] == "x-ferrocast-redis-url", vol
+assert vol["items"] == [{"key": "redis-url", "path": "redis-url"}], vol
+mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "cluster")
+assert mount["mountPath"] == "/etc/ferrocast/cluster" and mount["readOnly"], mount
+assert env["FERROCAST_CLUSTER_ADVERTISE"]["value"] == "$(POD_IP):9091", env
+assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP", env
+'
+}
+check "chart renders three replicas in cluster mode, the Redis URL as a file from a Secret, the pod IP advertised" \
+    cluster_render
 check "chart refuses an API token in the ConfigMap" \
     expect_fail "never in the ConfigMap" --set config.api.token=abc
 check "chart refuses the admin listener on the public HTTP port" \

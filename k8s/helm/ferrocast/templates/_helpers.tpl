@@ -139,6 +139,12 @@ written as integers, because Ferrocast's integer keys refuse 256.0. */}}
 {{- $config := deepCopy .Values.config -}}
 {{- if hasKey $config "streams" }}{{ fail "config.streams: put stream keys in `streams` or `existingSecret`, never in the ConfigMap" }}{{ end -}}
 {{- if and (kindIs "map" $config.api) (hasKey $config.api "token") }}{{ fail "config.api.token: the API token is a secret, never in the ConfigMap; give FERROCAST_API_TOKEN from a Secret (extraEnv, valueFrom.secretKeyRef)" }}{{ end -}}
+{{- if hasKey $config "cluster" }}{{ fail "config.cluster: set cluster.enabled and cluster.config instead; the Redis URL comes from a Secret (redis.external.existingSecret, or the bundled Redis's) and the advertise address from the pod IP" }}{{ end -}}
+{{- if .Values.cluster.enabled }}
+{{- $cluster := deepCopy (default dict .Values.cluster.config) }}
+{{- if or (hasKey $cluster "redis_url") (hasKey $cluster "advertise") }}{{ fail "cluster.config.redis_url and cluster.config.advertise: the chart sets them (the URL from a Secret, never a ConfigMap; the address from the pod IP)" }}{{ end }}
+{{- $_ := set $config "cluster" $cluster }}
+{{- end -}}
 {{- if has (int .Values.ports.admin) (list (int .Values.ports.http) (int .Values.ports.rtmp)) }}{{ fail (printf "ports.admin %d: the admin listener needs a TCP port of its own, not the public HTTP or the RTMP one" (int .Values.ports.admin)) }}{{ end -}}
 {{- /* admin on 0.0.0.0, not the image's loopback default: the kubelet's probes and Prometheus
 come to the pod's IP. The admin Service and the NetworkPolicy keep it internal. */ -}}
@@ -182,6 +188,50 @@ annotations:
   {{- end }}
   {{- with $extra }}
   {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster mode: the Secret and key holding the Redis URL (the external one, or the bundled
+Redis's, which the chart writes). */}}
+{{- define "ferrocast.redisSecret" -}}
+{{- if .Values.redis.external.existingSecret }}{{ .Values.redis.external.existingSecret }}{{ else }}{{ include "ferrocast.fullname" . }}-redis-url{{ end }}
+{{- end }}
+
+{{- define "ferrocast.redisSecretKey" -}}
+{{- if .Values.redis.external.existingSecret }}{{ .Values.redis.external.existingSecretKey }}{{ else }}redis-url{{ end }}
+{{- end }}
+
+{{/* Whether the chart runs its own Redis. */}}
+{{- define "ferrocast.bundledRedis" -}}
+{{- if and .Values.cluster.enabled (not .Values.redis.external.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "ferrocast.redisImage" -}}
+{{- with .Values.redis.bundled.image }}
+{{- if .digest }}{{ printf "%s@%s" .repository .digest }}{{ else }}{{ printf "%s:%s" .repository .tag }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{- define "ferrocast.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ferrocast.name" . }}-redis
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The bundled Redis's annotations: the checkov skips that apply (its image by digest only
+when redis.bundled.image.digest is set). */}}
+{{- define "ferrocast.redisAnnotations" -}}
+{{- $skips := list }}
+{{- if eq .Release.Namespace "default" }}
+{{- $skips = append $skips "CKV_K8S_21=Namespace is the release namespace chosen at install (helm -n); rendered into default only by scanners" }}
+{{- end }}
+{{- if not .Values.redis.bundled.image.digest }}
+{{- $skips = append $skips "CKV_K8S_43=No digest to default to for the Redis image; set redis.bundled.image.digest per release to pin it" }}
+{{- end }}
+{{- if $skips }}
+annotations:
+  {{- range $i, $s := $skips }}
+  checkov.io/skip{{ add1 $i }}: {{ $s }}
   {{- end }}
 {{- end }}
 {{- end }}
