@@ -471,6 +471,24 @@ assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP", en
 }
 check "chart renders three replicas in cluster mode, the Redis URL as a file from a Secret, the pod IP advertised" \
     cluster_render
+adapter_check() { # the HPA's pods metric is what the shipped prometheus-adapter rule exposes, a real gauge
+    python3 - "$work/render-all-features.yaml" crates/telemetry/src/names.rs <<'PY'
+import re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
+pods = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-prometheus-adapter-rules"))
+rules = yaml.safe_load(cm["data"]["config.yaml"])["rules"]
+exposed = [r["name"]["as"] for r in rules]
+gauges = re.findall(r'pub const \w+: &str = "(\w+)";', open(sys.argv[2]).read())
+assert pods == ["ferrocast_active_publishers"], pods
+assert exposed == pods, (exposed, pods)
+assert all(p in gauges for p in pods), f"{pods} not in names.rs"
+assert all(r["seriesQuery"].startswith(p + "{") for r, p in zip(rules, pods)), rules
+print(f"HPA pods metric {pods[0]}: exposed by the adapter rule, defined in names.rs")
+PY
+}
+check "HPA scales on live publishers per pod through the shipped prometheus-adapter rule" adapter_check
 check "chart refuses an API token in the ConfigMap" \
     expect_fail "never in the ConfigMap" --set config.api.token=abc
 check "chart refuses the admin listener on the public HTTP port" \
@@ -775,10 +793,11 @@ echo "== drift"
 drift() {
     mkdir -p "$work/fresh" && HELM="$(command -v helm)" scripts/k8s-render.sh "$work/fresh" 2>/dev/null || return 1
     diff -r "$work/fresh/manifests" k8s/manifests || return 1
+    diff -r "$work/fresh/manifests-cluster" k8s/manifests-cluster || return 1
     (cd "$work/fresh/monitoring" && find . -type f | sort) >"$work/generated"
     while read -r f; do diff -u "$work/fresh/monitoring/$f" "k8s/monitoring/$f" || return 1; done <"$work/generated"
 }
-check "k8s/manifests and k8s/monitoring match the chart (scripts/k8s-render.sh)" drift
+check "k8s/manifests, k8s/manifests-cluster and k8s/monitoring match the chart (scripts/k8s-render.sh)" drift
 
 echo
 for f in "${failures[@]}"; do echo "failed: $f"; done
