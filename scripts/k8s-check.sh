@@ -108,7 +108,8 @@ services = [d for d in docs if d.get("kind") == "Service"]
 for d in docs:
     kind, api = d.get("kind"), d.get("apiVersion", "")
     if "." in api.split("/")[0] and not api.startswith(("apps/", "batch/", "policy/", "autoscaling/")) \
-            and not re.match(r"^[a-z]+\.k8s\.io/", api) and kind not in ("ServiceMonitor", "PrometheusRule"):
+            and not re.match(r"^[a-z]+\.k8s\.io/", api) and kind not in ("ServiceMonitor", "PrometheusRule") \
+            and not api.split("/")[0].endswith(".istio.io"):  # istio_check validates these
         err(d, f"custom resource {api} {kind} has no check here"); continue
     if kind not in ("ServiceMonitor", "PrometheusRule"): continue
     if api != "monitoring.coreos.com/v1": err(d, f"apiVersion {api}, want monitoring.coreos.com/v1")
@@ -169,6 +170,14 @@ for e in errors: print(e)
 sys.exit(1 if errors else 0)
 PY
 }
+
+# Istio objects against Istio's CRD schemas (scripts/istio-validate: @kubernetes-models/istio
+# 3.0.1, generated from Istio 1.29.2's CRDs; types, enums and required fields, and unknown fields
+# through TypeScript's excess-property check on its typed models).
+istio_check() { # FILE...
+    node scripts/istio-validate/validate.mjs "$@"
+}
+istio_api=(--api-versions networking.istio.io/v1 --api-versions security.istio.io/v1)
 
 # The admin listener (listen.admin: /api/v1, /metrics, /healthz, /readyz) stays internal. On one
 # render (a chart values set or a kustomize build), SECTION is one of:
@@ -433,6 +442,14 @@ for s in "${set_names[@]}"; do
     if [ -n "$ferrocast_bin" ]; then
         check "ferrocast check-config on the ConfigMap [$s]" config_check "$s"
     fi
+    # The same values with Istio on (and its RTMP gateway), the Istio APIs given to Helm.
+    # shellcheck disable=SC2086
+    check "helm template with Istio [$s]" bash -c "helm template ferrocast '$chart' --namespace ferrocast ${values_sets[$s]} \
+        --set istio.enabled=true --set istio.rtmpGateway.enabled=true ${istio_api[*]} >'$work/render-$s-istio.yaml'"
+    check "kubernetes-validate --strict $kube_version [$s, Istio]" kvalidate "$work/render-$s-istio.yaml"
+    check "Istio objects against the Istio CRD schemas [$s]" istio_check "$work/render-$s-istio.yaml"
+    check "admin Service, pod and monitoring rules hold with Istio [$s]" \
+        admin_check services "$work/render-$s-istio.yaml"
 done
 [ -n "$ferrocast_bin" ] || echo "skip  ferrocast check-config: no binary in ${CARGO_TARGET_DIR:-target}/{release,debug}"
 check "chart refuses a grace period shorter than the drain" \
@@ -489,6 +506,28 @@ print(f"HPA pods metric {pods[0]}: exposed by the adapter rule, defined in names
 PY
 }
 check "HPA scales on live publishers per pod through the shipped prometheus-adapter rule" adapter_check
+check "chart refuses Istio where the cluster has no Istio API" \
+    expect_fail "has no networking.istio.io/v1" --set istio.enabled=true
+istio_mutants() { # the validator refuses an unknown field, a wrong type and an unknown enum value
+    local m out
+    for m in unknown-field wrong-type bad-enum; do
+        python3 - "$work/render-all-features-istio.yaml" "$work/istio-$m.yaml" "$m" <<'PY' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+m = sys.argv[3]
+vs = next(d for d in docs if d["kind"] == "VirtualService")
+if m == "unknown-field": vs["spec"]["http"][0]["timout"] = "30s"
+if m == "wrong-type": vs["spec"]["http"][0]["timeout"] = 30
+if m == "bad-enum": next(d for d in docs if d["kind"] == "DestinationRule")["spec"]["trafficPolicy"]["tls"]["mode"] = "MUTUAL_PLEASE"
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+PY
+        if out="$(istio_check "$work/istio-$m.yaml")"; then
+            echo "the Istio validator accepted the $m mutant"; return 1
+        fi
+        echo "$m refused: $(head -n 1 <<<"$out" | cut -c1-160)"
+    done
+}
+check "the Istio validator refuses an unknown field, a wrong type and a bad enum (3 mutants)" istio_mutants
 check "chart refuses an API token in the ConfigMap" \
     expect_fail "never in the ConfigMap" --set config.api.token=abc
 check "chart refuses the admin listener on the public HTTP port" \
@@ -505,6 +544,34 @@ for o in base overlays/development overlays/production overlays/gpu; do
     k="kustomize-${o//\//-}"
     admin_checks "kustomize $o" "$f" "$k"
 done
+
+# The Istio Component on the production overlay: builds, validates, and keeps SRT off the sidecar.
+istio_component() {
+    mkdir -p "$work/istio-overlay" || return 1
+    local rel  # kustomize takes relative paths only
+    rel="$(realpath --relative-to="$work/istio-overlay" "$PWD/k8s/kustomize")"
+    cat >"$work/istio-overlay/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $rel/overlays/production
+components:
+  - $rel/components/istio
+YAML
+    kubectl kustomize "$work/istio-overlay" >"$work/kustomize-istio.yaml" || return 1
+    kvalidate "$work/kustomize-istio.yaml" && istio_check "$work/kustomize-istio.yaml" || return 1
+    python3 - "$work/kustomize-istio.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = next(d for d in docs if d["kind"] == "Deployment")
+ann = dep["spec"]["template"]["metadata"].get("annotations") or {}
+srt = next(p["containerPort"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"] if p["name"] == "srt")
+assert ann.get("traffic.sidecar.istio.io/excludeInboundPorts") == str(srt), ann
+kinds = sorted(d["kind"] for d in docs if d["apiVersion"].split("/")[0].endswith(".istio.io"))
+assert kinds == ["DestinationRule", "PeerAuthentication", "VirtualService"], kinds
+PY
+}
+check "the istio Component added to the production overlay builds and validates" istio_component
 
 # admin_check itself: each mutant breaks the all-features render one way, and the section that
 # guards against it must fail, naming the fault.
@@ -794,6 +861,7 @@ drift() {
     mkdir -p "$work/fresh" && HELM="$(command -v helm)" scripts/k8s-render.sh "$work/fresh" 2>/dev/null || return 1
     diff -r "$work/fresh/manifests" k8s/manifests || return 1
     diff -r "$work/fresh/manifests-cluster" k8s/manifests-cluster || return 1
+    diff -r "$work/fresh/kustomize/components/istio" k8s/kustomize/components/istio || return 1
     (cd "$work/fresh/monitoring" && find . -type f | sort) >"$work/generated"
     while read -r f; do diff -u "$work/fresh/monitoring/$f" "k8s/monitoring/$f" || return 1; done <"$work/generated"
 }

@@ -137,6 +137,32 @@ The production overlay (`k8s/kustomize/overlays/production`) is built on these. 
 `scripts/k8s-check.sh` fails when they drift from the chart.
 MD
 
+# --- k8s/kustomize/components/istio ------------------------------------------------------------
+# The chart's Istio objects as a kustomize Component that any overlay can add (`components:`),
+# with the pod annotation that keeps SRT (UDP) out of the sidecar.
+istio_dir="$out/kustomize/components/istio"
+mkdir -p "$istio_dir"
+"$helm" template "$release" "$chart" --namespace "$namespace" --set istio.enabled=true \
+    --api-versions networking.istio.io/v1 --api-versions security.istio.io/v1 \
+    --show-only templates/istio.yaml | sed '/^# Source: /d' | { echo "$header"; cat; } >"$istio_dir/istio.yaml"
+srt_port="$("$helm" show values "$chart" | python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["ports"]["srt"])')"
+cat >"$istio_dir/kustomization.yaml" <<YAML
+$header
+# Istio for any overlay: add \`components: [../../components/istio]\` to its kustomization.
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources:
+  - istio.yaml
+patches:
+  - target:
+      kind: Deployment
+      name: $release
+    patch: |-
+      - op: add
+        path: /spec/template/metadata/annotations/traffic.sidecar.istio.io~1excludeInboundPorts
+        value: "$srt_port"
+YAML
+
 # --- k8s/monitoring (generated part) ----------------------------------------------------------
 monitoring="$out/monitoring"
 mkdir -p "$monitoring"

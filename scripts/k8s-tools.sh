@@ -6,6 +6,7 @@
 #                           Debian or PyPI package ships Helm)
 #   venv/ (bin/checkov, bin/kubernetes-validate)   from PyPI, in a venv of their own
 #   promtool                Debian's `prometheus` package (apt-get, only when missing)
+#   scripts/istio-validate/node_modules   npm ci of its lock file (the Istio CRD validator)
 # Prints the bin directory to put on PATH as its last line. Needs node/npm and python3 >= 3.9.
 # (The variable is not FERROCAST_-prefixed on purpose: ferrocast refuses unknown FERROCAST_* vars.)
 set -euo pipefail
@@ -76,6 +77,17 @@ if want_pip; then
 fi
 ln -sf "$venv/bin/checkov" "$bin/checkov"
 ln -sf "$venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+
+# --- the Istio CRD validator ------------------------------------------------------------------
+# scripts/istio-validate (pinned in its package-lock.json); installed in the clone, like the
+# browser tests' packages, and again whenever the lock file changes.
+iv="$(cd "$(dirname "$0")" && pwd)/istio-validate"
+if ! cmp -s "$iv/package-lock.json" "$iv/node_modules/.package-lock.json.installed" 2>/dev/null; then
+    command -v npm >/dev/null || { log "npm is required for the Istio validator"; exit 1; }
+    log "installing the Istio CRD validator (npm ci in $iv)"
+    npm ci --prefix "$iv" --no-audit --no-fund --silent
+    cp "$iv/package-lock.json" "$iv/node_modules/.package-lock.json.installed"
+fi
 
 # --- promtool ---------------------------------------------------------------------------------
 if ! command -v promtool >/dev/null 2>&1; then
