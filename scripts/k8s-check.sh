@@ -506,6 +506,13 @@ print(f"HPA pods metric {pods[0]}: exposed by the adapter rule, defined in names
 PY
 }
 check "HPA scales on live publishers per pod through the shipped prometheus-adapter rule" adapter_check
+check "chart refuses an unknown values key (values.schema.json), naming it" \
+    expect_fail "Additional property enabeld is not allowed" --set cluster.enabeld=true
+unknown_key_file() { # a values file with a misspelt nested key fails, and says which
+    printf 'redis:\n  bundled:\n    persistance:\n      enabled: true\n' >"$work/values-typo.yaml"
+    expect_fail "Additional property persistance is not allowed" -f "$work/values-typo.yaml"
+}
+check "chart refuses a values file with an unknown key" unknown_key_file
 check "chart refuses Istio where the cluster has no Istio API" \
     expect_fail "has no networking.istio.io/v1" --set istio.enabled=true
 istio_mutants() { # the validator refuses an unknown field, a wrong type and an unknown enum value
