@@ -29,6 +29,7 @@ mod time;
 pub mod aac;
 pub mod cmaf;
 pub mod h264;
+pub mod hevc;
 
 pub use codec::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 pub use frame::{AudioFrame, MediaFrame, VideoFrame};
