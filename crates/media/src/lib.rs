@@ -27,6 +27,7 @@ mod name;
 mod time;
 
 pub mod aac;
+pub mod av1;
 pub mod cmaf;
 pub mod h264;
 pub mod hevc;
