@@ -111,8 +111,11 @@ fn watch_page_plays_with_hlsjs_and_natively() {
         &shot,
     );
     eprintln!("hls.js: {r}");
-    // Copied before judging, so a failure can be looked at too.
-    let _ = std::fs::copy(&shot, "/tmp/ferrocast-watch.png");
+    // Kept for a person to look at (before judging, so a failure too) when E2E_SCREENSHOT_DIR
+    // names a folder; otherwise it goes with the test's own folder. Never a fixed /tmp path.
+    if let Some(dir) = std::env::var_os("E2E_SCREENSHOT_DIR") {
+        let _ = std::fs::copy(&shot, std::path::Path::new(&dir).join("watch-hlsjs.png"));
+    }
     check_played("hlsjs", PLAY_SECONDS, &r, &server);
     // The page's session cookie went with its HLS requests: the page counts as a viewer for
     // 30 s after its last request (nothing else here sends a session).
