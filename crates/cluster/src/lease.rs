@@ -219,10 +219,11 @@ impl Leases {
         };
         self.metrics.lease_taken();
         let stop = CancellationToken::new();
+        let value = to_json(&lease);
         let keeper = Keeper {
             leases: self.clone(),
             stream: stream.to_owned(),
-            value: to_json(&lease),
+            value: value.clone(),
             lease,
             holder,
             held: asserted,
@@ -231,7 +232,7 @@ impl Leases {
         Ok(Claim {
             leases: self.clone(),
             stream: stream.to_owned(),
-            value: to_json(&self.lease(publish)),
+            value,
             stop,
         })
     }

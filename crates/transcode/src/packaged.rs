@@ -422,8 +422,7 @@ impl Packaged {
     /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
     pub(crate) fn end(&self) -> Vec<(String, MediaTime)> {
         let mut inner = self.lock();
-        inner.paused = None;
-        self.close(&mut inner, |p| p.end(SystemTime::now()), true)
+        self.end_locked(&mut inner)
     }
 
     /// The publisher left, and may come back within the reconnect window: the open segments
@@ -435,8 +434,7 @@ impl Packaged {
         let live =
             matches!(&inner.state, State::Live { packager, .. } if packager.ended_at().is_none());
         if !live {
-            inner.paused = None;
-            return self.close(&mut inner, |p| p.end(SystemTime::now()), true);
+            return self.end_locked(&mut inner);
         }
         // Closed before it can be resumed, so a new pipeline never pushes into an open segment.
         let closed = self.close(&mut inner, hls::Packager::pause, false);
@@ -476,10 +474,15 @@ impl Packaged {
     pub(crate) fn end_if_paused_for(&self, window: Duration) {
         let mut inner = self.lock();
         if inner.paused.is_some_and(|since| since.elapsed() >= window) {
-            inner.paused = None;
             tracing::info!(stream = %self.name, "no publisher came back within the reconnect window; the stream ends");
-            self.close(&mut inner, |p| p.end(SystemTime::now()), true);
+            self.end_locked(&mut inner);
         }
+    }
+
+    /// [`Packaged::end`] with the lock held: not paused any more, the playlists end.
+    fn end_locked(&self, inner: &mut Inner) -> Vec<(String, MediaTime)> {
+        inner.paused = None;
+        self.close(inner, |p| p.end(SystemTime::now()), true)
     }
 
     /// Applies `f` to the live packager (or marks a packager-less output failed when `failing`)

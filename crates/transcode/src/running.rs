@@ -113,9 +113,10 @@ impl Running {
         }
         let w = &mut self.overload;
         w.last_look = now;
-        let status = self.output.status();
+        // The rungs' rates only: the pipeline's counters are read from the pipeline itself below.
+        let (_, _, rungs) = self.output.packaged.look();
         // Nothing to shed before the ladder is packaged.
-        if status.rungs.is_empty() {
+        if rungs.is_empty() {
             return;
         }
         // Drops that say the pipeline could not keep up: its input queue overflowing, and the
@@ -126,7 +127,7 @@ impl Running {
         w.drops = Some(drops);
         // Against the rate the input comes at: never above real time.
         let input = w.input.factor(now).unwrap_or(1.0).min(1.0);
-        let slowest = (status.rungs.into_iter().enumerate())
+        let slowest = (rungs.into_iter().enumerate())
             .filter(|(i, _)| !w.policy.is_shed(*i))
             .filter_map(|(_, r)| Some((r.name, r.realtime_factor?)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
