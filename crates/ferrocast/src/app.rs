@@ -2,14 +2,17 @@
 //! ordered, bounded shutdown (convention 6 in ARCHITECTURE.md).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 use ingest::rtmp_listener::RtmpIngest;
 use ingest::srt_listener::{self, SrtIngest};
+use ingest::tls::ServerTls;
 use ingest::{
-    IngestMetrics, PublisherGauges, SrtLinkGauges, SrtLinks, StreamConfig, StreamRegistry,
+    IngestMetrics, ListenerHealth, PublisherGauges, SrtLinkGauges, SrtLinks, StreamConfig,
+    StreamRegistry,
 };
 use playback::{Playback, PlaybackGauges};
 use prometheus_client::registry::Registry;
@@ -38,6 +41,9 @@ pub enum BindError {
     /// Cluster mode cannot start (its address, or its Redis URL).
     #[error("cluster mode: {0}")]
     Cluster(String),
+    /// RTMPS cannot start: its address, or its certificate or key.
+    #[error("RTMPS: {0}")]
+    Rtmps(String),
     /// A listen address could not be bound (in use, not ours, no permission).
     #[error("cannot listen for {what} {addr}")]
     Listen {
@@ -180,6 +186,8 @@ struct Listeners {
     /// `listen.admin`: the API, metrics and probes, off the public listener.
     admin: TcpListener,
     rtmp: TcpListener,
+    /// `listen.rtmps`, with its certificate.
+    rtmps: Option<(TcpListener, Arc<ServerTls>)>,
     srt: tokio::net::UdpSocket,
 }
 
@@ -211,6 +219,24 @@ impl App {
         let rtmp = TcpListener::bind(config.listen.rtmp)
             .await
             .map_err(listen("RTMP on", config.listen.rtmp))?;
+        let rtmps = match config
+            .listen
+            .rtmps_addr()
+            .map_err(|e| BindError::Rtmps(e.to_string()))?
+        {
+            Some(addr) => {
+                let tls = ServerTls::load(
+                    Path::new(&config.rtmps.cert_file),
+                    Path::new(&config.rtmps.key_file),
+                )
+                .map_err(|e| BindError::Rtmps(e.to_string()))?;
+                let socket = TcpListener::bind(addr)
+                    .await
+                    .map_err(listen("RTMPS on", addr))?;
+                Some((socket, Arc::new(tls)))
+            }
+            None => None,
+        };
         let srt = srt_listener::bind(config.listen.srt)
             .await
             .map_err(listen("SRT on UDP", config.listen.srt))?;
@@ -228,6 +254,7 @@ impl App {
                 http,
                 admin,
                 rtmp,
+                rtmps,
                 srt,
             },
             streams,
@@ -257,6 +284,14 @@ impl App {
             .rtmp
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The bound RTMPS address, when `listen.rtmps` is set.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.listeners
+            .rtmps
+            .as_ref()
+            .map(|(l, _)| l.local_addr().expect("bound listener has an address"))
     }
 
     /// The bound SRT address (UDP).
@@ -297,6 +332,7 @@ impl App {
         let demo_url = self.demo_key.as_deref().map(|k| self.demo_url(k));
         // A listener whose task dies is bound again on the address it got.
         let (rtmp_addr, srt_addr) = (self.rtmp_addr(), self.srt_addr());
+        let rtmps_addr = self.rtmps_addr();
         let App {
             config,
             wired,
@@ -305,6 +341,7 @@ impl App {
                     http,
                     admin,
                     rtmp,
+                    rtmps,
                     srt,
                 },
             streams,
@@ -337,6 +374,30 @@ impl App {
             ingest_stop.clone(),
             state.faults.clone(),
         ));
+        let tls = rtmps.as_ref().map(|(_, tls)| tls.clone());
+        tokio::spawn(reload_tls_on_request(tls, ingest_stop.clone()));
+        let rtmps_task = rtmps.zip(rtmps_addr).map(|((socket, tls), addr)| {
+            let ingest = RtmpIngest::with_tls(
+                config.rtmp.clone(),
+                tls,
+                state.registry.clone(),
+                wired.ingest_metrics.clone(),
+            );
+            let health = Arc::new(ListenerHealth::default());
+            state.health.set_rtmps(health.clone());
+            tokio::spawn(supervise(
+                Listener::Rtmps,
+                health,
+                socket,
+                move || TcpListener::bind(addr),
+                {
+                    let (stop, tasks) = (ingest_stop.clone(), ingest_tasks.clone());
+                    move |socket| ingest.clone().serve(socket, stop.clone(), tasks.clone())
+                },
+                ingest_stop.clone(),
+                state.faults.clone(),
+            ))
+        });
         let srt_ingest = SrtIngest::new(
             config.srt.clone(),
             &streams,
@@ -428,6 +489,9 @@ impl App {
         ingest_stop.cancel();
         ingest_tasks.close();
         let _ = tokio::time::timeout_at(deadline.into(), rtmp_task).await;
+        if let Some(task) = rtmps_task {
+            let _ = tokio::time::timeout_at(deadline.into(), task).await;
+        }
         // The SRT listener rejects newcomers while its publishers close, then goes.
         let _ = tokio::time::timeout_at(deadline.into(), srt_task).await;
         if tokio::time::timeout_at(deadline.into(), ingest_tasks.wait())
@@ -485,4 +549,53 @@ fn serve_http(
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     })
+}
+
+/// Reads the RTMPS certificate again on SIGHUP, and when its files change (checked every
+/// [`TLS_POLL`]), until `stop`. Without RTMPS, SIGHUP is logged and otherwise ignored (it must not
+/// end the process, as its default action would).
+async fn reload_tls_on_request(tls: Option<Arc<ServerTls>>, stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP; certificates reload on file changes only");
+            return poll_tls(tls, stop).await;
+        }
+    };
+    let mut poll = tokio::time::interval(TLS_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hup.recv() => match &tls {
+                Some(tls) => tls.reload_logged("SIGHUP"),
+                None => tracing::info!("SIGHUP: nothing to reload (listen.rtmps is off)"),
+            },
+            _ = poll.tick() => check_tls(tls.as_deref()),
+        }
+    }
+}
+
+/// How often the RTMPS certificate files are looked at.
+const TLS_POLL: Duration = Duration::from_secs(5);
+
+async fn poll_tls(tls: Option<Arc<ServerTls>>, stop: CancellationToken) {
+    let mut poll = tokio::time::interval(TLS_POLL);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = poll.tick() => check_tls(tls.as_deref()),
+        }
+    }
+}
+
+fn check_tls(tls: Option<&ServerTls>) {
+    match tls.and_then(ServerTls::reload_if_changed) {
+        Some(Ok(())) => tracing::info!("RTMPS certificate reloaded: its files changed"),
+        Some(Err(e)) => {
+            tracing::error!("RTMPS certificate files changed but cannot be used; the old certificate stays: {e}")
+        }
+        None => {}
+    }
 }

@@ -30,6 +30,8 @@ pub struct Config {
     pub ingest: ingest::Ingest,
     /// RTMP ingest limits.
     pub rtmp: ingest::Rtmp,
+    /// RTMPS: the certificate and key for `listen.rtmps`.
+    pub rtmps: ingest::Rtmps,
     /// SRT ingest: latency, limits and the listener-wide passphrase.
     pub srt: ingest::Srt,
     /// HTTP serving.
@@ -60,11 +62,29 @@ pub struct Listen {
     pub admin: SocketAddr,
     /// RTMP ingest (TCP).
     pub rtmp: SocketAddr,
+    /// RTMPS ingest (RTMP over TLS, TCP), e.g. `0.0.0.0:1936`. Empty (the default): off. Needs
+    /// `rtmps.cert_file` and `rtmps.key_file`.
+    pub rtmps: String,
     /// SRT ingest (UDP).
     pub srt: SocketAddr,
     /// Host name put in the URLs printed at start-up. Empty: the bound IP, or `localhost` when
     /// bound to all interfaces.
     pub public_host: String,
+}
+
+impl Listen {
+    /// `rtmps` as an address; `None` when RTMPS is off.
+    pub fn rtmps_addr(&self) -> Result<Option<SocketAddr>, Invalid> {
+        if self.rtmps.is_empty() {
+            return Ok(None);
+        }
+        self.rtmps.trim().parse().map(Some).map_err(|_| {
+            Invalid(format!(
+                "listen.rtmps {:?} is not an address like 0.0.0.0:1936 (empty turns RTMPS off)",
+                self.rtmps
+            ))
+        })
+    }
 }
 
 /// The admin API (`/api/v1`).
@@ -127,6 +147,7 @@ impl Default for Config {
             log: Log::default(),
             ingest: ingest::Ingest::default(),
             rtmp: ingest::Rtmp::default(),
+            rtmps: ingest::Rtmps::default(),
             srt: ingest::Srt::default(),
             http: Http::default(),
             api: Api::default(),
@@ -145,6 +166,7 @@ impl Default for Listen {
             http: ([0, 0, 0, 0], 8080).into(),
             admin: ([127, 0, 0, 1], 9091).into(),
             rtmp: ([0, 0, 0, 0], 1935).into(),
+            rtmps: String::new(),
             srt: ([0, 0, 0, 0], 9000).into(),
             public_host: String::new(),
         }
@@ -195,6 +217,8 @@ impl Config {
             return Err(Invalid::new("shutdown_grace must be above 0").into());
         }
         self.rtmp.validate()?;
+        self.listen.rtmps_addr()?;
+        self.rtmps.validate(!self.listen.rtmps.is_empty())?;
         self.ingest.validate()?;
         self.transcode.validate()?;
         self.hls.validate()?;
@@ -393,6 +417,27 @@ key = "k-2"
                 assert_eq!(c.transcode.preset, "ultrafast");
             })),
             ("zero limit refused", "[rtmp]\nmax_connections = 0\n", vec![], Expect::Err("rtmp.max_connections")),
+            ("rtmps off by default", "", vec![], Expect::Ok(|c| assert_eq!(c.listen.rtmps_addr().unwrap(), None))),
+            (
+                "rtmps from the environment",
+                "",
+                env(&[
+                    ("FERROCAST_LISTEN_RTMPS", "127.0.0.1:1936"),
+                    ("FERROCAST_RTMPS_CERT_FILE", "/tls/tls.crt"),
+                    ("FERROCAST_RTMPS_KEY_FILE", "/tls/tls.key"),
+                ]),
+                Expect::Ok(|c| {
+                    assert_eq!(c.listen.rtmps_addr().unwrap(), Some(([127, 0, 0, 1], 1936).into()));
+                    assert_eq!(c.rtmps.key_file, "/tls/tls.key");
+                }),
+            ),
+            ("rtmps without a certificate", "[listen]\nrtmps = \"0.0.0.0:1936\"\n", vec![], Expect::Err("rtmps.cert_file")),
+            (
+                "rtmps with a bad address",
+                "[listen]\nrtmps = \"everywhere\"\n[rtmps]\ncert_file = \"c\"\nkey_file = \"k\"\n",
+                vec![],
+                Expect::Err("listen.rtmps \"everywhere\" is not an address"),
+            ),
             (
                 "srt section",
                 "[srt]\nlatency = \"120ms\"\nmax_connections = 8\nhandshake_timeout = \"3s\"\nidle_timeout = \"15s\"\npassphrase = \"0123456789ab\"\n",

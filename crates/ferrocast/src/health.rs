@@ -29,6 +29,8 @@ pub struct Health {
     pub rtmp: Arc<ListenerHealth>,
     /// The SRT listener's task (and srt-tokio's listener inside it).
     pub srt: Arc<ListenerHealth>,
+    /// The RTMPS listener's task, when `listen.rtmps` is set.
+    rtmps: OnceLock<Arc<ListenerHealth>>,
     outputs: Arc<Outputs>,
     /// Cluster mode: the store, whose state the report shows (it does not judge it: streams
     /// that are live go on while the store is down).
@@ -67,6 +69,9 @@ pub struct Listeners {
     pub rtmp: ListenerReport,
     /// The SRT listener.
     pub srt: ListenerReport,
+    /// The RTMPS listener, when `listen.rtmps` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmps: Option<ListenerReport>,
 }
 
 /// One listener in a [`Report`].
@@ -94,6 +99,7 @@ impl Health {
             draining: AtomicBool::new(false),
             rtmp: Arc::default(),
             srt: Arc::default(),
+            rtmps: OnceLock::new(),
             outputs,
             cluster: OnceLock::new(),
         })
@@ -102,6 +108,11 @@ impl Health {
     /// Cluster mode: the report shows `store`'s state.
     pub fn set_cluster(&self, store: Arc<cluster::Store>) {
         let _ = self.cluster.set(store);
+    }
+
+    /// RTMPS is on: its listener counts as every other one does.
+    pub fn set_rtmps(&self, health: Arc<ListenerHealth>) {
+        let _ = self.rtmps.set(health);
     }
 
     /// The drain began: readiness fails from now on.
@@ -115,7 +126,7 @@ impl Health {
     }
 
     fn listeners_up(&self) -> bool {
-        self.rtmp.is_up() && self.srt.is_up()
+        self.rtmp.is_up() && self.srt.is_up() && self.rtmps.get().is_none_or(|h| h.is_up())
     }
 
     /// `/healthz`: 200 while every listener serves, 503 otherwise.
@@ -173,6 +184,7 @@ impl Health {
                 },
                 rtmp: listener(&self.rtmp),
                 srt: listener(&self.srt),
+                rtmps: self.rtmps.get().map(|h| listener(h)),
             },
             pipelines: Pipelines {
                 running,
@@ -219,6 +231,21 @@ mod tests {
         assert_eq!(h.readiness().0, StatusCode::SERVICE_UNAVAILABLE);
         h.srt.up();
         assert_eq!(h.liveness().0, StatusCode::OK);
+    }
+
+    #[test]
+    fn rtmps_is_reported_and_judged_only_when_it_is_on() {
+        let h = health();
+        let (_, report) = h.liveness();
+        assert_eq!(report.listeners.rtmps, None);
+        assert!(!serde_json::to_string(&report).unwrap().contains("rtmps"));
+        let rtmps = Arc::new(ListenerHealth::default());
+        h.set_rtmps(rtmps.clone());
+        assert_eq!(h.liveness().0, StatusCode::SERVICE_UNAVAILABLE, "on, not yet up");
+        rtmps.up();
+        let (status, report) = h.liveness();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(report.listeners.rtmps.map(|r| r.state), Some("up"));
     }
 
     #[test]

@@ -49,6 +49,10 @@ struct Opts {
     /// RTMP listen address (listen.rtmp).
     #[arg(long, global = true, value_name = "ADDR")]
     rtmp: Option<String>,
+    /// RTMPS listen address (listen.rtmps; off unless set, needs rtmps.cert_file and
+    /// rtmps.key_file).
+    #[arg(long, global = true, value_name = "ADDR")]
+    rtmps: Option<String>,
     /// SRT listen address (listen.srt).
     #[arg(long, global = true, value_name = "ADDR")]
     srt: Option<String>,
@@ -105,6 +109,7 @@ impl Opts {
         flag("--http", "listen.http", &self.http);
         flag("--admin", "listen.admin", &self.admin);
         flag("--rtmp", "listen.rtmp", &self.rtmp);
+        flag("--rtmps", "listen.rtmps", &self.rtmps);
         flag("--srt", "listen.srt", &self.srt);
         flag("--log-level", "log.level", &self.log_level);
         flag("--log-format", "log.format", &self.log_format);
@@ -294,6 +299,9 @@ fn print_banner(
     let admin = app.admin_addr();
     println!("admin listening on {admin}");
     println!("rtmp listening on {rtmp}");
+    if let Some(rtmps) = app.rtmps_addr() {
+        println!("rtmps listening on {rtmps}");
+    }
     println!("srt listening on {srt}");
     println!();
     println!("Player:  http://{http_host}:{}/", http.port());
@@ -304,6 +312,13 @@ fn print_banner(
     );
     println!("OBS:     Settings → Stream → Service \"Custom...\"");
     println!("         Server: rtmp://{rtmp_host}:{}/live", rtmp.port());
+    if let Some(rtmps) = app.rtmps_addr() {
+        println!(
+            "         or RTMPS: Server rtmps://{}:{}/live",
+            url_host(rtmps, public_host),
+            rtmps.port()
+        );
+    }
     println!(
         "         or SRT: Server srt://{srt_host}:{}?streamid=#!::r=live/KEY,m=publish&latency=200000 (Stream Key empty)",
         srt.port()

@@ -27,6 +27,8 @@ const BACKOFF_RESET: Duration = Duration::from_secs(60);
 pub enum Listener {
     /// RTMP on TCP.
     Rtmp,
+    /// RTMPS (RTMP over TLS) on TCP.
+    Rtmps,
     /// SRT on UDP.
     Srt,
 }
@@ -36,6 +38,7 @@ impl Listener {
     pub fn name(self) -> &'static str {
         match self {
             Listener::Rtmp => "rtmp",
+            Listener::Rtmps => "rtmps",
             Listener::Srt => "srt",
         }
     }
@@ -44,6 +47,7 @@ impl Listener {
     pub fn from_name(name: &str) -> Option<Listener> {
         match name {
             "rtmp" => Some(Listener::Rtmp),
+            "rtmps" => Some(Listener::Rtmps),
             "srt" => Some(Listener::Srt),
             _ => None,
         }
@@ -54,6 +58,7 @@ impl Listener {
 #[derive(Debug, Default)]
 pub struct Faults {
     rtmp: Fault,
+    rtmps: Fault,
     srt: Fault,
 }
 
@@ -77,6 +82,7 @@ impl Faults {
     fn fault(&self, listener: Listener) -> &Fault {
         match listener {
             Listener::Rtmp => &self.rtmp,
+            Listener::Rtmps => &self.rtmps,
             Listener::Srt => &self.srt,
         }
     }

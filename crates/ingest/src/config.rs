@@ -44,6 +44,17 @@ pub struct Rtmp {
     pub max_message_size: u32,
 }
 
+/// RTMPS: RTMP over TLS, on `listen.rtmps` (off unless that is set). The `[rtmp]` limits apply
+/// to it as well, counted apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rtmps {
+    /// PEM certificate chain, leaf first. Read again on SIGHUP and when the file changes.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf certificate.
+    pub key_file: String,
+}
+
 /// SRT ingest. All limits are always on.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -164,6 +175,18 @@ impl Rtmp {
             ("rtmp.handshake_timeout", self.handshake_timeout),
             ("rtmp.idle_timeout", self.idle_timeout),
         ])
+    }
+}
+
+impl Rtmps {
+    /// Checks the section; `listening` says whether `listen.rtmps` is set.
+    pub fn validate(&self, listening: bool) -> Result<(), Invalid> {
+        if listening && (self.cert_file.is_empty() || self.key_file.is_empty()) {
+            return Err(Invalid::new(
+                "listen.rtmps is set, so rtmps.cert_file and rtmps.key_file must name a PEM certificate and its key",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -55,8 +55,9 @@ mod registry;
 pub mod rtmp_listener;
 mod snapshot;
 pub mod srt_listener;
+pub mod tls;
 
-pub use config::{Ingest, Rtmp, Srt, StreamConfig};
+pub use config::{Ingest, Rtmp, Rtmps, Srt, StreamConfig};
 pub use end::{EndReason, EndSignal};
 pub use error::PublishError;
 pub use gauges::PublisherGauges;

@@ -9,18 +9,21 @@ use serde::Serialize;
 pub enum Protocol {
     /// RTMP over TCP.
     Rtmp,
+    /// RTMP over TLS (`listen.rtmps`).
+    Rtmps,
     /// SRT over UDP.
     Srt,
 }
 
 impl Protocol {
     /// Every protocol, in label order.
-    pub const ALL: [Protocol; 2] = [Protocol::Rtmp, Protocol::Srt];
+    pub const ALL: [Protocol; 3] = [Protocol::Rtmp, Protocol::Rtmps, Protocol::Srt];
 
-    /// `rtmp` or `srt`.
+    /// `rtmp`, `rtmps` or `srt`.
     pub fn label(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
+            Protocol::Rtmps => "rtmps",
             Protocol::Srt => "srt",
         }
     }
@@ -86,6 +89,8 @@ pub enum Rejection {
     BadPassphrase,
     /// The SRT handshake failed for another reason.
     HandshakeFailed,
+    /// The RTMPS caller's TLS handshake failed (no common version or cipher, not TLS at all).
+    TlsHandshake,
     /// Cluster mode: the stream is live on another server.
     LiveElsewhere,
     /// Cluster mode: the cluster store is unreachable and new publishes wait for it.
@@ -109,6 +114,7 @@ impl Rejection {
             Rejection::UnexpectedPassphrase => "unexpected_passphrase",
             Rejection::BadPassphrase => "bad_passphrase",
             Rejection::HandshakeFailed => "handshake_failed",
+            Rejection::TlsHandshake => "tls_handshake",
             Rejection::LiveElsewhere => "live_elsewhere",
             Rejection::StoreDown => "store_down",
         }

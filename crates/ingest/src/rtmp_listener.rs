@@ -4,6 +4,9 @@
 //! and acts on its events: a `publish` is authorised by the [`StreamRegistry`], media goes through
 //! the `flv` demuxer into typed frames. Every limit is enforced here or in the session: the
 //! connection count, the time to an accepted publish, the idle time, and the write time.
+//!
+//! RTMPS is the same session over TLS ([`crate::tls`]): the TLS handshake counts against the
+//! handshake timeout, then the connection runs exactly as over TCP.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtmp::{Event, ServerConfig, ServerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -24,8 +27,8 @@ use crate::error::PublishError;
 use crate::metrics::IngestMetrics;
 use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
 use crate::registry::{PublishHandle, StreamRegistry};
+use crate::tls::ServerTls;
 
-const PROTOCOL: Protocol = Protocol::Rtmp;
 const READ_BUFFER: usize = 64 * 1024;
 
 /// What every RTMP connection shares.
@@ -35,6 +38,9 @@ pub struct RtmpIngest {
     registry: Arc<StreamRegistry>,
     metrics: Arc<IngestMetrics>,
     connections: AtomicUsize,
+    /// RTMPS: the certificate every connection shakes hands with first.
+    tls: Option<Arc<ServerTls>>,
+    protocol: Protocol,
 }
 
 impl RtmpIngest {
@@ -44,11 +50,36 @@ impl RtmpIngest {
         registry: Arc<StreamRegistry>,
         metrics: Arc<IngestMetrics>,
     ) -> Arc<Self> {
+        Self::build(config, None, registry, metrics)
+    }
+
+    /// RTMPS ingest: every connection is TLS with `tls`'s certificate, then RTMP as usual.
+    pub fn with_tls(
+        config: config::Rtmp,
+        tls: Arc<ServerTls>,
+        registry: Arc<StreamRegistry>,
+        metrics: Arc<IngestMetrics>,
+    ) -> Arc<Self> {
+        Self::build(config, Some(tls), registry, metrics)
+    }
+
+    fn build(
+        config: config::Rtmp,
+        tls: Option<Arc<ServerTls>>,
+        registry: Arc<StreamRegistry>,
+        metrics: Arc<IngestMetrics>,
+    ) -> Arc<Self> {
+        let protocol = match tls {
+            Some(_) => Protocol::Rtmps,
+            None => Protocol::Rtmp,
+        };
         Arc::new(RtmpIngest {
             config,
             registry,
             metrics,
             connections: AtomicUsize::new(0),
+            tls,
+            protocol,
         })
     }
 
@@ -66,7 +97,7 @@ impl RtmpIngest {
                 res = listener.accept() => match res {
                     Ok(conn) => conn,
                     Err(e) => {
-                        tracing::warn!(error = %e, "rtmp accept failed");
+                        tracing::warn!(error = %e, protocol = self.protocol.label(), "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -75,36 +106,78 @@ impl RtmpIngest {
             let open = self.connections.fetch_add(1, Ordering::SeqCst);
             if open >= self.config.max_connections {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!(%remote, limit = self.config.max_connections, "rtmp connection refused: too many connections");
-                self.metrics.reject(PROTOCOL, Rejection::OverLimit);
+                tracing::warn!(%remote, limit = self.config.max_connections, protocol = self.protocol.label(), "connection refused: too many connections");
+                self.metrics.reject(self.protocol, Rejection::OverLimit);
                 self.metrics
-                    .connection(PROTOCOL, ConnectionOutcome::OverLimit);
+                    .connection(self.protocol, ConnectionOutcome::OverLimit);
                 drop(stream);
                 continue;
             }
             let this = self.clone();
             let stop = stop.clone();
-            let span = tracing::info_span!("rtmp", %remote, stream = tracing::field::Empty);
+            let span = match self.protocol {
+                Protocol::Rtmps => {
+                    tracing::info_span!("rtmps", %remote, stream = tracing::field::Empty)
+                }
+                _ => tracing::info_span!("rtmp", %remote, stream = tracing::field::Empty),
+            };
             tracker.spawn(
                 async move {
-                    let result = this.connection(stream, remote, stop).await;
+                    let result = this.accepted(stream, remote, stop).await;
                     this.connections.fetch_sub(1, Ordering::SeqCst);
-                    this.metrics.connection(PROTOCOL, result);
+                    this.metrics.connection(this.protocol, result);
                 }
                 .instrument(span),
             );
         }
-        tracing::debug!("rtmp listener closed");
+        tracing::debug!(protocol = self.protocol.label(), "listener closed");
     }
 
-    /// Runs one connection; returns how it ended, for the connections metric.
-    async fn connection(
+    /// Runs one accepted connection (after its TLS handshake, for RTMPS).
+    async fn accepted(
         &self,
-        mut socket: TcpStream,
+        socket: TcpStream,
         remote: SocketAddr,
         stop: CancellationToken,
     ) -> ConnectionOutcome {
         let _ = socket.set_nodelay(true);
+        // Until a publish is accepted, the whole exchange must fit in the handshake timeout,
+        // the TLS handshake included.
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let Some(tls) = &self.tls else {
+            return self
+                .connection(socket, remote, stop, handshake_deadline)
+                .await;
+        };
+        let handshake = tls.acceptor().accept(socket);
+        let socket = tokio::select! {
+            res = tokio::time::timeout_at(handshake_deadline, handshake) => match res {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "rtmps TLS handshake failed");
+                    self.metrics.reject(self.protocol, Rejection::TlsHandshake);
+                    return ConnectionOutcome::Error;
+                }
+                Err(_) => {
+                    tracing::warn!(phase = "tls", "rtmps connection timed out");
+                    self.metrics.reject(self.protocol, Rejection::Timeout);
+                    return ConnectionOutcome::Timeout;
+                }
+            },
+            _ = stop.cancelled() => return ConnectionOutcome::Closed,
+        };
+        self.connection(socket, remote, stop, handshake_deadline)
+            .await
+    }
+
+    /// Runs one connection's RTMP session; returns how it ended, for the connections metric.
+    async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut socket: S,
+        remote: SocketAddr,
+        stop: CancellationToken,
+        handshake_deadline: Instant,
+    ) -> ConnectionOutcome {
         let session_config = ServerConfig {
             max_chunk_size: self.config.max_chunk_size,
             max_message_size: self.config.max_message_size,
@@ -117,8 +190,6 @@ impl RtmpIngest {
             result: ConnectionOutcome::Closed,
         };
         let mut buf = vec![0u8; READ_BUFFER];
-        // Until a publish is accepted, the whole exchange must fit in the handshake timeout.
-        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
         loop {
             let deadline = match conn.publish {
                 Some(_) => Instant::now() + self.config.idle_timeout,
@@ -141,7 +212,7 @@ impl RtmpIngest {
                     Err(_) => {
                         let phase = if conn.publish.is_some() { "idle" } else { "handshake" };
                         tracing::warn!(phase, "rtmp connection timed out");
-                        self.metrics.reject(PROTOCOL, Rejection::Timeout);
+                        self.metrics.reject(self.protocol, Rejection::Timeout);
                         conn.result = ConnectionOutcome::Timeout;
                         break;
                     }
@@ -167,7 +238,7 @@ impl RtmpIngest {
             };
             if let Err(e) = conn.session.handle_input(&buf[..n]) {
                 tracing::warn!(error = %e, "rtmp protocol error; closing connection");
-                self.metrics.reject(PROTOCOL, Rejection::ProtocolError);
+                self.metrics.reject(self.protocol, Rejection::ProtocolError);
                 conn.result = ConnectionOutcome::Error;
                 let _ = self.flush(&mut socket, &mut conn.session).await;
                 break;
@@ -199,7 +270,11 @@ impl RtmpIngest {
                 }
                 // In cluster mode the stream is claimed cluster-wide too (a round trip to the
                 // store, bounded by its command timeout).
-                match self.registry.publish_owned(&key, PROTOCOL, remote).await {
+                match self
+                    .registry
+                    .publish_owned(&key, self.protocol, remote)
+                    .await
+                {
                     // Refused by the transcoder at once (e.g. promised hardware missing): answer
                     // with the reason instead of accepting and then dropping the publish.
                     Ok(handle) if handle.is_cancelled() => {
@@ -266,7 +341,8 @@ impl RtmpIngest {
             Ok(flv::Outcome::Frame(frame)) => handle.push(frame),
             Ok(flv::Outcome::Unsupported(what)) => {
                 tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 video with AAC or MP3 audio");
-                self.metrics.reject(PROTOCOL, Rejection::UnsupportedCodec);
+                self.metrics
+                    .reject(self.protocol, Rejection::UnsupportedCodec);
                 conn.session.reject_publish(
                     "NetStream.Publish.Failed",
                     &format!(
@@ -282,14 +358,23 @@ impl RtmpIngest {
         }
     }
 
-    /// Writes everything the session has queued, bounded by the idle timeout.
-    async fn flush(
+    /// Writes everything the session has queued and flushes it, bounded by the idle timeout.
+    async fn flush<S: AsyncWrite + Unpin>(
         &self,
-        socket: &mut TcpStream,
+        socket: &mut S,
         session: &mut ServerSession,
     ) -> std::io::Result<()> {
+        let mut wrote = false;
         while let Some(bytes) = session.poll_transmit() {
             match tokio::time::timeout(self.config.idle_timeout, socket.write_all(&bytes)).await {
+                Ok(res) => res?,
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            }
+            wrote = true;
+        }
+        // TLS holds records back until flushed; over TCP this does nothing.
+        if wrote {
+            match tokio::time::timeout(self.config.idle_timeout, socket.flush()).await {
                 Ok(res) => res?,
                 Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
             }
