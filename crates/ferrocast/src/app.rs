@@ -121,6 +121,21 @@ pub fn wire(
         transcode_metrics,
     );
     streams_registry.set_consumer_factory(transcoder.consumer_factory());
+    if let Some(webhook) = ingest::webhook::Webhook::new(&config.auth, &mut registry) {
+        // The host only: a URL's path or query may carry a token of its own.
+        let host = config
+            .auth
+            .webhook_url
+            .parse::<axum::http::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.host().to_owned()));
+        tracing::info!(
+            host = host.as_deref().unwrap_or(""),
+            fail_open = config.auth.webhook_fail_open,
+            "keys that name no configured stream are asked of the publish webhook"
+        );
+        streams_registry.set_authorizer(Arc::new(webhook));
+    }
     let cluster = match config.cluster.enabled() {
         true => Some(
             crate::cluster::ClusterNode::new(&config.cluster, admin, &mut registry)

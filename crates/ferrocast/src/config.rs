@@ -34,6 +34,8 @@ pub struct Config {
     pub rtmps: ingest::Rtmps,
     /// SRT ingest: latency, limits and the listener-wide passphrase.
     pub srt: ingest::Srt,
+    /// Publish authorisation beyond the static keys: the webhook.
+    pub auth: ingest::Auth,
     /// HTTP serving.
     pub http: Http,
     /// The admin API.
@@ -149,6 +151,7 @@ impl Default for Config {
             rtmp: ingest::Rtmp::default(),
             rtmps: ingest::Rtmps::default(),
             srt: ingest::Srt::default(),
+            auth: ingest::Auth::default(),
             http: Http::default(),
             api: Api::default(),
             transcode: transcode::Transcode::default(),
@@ -220,6 +223,7 @@ impl Config {
         self.listen.rtmps_addr()?;
         self.rtmps.validate(!self.listen.rtmps.is_empty())?;
         self.ingest.validate()?;
+        self.auth.validate()?;
         self.transcode.validate()?;
         self.hls.validate()?;
         self.cluster.validate()?;
@@ -417,6 +421,21 @@ key = "k-2"
                 assert_eq!(c.transcode.preset, "ultrafast");
             })),
             ("zero limit refused", "[rtmp]\nmax_connections = 0\n", vec![], Expect::Err("rtmp.max_connections")),
+            (
+                "auth webhook from the environment",
+                "",
+                env(&[
+                    ("FERROCAST_AUTH_WEBHOOK_URL", "http://auth.internal/publish"),
+                    ("FERROCAST_AUTH_WEBHOOK_SECRET", "sixteen-chars-or-more"),
+                    ("FERROCAST_AUTH_WEBHOOK_FAIL_OPEN", "true"),
+                ]),
+                Expect::Ok(|c| {
+                    assert_eq!(c.auth.webhook_url, "http://auth.internal/publish");
+                    assert!(c.auth.webhook_fail_open);
+                    assert_eq!(c.auth.webhook_timeout, Duration::from_secs(3));
+                }),
+            ),
+            ("auth webhook without a secret", "[auth]\nwebhook_url = \"http://a/\"\n", vec![], Expect::Err("auth.webhook_secret")),
             ("rtmps off by default", "", vec![], Expect::Ok(|c| assert_eq!(c.listen.rtmps_addr().unwrap(), None))),
             (
                 "rtmps from the environment",

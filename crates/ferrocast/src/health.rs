@@ -241,7 +241,11 @@ mod tests {
         assert!(!serde_json::to_string(&report).unwrap().contains("rtmps"));
         let rtmps = Arc::new(ListenerHealth::default());
         h.set_rtmps(rtmps.clone());
-        assert_eq!(h.liveness().0, StatusCode::SERVICE_UNAVAILABLE, "on, not yet up");
+        assert_eq!(
+            h.liveness().0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "on, not yet up"
+        );
         rtmps.up();
         let (status, report) = h.liveness();
         assert_eq!(status, StatusCode::OK);

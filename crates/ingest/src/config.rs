@@ -55,6 +55,83 @@ pub struct Rtmps {
     pub key_file: String,
 }
 
+/// Publish authorisation beyond the `[[streams]]` keys: a webhook (off unless `webhook_url` is
+/// set). A key that names a configured stream publishes without asking it.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// `http://` URL that every other publish attempt is POSTed to; empty: off.
+    pub webhook_url: String,
+    /// The HMAC-SHA256 key of the `x-ferrocast-signature` header (at least 16 characters;
+    /// required with a URL). A secret: never logged or shown.
+    pub webhook_secret: String,
+    /// How long the webhook may take to answer (connect included).
+    #[serde(with = "settings::duration")]
+    pub webhook_timeout: Duration,
+    /// Allow publishes (under the name they ask for) while the webhook cannot be asked. Off:
+    /// they are refused (fail closed).
+    pub webhook_fail_open: bool,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &Redacted(&self.webhook_secret))
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("webhook_fail_open", &self.webhook_fail_open)
+            .finish()
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            webhook_url: String::new(),
+            webhook_secret: String::new(),
+            webhook_timeout: Duration::from_secs(3),
+            webhook_fail_open: false,
+        }
+    }
+}
+
+impl Auth {
+    /// Checks what the types alone do not express.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.webhook_url.is_empty() {
+            return Ok(());
+        }
+        let uri: Result<hyper::Uri, _> = self.webhook_url.parse();
+        match uri {
+            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+            Ok(u) if u.scheme_str() == Some("https") => {
+                return Err(Invalid::new(
+                    "auth.webhook_url: https is not supported yet; call the webhook over http \
+                     inside the cluster (the body is signed, see auth.webhook_secret)",
+                ))
+            }
+            _ => {
+                return Err(Invalid(format!(
+                    "auth.webhook_url {:?} is not an http:// URL",
+                    self.webhook_url
+                )))
+            }
+        }
+        if self.webhook_secret.chars().count() < 16 {
+            return Err(Invalid::new(
+                "auth.webhook_secret must be at least 16 characters when auth.webhook_url is set: \
+                 the receiver checks every call's signature with it",
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(30)).contains(&self.webhook_timeout) {
+            return Err(Invalid::new(
+                "auth.webhook_timeout must be between 100ms and 30s",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// SRT ingest. All limits are always on.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

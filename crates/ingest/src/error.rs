@@ -24,6 +24,12 @@ pub enum PublishError {
     /// (`cluster.on_store_down = "refuse"`).
     #[error("the server cannot reach its cluster store; retry shortly")]
     StoreDown,
+    /// The publish webhook refused it, with this reason.
+    #[error("{0}")]
+    Denied(String),
+    /// The publish webhook cannot be asked now, and publishes fail closed.
+    #[error("the server cannot check this publish now; retry shortly")]
+    AuthUnavailable,
 }
 
 impl PublishError {
@@ -35,6 +41,8 @@ impl PublishError {
             PublishError::Draining => Rejection::Draining,
             PublishError::LiveElsewhere(_) => Rejection::LiveElsewhere,
             PublishError::StoreDown => Rejection::StoreDown,
+            PublishError::Denied(_) => Rejection::WebhookDenied,
+            PublishError::AuthUnavailable => Rejection::WebhookUnavailable,
         }
     }
 }

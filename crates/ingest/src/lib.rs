@@ -41,6 +41,7 @@
 //! assert_eq!(registry.live_count(), 0);
 //! ```
 
+pub mod auth;
 pub mod config;
 mod end;
 mod error;
@@ -56,8 +57,10 @@ pub mod rtmp_listener;
 mod snapshot;
 pub mod srt_listener;
 pub mod tls;
+pub mod webhook;
 
-pub use config::{Ingest, Rtmp, Rtmps, Srt, StreamConfig};
+pub use auth::{Allowed, Authorizer, PublishAttempt, Refused, Unpublished};
+pub use config::{Auth, Ingest, Rtmp, Rtmps, Srt, StreamConfig};
 pub use end::{EndReason, EndSignal};
 pub use error::PublishError;
 pub use gauges::PublisherGauges;

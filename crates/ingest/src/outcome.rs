@@ -95,6 +95,10 @@ pub enum Rejection {
     LiveElsewhere,
     /// Cluster mode: the cluster store is unreachable and new publishes wait for it.
     StoreDown,
+    /// The publish webhook said no.
+    WebhookDenied,
+    /// The publish webhook could not be asked, and publishes fail closed.
+    WebhookUnavailable,
 }
 
 impl Rejection {
@@ -117,6 +121,8 @@ impl Rejection {
             Rejection::TlsHandshake => "tls_handshake",
             Rejection::LiveElsewhere => "live_elsewhere",
             Rejection::StoreDown => "store_down",
+            Rejection::WebhookDenied => "webhook_denied",
+            Rejection::WebhookUnavailable => "webhook_unavailable",
         }
     }
 }

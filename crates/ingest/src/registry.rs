@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use media::{MediaFrame, StreamName};
 use tokio::sync::watch;
 
+use crate::auth::{Authorizer, PublishAttempt, Refused, Unpublished};
 use crate::config::StreamConfig;
 use crate::end::{EndReason, EndSignal};
 use crate::error::PublishError;
@@ -48,6 +49,17 @@ pub struct StreamRegistry {
     consumers: OnceLock<ConsumerFactory>,
     /// Cluster mode: who else may hold a stream.
     ownership: OnceLock<Arc<dyn Ownership>>,
+    /// Who decides keys that name no configured stream (the webhook).
+    authorizer: OnceLock<Arc<dyn Authorizer>>,
+}
+
+/// A publish allowed to go live under `name`, by a configured key or by the authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The public stream name.
+    pub name: StreamName,
+    /// The authorizer allowed it, and hears when it ends.
+    by_authorizer: bool,
 }
 
 impl std::fmt::Debug for StreamRegistry {
@@ -75,6 +87,8 @@ struct LiveStream {
     /// Its consumer has started: until then (in cluster mode, while the stream is claimed) it
     /// holds the name here but is not shown as live.
     started_consumer: AtomicBool,
+    /// The authorizer allowed it, and hears when it ends.
+    by_authorizer: bool,
 }
 
 #[derive(Debug, Default)]
@@ -116,7 +130,59 @@ impl StreamRegistry {
             next_id: AtomicU64::new(1),
             consumers: OnceLock::new(),
             ownership: OnceLock::new(),
+            authorizer: OnceLock::new(),
         })
+    }
+
+    /// Keys that name no configured stream are asked of `authorizer` (the webhook)
+    /// ([`StreamRegistry::authorize`]). Only the first call takes effect.
+    pub fn set_authorizer(&self, authorizer: Arc<dyn Authorizer>) {
+        let _ = self.authorizer.set(authorizer);
+    }
+
+    /// Which stream `attempt` may publish: a configured key's, else the authorizer's answer.
+    /// Not counted as a rejection here: the caller counts what it refuses.
+    pub async fn authorize(&self, attempt: &PublishAttempt) -> Result<Authorization, PublishError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(PublishError::Draining);
+        }
+        if let Some(name) = self.lookup_key(&attempt.key) {
+            return Ok(Authorization {
+                name: name.clone(),
+                by_authorizer: false,
+            });
+        }
+        let Some(authorizer) = self.authorizer.get() else {
+            return Err(PublishError::BadKey);
+        };
+        match authorizer.authorize(attempt).await {
+            Ok(allowed) => Ok(Authorization {
+                name: allowed.name,
+                by_authorizer: true,
+            }),
+            Err(Refused::Denied(reason)) => Err(PublishError::Denied(reason)),
+            Err(Refused::Unavailable) => Err(PublishError::AuthUnavailable),
+        }
+    }
+
+    /// What [`publish_authorized`](Self::publish_authorized) would answer for `authorization`
+    /// now, by the local rules, without publishing or counting (the SRT handshake's check).
+    pub fn check_authorized(&self, authorization: &Authorization) -> Result<(), PublishError> {
+        self.admit_name(&authorization.name, Instant::now())
+            .map(|_| ())
+    }
+
+    /// [`authorize`](Self::authorize), then [`publish_authorized`](Self::publish_authorized);
+    /// a refusal is counted.
+    pub async fn publish_attempt(
+        self: &Arc<Self>,
+        attempt: &PublishAttempt,
+    ) -> Result<PublishHandle, PublishError> {
+        let authorization = self.authorize(attempt).await.inspect_err(|e| {
+            self.metrics.reject(attempt.protocol, e.rejection());
+        })?;
+        self.publish_authorized(authorization, attempt.protocol, attempt.remote)
+            .await
     }
 
     /// Sets what receives every future publish's media. Only the first call takes effect.
@@ -146,26 +212,26 @@ impl StreamRegistry {
     /// counting a rejection: for ingest that must decide before it accepts a connection (SRT
     /// accepts or rejects at the handshake). `publish` still has the last word.
     pub fn check_publish(&self, key: &str, now: Instant) -> Result<StreamName, PublishError> {
-        self.admit(key, now).map(|(name, _)| name)
+        let name = self.lookup_key(key).ok_or(PublishError::BadKey)?.clone();
+        self.admit_name(&name, now).map(|_| name)
     }
 
-    /// The stream `key` may publish at `now`, with the live map locked: not while draining, not
-    /// for an unknown key, not while the stream's publisher is still sending.
-    fn admit(
+    /// Whether `name` may go live at `now`, with the live map locked: not while draining, not
+    /// while the stream's publisher is still sending.
+    fn admit_name(
         &self,
-        key: &str,
+        name: &StreamName,
         now: Instant,
-    ) -> Result<(StreamName, MutexGuard<'_, LiveMap>), PublishError> {
+    ) -> Result<MutexGuard<'_, LiveMap>, PublishError> {
         if self.draining.load(Ordering::SeqCst) {
             return Err(PublishError::Draining);
         }
-        let name = self.lookup_key(key).ok_or(PublishError::BadKey)?.clone();
         let live = self.live.lock().expect("registry lock");
-        match live.get(&name) {
+        match live.get(name) {
             Some(current) if current.idle_for(now) < self.publisher_timeout => {
-                Err(PublishError::AlreadyLive(name))
+                Err(PublishError::AlreadyLive(name.clone()))
             }
-            _ => Ok((name, live)),
+            _ => Ok(live),
         }
     }
 
@@ -180,7 +246,16 @@ impl StreamRegistry {
         remote: SocketAddr,
         now: Instant,
     ) -> Result<PublishHandle, PublishError> {
-        let mut handle = self.enter(key, protocol, remote, now)?;
+        let name = self
+            .lookup_key(key)
+            .cloned()
+            .ok_or(PublishError::BadKey)
+            .inspect_err(|e| self.metrics.reject(protocol, e.rejection()))?;
+        let authorization = Authorization {
+            name,
+            by_authorizer: false,
+        };
+        let mut handle = self.enter(authorization, protocol, remote, now)?;
         self.start_consumer(&mut handle);
         Ok(handle)
     }
@@ -194,19 +269,20 @@ impl StreamRegistry {
         ownership.check(name).await.map_err(|d| d.error(name))
     }
 
-    /// [`StreamRegistry::publish`], and in cluster mode the stream's claim cluster-wide: the
-    /// local rules first (a local takeover is decided here), then the claim, and only then does
-    /// the consumer start. A refused claim unpublishes at once and is counted as a rejection.
-    pub async fn publish_owned(
+    /// Starts an authorized publish: the local rules first (a local takeover is decided here),
+    /// then in cluster mode the stream's claim cluster-wide, and only then does the consumer
+    /// start. A refusal is counted; a refused claim unpublishes at once.
+    pub async fn publish_authorized(
         self: &Arc<Self>,
-        key: &str,
+        authorization: Authorization,
         protocol: Protocol,
         remote: SocketAddr,
     ) -> Result<PublishHandle, PublishError> {
+        let mut handle = self.enter(authorization, protocol, remote, Instant::now())?;
         let Some(ownership) = self.ownership.get().cloned() else {
-            return self.publish(key, protocol, remote, Instant::now());
+            self.start_consumer(&mut handle);
+            return Ok(handle);
         };
-        let mut handle = self.enter(key, protocol, remote, Instant::now())?;
         let stream = handle.stream.clone();
         let watch = PublishWatch {
             name: stream.name.clone(),
@@ -232,12 +308,16 @@ impl StreamRegistry {
     /// Enters a publish into the live map (the local rules), without starting its consumer.
     fn enter(
         self: &Arc<Self>,
-        key: &str,
+        authorization: Authorization,
         protocol: Protocol,
         remote: SocketAddr,
         now: Instant,
     ) -> Result<PublishHandle, PublishError> {
-        let (name, mut live) = self.admit(key, now).inspect_err(|e| {
+        let Authorization {
+            name,
+            by_authorizer,
+        } = authorization;
+        let mut live = self.admit_name(&name, now).inspect_err(|e| {
             self.metrics.reject(protocol, e.rejection());
         })?;
         if let Some(current) = live.get(&name) {
@@ -261,6 +341,7 @@ impl StreamRegistry {
             stats: Mutex::new(Stats::default()),
             cancel: EndSignal::default(),
             started_consumer: AtomicBool::new(false),
+            by_authorizer,
         });
         live.insert(name.clone(), stream.clone());
         self.live_count.send_replace(live.len());
@@ -305,22 +386,30 @@ impl StreamRegistry {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Every configured stream with its live state, in configuration order.
+    /// Every configured stream with its live state, in configuration order, then the live
+    /// streams the authorizer allowed, by name.
     pub fn snapshot(&self) -> Vec<StreamSnapshot> {
         let live = self.live.lock().expect("registry lock");
-        self.streams
-            .iter()
-            .map(|s| {
-                let publisher = live
-                    .get(&s.name)
-                    .filter(|l| l.started_consumer.load(Ordering::SeqCst))
-                    .map(|l| l.snapshot());
+        let publisher = |name: &StreamName| {
+            live.get(name)
+                .filter(|l| l.started_consumer.load(Ordering::SeqCst))
+                .map(|l| l.snapshot())
+        };
+        let configured = self.streams.iter().map(|s| &s.name);
+        let others = live
+            .keys()
+            .filter(|name| !self.streams.iter().any(|s| &s.name == *name));
+        configured
+            .chain(others)
+            .map(|name| {
+                let publisher = publisher(name);
                 StreamSnapshot {
-                    name: s.name.clone(),
+                    name: name.clone(),
                     live: publisher.is_some(),
                     publisher,
                 }
             })
+            .filter(|s| s.live || self.streams.iter().any(|c| c.name == s.name))
             .collect()
     }
 
@@ -329,6 +418,22 @@ impl StreamRegistry {
         if live.get(&stream.name).map(|s| s.id) == Some(stream.id) {
             live.remove(&stream.name);
             self.live_count.send_replace(live.len());
+        }
+        drop(live);
+        if stream.by_authorizer {
+            if let Some(authorizer) = self.authorizer.get() {
+                authorizer.unpublished(Unpublished {
+                    name: stream.name.clone(),
+                    id: stream.id,
+                    protocol: stream.protocol,
+                    remote: stream.remote,
+                    duration: stream.started.elapsed(),
+                    reason: stream
+                        .cancel
+                        .reason()
+                        .map_or_else(|| "publisher left".to_owned(), |r| r.to_string()),
+                });
+            }
         }
     }
 }
@@ -648,5 +753,93 @@ mod tests {
         assert_eq!(b.end_reason(), Some(EndReason::TakenOver));
         r.drain();
         assert_eq!(b2.end_reason(), Some(EndReason::Draining));
+    }
+
+    /// An authorizer that allows keys starting `ok-` as the rest, and records what ended.
+    #[derive(Default)]
+    struct Recording {
+        asked: Mutex<Vec<String>>,
+        ended: Mutex<Vec<Unpublished>>,
+    }
+
+    impl Authorizer for Recording {
+        fn authorize<'a>(
+            &'a self,
+            attempt: &'a PublishAttempt,
+        ) -> futures::future::BoxFuture<'a, Result<crate::auth::Allowed, Refused>> {
+            self.asked.lock().unwrap().push(attempt.key.clone());
+            let answer = match attempt.key.strip_prefix("ok-") {
+                Some(name) => Ok(crate::auth::Allowed {
+                    name: name.parse().unwrap(),
+                }),
+                None if attempt.key == "down" => Err(Refused::Unavailable),
+                None => Err(Refused::Denied("no".into())),
+            };
+            Box::pin(async move { answer })
+        }
+
+        fn unpublished(&self, ended: Unpublished) {
+            self.ended.lock().unwrap().push(ended);
+        }
+    }
+
+    #[tokio::test]
+    async fn configured_keys_publish_without_asking_and_others_ask_the_authorizer() {
+        let r = registry(Duration::from_secs(5));
+        let auth = Arc::new(Recording::default());
+        r.set_authorizer(auth.clone());
+        let attempt = |key: &str| PublishAttempt::rtmp(RTMP, key, "", "live", addr());
+
+        let a = r.publish_attempt(&attempt("key-a")).await.unwrap();
+        assert_eq!(a.name().as_str(), "a");
+        let w = r.publish_attempt(&attempt("ok-web")).await.unwrap();
+        assert_eq!(w.name().as_str(), "web");
+        assert_eq!(
+            *auth.asked.lock().unwrap(),
+            ["ok-web"],
+            "static keys are not asked"
+        );
+        assert_eq!(
+            r.publish_attempt(&attempt("nope")).await.unwrap_err(),
+            PublishError::Denied("no".into())
+        );
+        assert_eq!(
+            r.publish_attempt(&attempt("down")).await.unwrap_err(),
+            PublishError::AuthUnavailable
+        );
+        // The authorizer's stream is one publisher per name too.
+        assert_eq!(
+            r.publish_attempt(&attempt("ok-web")).await.unwrap_err(),
+            PublishError::AlreadyLive("web".parse().unwrap())
+        );
+        let names: Vec<_> = r
+            .snapshot()
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.live))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a".into(), true),
+                ("b".into(), false),
+                ("web".into(), true)
+            ]
+        );
+
+        drop(a);
+        drop(w);
+        let ended = auth.ended.lock().unwrap().clone();
+        assert_eq!(
+            ended.len(),
+            1,
+            "only what the authorizer allowed is notified"
+        );
+        assert_eq!(ended[0].name.as_str(), "web");
+        assert_eq!(ended[0].reason, "publisher left");
+        assert_eq!(
+            r.snapshot().len(),
+            2,
+            "an ended webhook stream leaves the list"
+        );
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::auth::PublishAttempt;
 use crate::config;
 use crate::end::EndReason;
 use crate::error::PublishError;
@@ -264,17 +265,17 @@ impl RtmpIngest {
             Event::Connect { app, flash_ver, .. } => {
                 tracing::debug!(%app, flash_ver = flash_ver.as_deref().unwrap_or(""), "rtmp connect");
             }
-            Event::Publish { name: key, app, .. } => {
+            Event::Publish {
+                name, query, app, ..
+            } => {
                 if conn.publish.is_some() {
                     return;
                 }
-                // In cluster mode the stream is claimed cluster-wide too (a round trip to the
-                // store, bounded by its command timeout).
-                match self
-                    .registry
-                    .publish_owned(&key, self.protocol, remote)
-                    .await
-                {
+                let attempt = PublishAttempt::rtmp(self.protocol, &name, &query, &app, remote);
+                // A key that names no configured stream is asked of the webhook (bounded by
+                // auth.webhook_timeout); in cluster mode the stream is claimed cluster-wide too
+                // (a round trip to the store, bounded by its command timeout).
+                match self.registry.publish_attempt(&attempt).await {
                     // Refused by the transcoder at once (e.g. promised hardware missing): answer
                     // with the reason instead of accepting and then dropping the publish.
                     Ok(handle) if handle.is_cancelled() => {
@@ -300,6 +301,7 @@ impl RtmpIngest {
                         tracing::warn!(reason = e.rejection().label(), "publish refused: {e}");
                         let code = match e {
                             PublishError::BadKey
+                            | PublishError::Denied(_)
                             | PublishError::AlreadyLive(_)
                             | PublishError::LiveElsewhere(_) => "NetStream.Publish.BadName",
                             _ => "NetStream.Publish.Failed",

@@ -66,6 +66,8 @@ pub enum Event {
         app: String,
         /// The publishing name (the stream key), without any `?query`.
         name: String,
+        /// The publishing name's query string (after `?`, not decoded), empty when none.
+        query: String,
         /// The publishing type, usually `live`.
         publish_type: String,
     },
@@ -641,7 +643,8 @@ impl ServerSession {
             return;
         }
         let raw = args.first().and_then(Value::as_str).unwrap_or("");
-        let name = raw.split('?').next().unwrap_or("").to_owned();
+        let (name, query) = raw.split_once('?').unwrap_or((raw, ""));
+        let (name, query) = (name.to_owned(), query.to_owned());
         let publish_type = args
             .get(1)
             .and_then(Value::as_str)
@@ -655,6 +658,7 @@ impl ServerSession {
             stream_id,
             app,
             name,
+            query,
             publish_type,
         });
     }

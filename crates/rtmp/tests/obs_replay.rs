@@ -66,10 +66,12 @@ fn obs29_publish_session() {
             stream_id,
             app,
             name,
+            query,
             publish_type,
         } => {
             assert_eq!((*stream_id, app.as_str()), (1, "live"));
             assert_eq!(name, "obs-stream-key");
+            assert_eq!(query, "");
             assert_eq!(publish_type, "live");
         }
         other => panic!("expected Publish, got {other:?}"),

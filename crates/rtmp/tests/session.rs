@@ -142,6 +142,7 @@ fn publish_accept_media_unpublish() {
             stream_id: 1,
             app: "live".into(),
             name: "secret".into(),
+            query: "token=abc&x=1".into(),
             publish_type: "live".into(),
         }
     );

@@ -12,6 +12,9 @@ pub const HTTP_REQUEST_DURATION: &str = "ferrocast_http_request_duration";
 pub const INGEST_CONNECTIONS: &str = "ferrocast_ingest_connections";
 /// Counter: refused ingest attempts by protocol and reason.
 pub const INGEST_REJECTIONS: &str = "ferrocast_ingest_rejections";
+/// Counter: publish webhook calls by event (`publish`, `unpublish`) and result (`allowed`,
+/// `denied`, `delivered`, `error`, `timeout`).
+pub const INGEST_WEBHOOK_CALLS: &str = "ferrocast_ingest_webhook_calls";
 /// Counter: media payload bytes received by stream and track kind.
 pub const INGEST_BYTES: &str = "ferrocast_ingest_bytes";
 /// Counter: media frames received by stream and track kind.

@@ -7,8 +7,9 @@ use media::StreamName;
 use srt::{reject, StreamId};
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 
+use crate::auth::PublishAttempt;
 use crate::error::PublishError;
-use crate::outcome::Rejection;
+use crate::outcome::{Protocol, Rejection};
 
 /// `SRT_REJ_UNSECURE` (1011 on the wire): one side wants encryption and the other does not.
 const REJ_UNSECURE: i32 = 1011;
@@ -113,15 +114,34 @@ fn percent_decoded(s: &str) -> std::borrow::Cow<'_, str> {
 /// How a caller hears that the registry (or the cluster) refused its publish.
 pub(crate) fn refusal(e: PublishError) -> Refusal {
     let code = match e {
-        PublishError::BadKey => reject::FORBIDDEN,
+        PublishError::BadKey | PublishError::Denied(_) => reject::FORBIDDEN,
         PublishError::AlreadyLive(_) | PublishError::LiveElsewhere(_) => reject::CONFLICT,
-        PublishError::Draining | PublishError::StoreDown => reject::UNAVAILABLE,
+        PublishError::Draining | PublishError::StoreDown | PublishError::AuthUnavailable => {
+            reject::UNAVAILABLE
+        }
     };
     Refusal {
         reason: reject_reason(code),
         metric: e.rejection(),
         message: e.to_string(),
     }
+}
+
+/// What the caller presents to the registry (and the webhook): `None` when its streamid does
+/// not parse, which [`decide`] refuses.
+pub(crate) fn attempt(
+    streamid: Option<&str>,
+    remote: std::net::SocketAddr,
+) -> Option<PublishAttempt> {
+    let id = StreamId::parse(&percent_decoded(streamid.unwrap_or(""))).ok()?;
+    Some(PublishAttempt {
+        protocol: Protocol::Srt,
+        key: id.key,
+        query: Vec::new(),
+        app: id.app,
+        srt_user: id.user,
+        remote,
+    })
 }
 
 /// Decides a caller from what its handshake carries, before anything is accepted.

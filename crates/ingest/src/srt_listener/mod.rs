@@ -52,6 +52,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{Srt, StreamConfig};
+use crate::error::PublishError;
 use crate::health::ListenerHealth;
 use crate::metrics::IngestMetrics;
 use crate::outcome::{ConnectionOutcome, Protocol, Rejection};
@@ -257,10 +258,22 @@ impl SrtIngest {
     async fn caller(&self, request: ConnectionRequest, remote: SocketAddr) -> ConnectionOutcome {
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
         let key_size = request.key_size();
+        let streamid = request.stream_id().map(|s| s.as_str());
+        // Which stream, before the handshake is accepted (the passphrase depends on it): a
+        // configured key's, or the webhook's answer (bounded by auth.webhook_timeout).
+        let authorization = match admission::attempt(streamid, remote) {
+            Some(attempt) => Some(self.registry.authorize(&attempt).await),
+            None => None,
+        };
         let decision = decide(
-            request.stream_id().map(|s| s.as_str()),
+            streamid,
             key_size.as_raw(),
-            |key| self.registry.check_publish(key, std::time::Instant::now()),
+            |_| match &authorization {
+                Some(Ok(a)) => self.registry.check_authorized(a).map(|()| a.name.clone()),
+                Some(Err(e)) => Err(e.clone()),
+                // The streamid did not parse: decide refuses it before asking.
+                None => Err(PublishError::BadKey),
+            },
             |name| self.passphrase_for(name),
         );
         // Cluster mode: refused at the handshake too while another server has the stream live.
@@ -319,9 +332,14 @@ impl SrtIngest {
                 }
             };
         // The registry has the last word: a publisher may have appeared since the check.
+        let Some(Ok(authorization)) = authorization else {
+            // Not reached: decide admits only an authorized caller.
+            close(socket).await;
+            return ConnectionOutcome::Rejected;
+        };
         let handle = match self
             .registry
-            .publish_owned(&admission.key, PROTOCOL, remote)
+            .publish_authorized(authorization, PROTOCOL, remote)
             .await
         {
             Ok(h) => h,
