@@ -4,8 +4,8 @@
 # (ffmpeg, gst-launch-1.0, srt-tools, Chromium), Node.js and npm (hls.js for the player page,
 # playwright-core for the browser tests), plus Python's prometheus_client for the OpenMetrics check
 # and Debian's Prometheus server, which tests/observability.rs runs as a real scraper, and its
-# redis-server, which the cluster tests run; and
-# cargo-nextest, the test runner (`cargo install` when it is missing).
+# redis-server, which the cluster tests run; a static ffmpeg 7 that publishes Enhanced RTMP
+# (scripts/ertmp-ffmpeg.sh); and cargo-nextest, the test runner (`cargo install` when it is missing).
 #
 # Idempotent and quiet when everything is there: it asks dpkg-query first and runs
 # `apt-get update` and `apt-get install` only for what is missing. Uses sudo when not root.
@@ -119,6 +119,10 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo
     echo "  https://rustup.rs, with the rustfmt and clippy components" >&2
     exit 1
 fi
+
+# The Enhanced RTMP test publisher (HEVC and AV1 over RTMP): a pinned static ffmpeg 7.
+scripts_dir="$(cd "$(dirname "$0")" && pwd)"
+"$scripts_dir/ertmp-ffmpeg.sh" >/dev/null
 
 # The test runner: `make test` runs the workspace's tests with cargo-nextest (a process per test,
 # a time limit per test, test groups; .config/nextest.toml). Built from crates.io when missing.

@@ -12,15 +12,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::hls::{parse_master, parse_media, MediaPlaylist};
-use support::{ffmpeg_publish, require_tool, wait_until, Server};
+use support::{ffmpeg_publish, ffprobe, require_tool, wait_until, Server};
 
 /// The publish: 1280x720 at 30 fps, keyframes every 2 s (`-g 60` in `ffmpeg_publish`). The issue
 /// asks for 1080p30, but a debug build decoding 1080p and encoding three rungs next to ffmpeg's
@@ -120,30 +118,6 @@ fn rate(v: &Value) -> Option<f64> {
     let (n, d) = v.as_str()?.split_once('/')?;
     let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
     (d != 0.0 && n != 0.0).then(|| n / d)
-}
-
-/// Runs ffprobe on `file` and returns its JSON.
-fn ffprobe(file: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(file)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
 
 /// Fetches `init.mp4` and the segments `msns` of a rung, checks their headers, and writes them

@@ -1,7 +1,9 @@
 //! The per-connection demuxer: configuration state and timestamp extension.
 
 use bytes::Bytes;
-use media::{AudioCodec, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoConfig, VideoFrame};
+use media::{
+    AudioCodec, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoCodec, VideoConfig, VideoFrame,
+};
 
 use crate::error::Error;
 use crate::metadata::MetadataHints;
@@ -81,24 +83,34 @@ impl Demuxer {
         let parsed = tag::parse_video(body)?;
         let dts = MediaTime::from_millis(ms) + MediaTime::from_nanos(parsed.nanos.into());
         match parsed.tag {
-            VideoTag::AvcConfig(record) => {
-                if self.video.as_ref().is_some_and(|c| c.record == record) {
+            VideoTag::Config(codec, record) => {
+                if self
+                    .video
+                    .as_ref()
+                    .is_some_and(|c| c.codec == codec && c.record == record)
+                {
                     return Ok(Outcome::Ignored(Ignored::UnchangedConfig));
                 }
-                let mut config =
-                    media::h264::video_config(record).map_err(Error::AvcSequenceHeader)?;
+                let mut config = match codec {
+                    VideoCodec::Hevc => {
+                        media::hevc::video_config(record).map_err(Error::HevcSequenceHeader)?
+                    }
+                    _ => media::h264::video_config(record).map_err(Error::AvcSequenceHeader)?,
+                };
                 if config.frame_rate.is_none() {
                     config.frame_rate = self.hints.frame_rate;
                 }
                 self.video = Some(config.clone());
                 Ok(Outcome::Frame(MediaFrame::VideoConfig(config)))
             }
-            VideoTag::AvcFrame {
+            VideoTag::Frame {
+                codec,
                 keyframe,
                 cts,
                 data,
             } => {
-                let Some(config) = &self.video else {
+                // Frames of another codec than the configuration's wait for their own.
+                let Some(config) = self.video.as_ref().filter(|c| c.codec == codec) else {
                     return Ok(Outcome::WaitingForConfig(Track::Video));
                 };
                 if data.is_empty() {

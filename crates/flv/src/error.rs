@@ -25,8 +25,11 @@ pub enum Error {
     /// The AVC sequence header (AVCDecoderConfigurationRecord, or its SPS) is invalid.
     #[error("invalid H.264 sequence header, check the encoder's H.264 settings: {0}")]
     AvcSequenceHeader(media::h264::H264Error),
-    /// The NAL units of an AVC frame do not fit their length prefixes.
-    #[error("invalid H.264 frame: {0}")]
+    /// The HEVC sequence header (HEVCDecoderConfigurationRecord, or its SPS) is invalid.
+    #[error("invalid HEVC sequence header, check the encoder's HEVC settings: {0}")]
+    HevcSequenceHeader(media::hevc::HevcError),
+    /// The NAL units of an AVC or HEVC frame do not fit their length prefixes.
+    #[error("invalid H.264 or HEVC frame: {0}")]
     AvcFrame(media::h264::H264Error),
     /// The AAC sequence header (AudioSpecificConfig) is invalid.
     #[error("invalid AAC sequence header, check the encoder's audio settings: {0}")]

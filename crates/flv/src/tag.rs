@@ -4,6 +4,7 @@
 //! need them.
 
 use bytes::Bytes;
+use media::VideoCodec;
 
 use crate::error::Error;
 use crate::fourcc::FourCc;
@@ -14,10 +15,11 @@ use crate::unsupported::Unsupported;
 /// What one video tag body carries.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum VideoTag {
-    /// An AVCDecoderConfigurationRecord.
-    AvcConfig(Bytes),
-    /// Length-prefixed AVC NAL units.
-    AvcFrame {
+    /// A decoder configuration record: `avcC` for H.264, `hvcC` for HEVC.
+    Config(VideoCodec, Bytes),
+    /// Length-prefixed NAL units of `codec`.
+    Frame {
+        codec: VideoCodec,
         keyframe: bool,
         /// Composition time offset in milliseconds.
         cts: i32,
@@ -172,8 +174,9 @@ pub(crate) fn parse_video(body: Bytes) -> Result<Parsed<VideoTag>, Error> {
         let packet_type = c.u8("AVCPacketType")?;
         let cts = c.i24("composition time offset")?;
         match packet_type {
-            0 => VideoTag::AvcConfig(c.rest()),
-            1 => VideoTag::AvcFrame {
+            0 => VideoTag::Config(VideoCodec::H264, c.rest()),
+            1 => VideoTag::Frame {
+                codec: VideoCodec::H264,
                 keyframe: frame_type == FRAME_KEY,
                 cts,
                 data: c.rest(),
@@ -222,21 +225,27 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
         });
     }
     let fourcc = c.fourcc()?;
-    if fourcc != FourCc::AVC1 {
-        return Ok(Parsed {
-            tag: VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc)),
-            nanos,
-        });
-    }
+    let codec = match fourcc {
+        FourCc::AVC1 => VideoCodec::H264,
+        FourCc::HVC1 => VideoCodec::Hevc,
+        _ => {
+            return Ok(Parsed {
+                tag: VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc)),
+                nanos,
+            })
+        }
+    };
     let tag = match packet_type {
-        SEQUENCE_START => VideoTag::AvcConfig(c.rest()),
+        SEQUENCE_START => VideoTag::Config(codec, c.rest()),
         CODED_FRAMES | CODED_FRAMES_X => {
+            // CodedFramesX: the composition time offset is zero and not sent.
             let cts = if packet_type == CODED_FRAMES {
                 c.i24("composition time offset")?
             } else {
                 0
             };
-            VideoTag::AvcFrame {
+            VideoTag::Frame {
+                codec,
                 keyframe: frame_type == FRAME_KEY,
                 cts,
                 data: c.rest(),

@@ -342,13 +342,13 @@ impl RtmpIngest {
         match outcome {
             Ok(flv::Outcome::Frame(frame)) => handle.push(frame),
             Ok(flv::Outcome::Unsupported(what)) => {
-                tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 video with AAC or MP3 audio");
+                tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 or HEVC video with AAC or MP3 audio");
                 self.metrics
                     .reject(self.protocol, Rejection::UnsupportedCodec);
                 conn.session.reject_publish(
                     "NetStream.Publish.Failed",
                     &format!(
-                        "Unsupported codec: {what}. Ferrocast accepts H.264 video with AAC or MP3 audio."
+                        "Unsupported codec: {what}. Ferrocast accepts H.264 or HEVC video with AAC or MP3 audio."
                     ),
                 );
                 conn.publish = None;

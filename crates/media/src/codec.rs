@@ -9,7 +9,7 @@ use bytes::Bytes;
 pub enum VideoCodec {
     /// H.264 / AVC.
     H264,
-    /// H.265 / HEVC (recognised, not yet transcoded).
+    /// H.265 / HEVC (over Enhanced RTMP).
     Hevc,
     /// AV1 (recognised, not yet transcoded).
     Av1,

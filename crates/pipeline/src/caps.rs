@@ -1,11 +1,17 @@
-//! The caps the input appsrcs announce: H.264 in avcC form, AAC raw, or parsed MP3.
+//! The caps the input appsrcs announce: H.264 in avcC form or HEVC in hvcC form, AAC raw, or
+//! parsed MP3.
 
-use media::{AudioCodec, AudioConfig, VideoConfig};
+use media::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 
-/// Caps of H.264 access units with `record` as their `codec_data`.
+/// Caps of H.264 (or HEVC) access units with `record` (`avcC`, or `hvcC`) as their
+/// `codec_data`.
 pub(crate) fn video_caps(video: &VideoConfig, record: &bytes::Bytes) -> gst::Caps {
-    let mut b = gst::Caps::builder("video/x-h264")
-        .field("stream-format", "avc")
+    let (media_type, stream_format) = match video.codec {
+        VideoCodec::Hevc => ("video/x-h265", "hvc1"),
+        _ => ("video/x-h264", "avc"),
+    };
+    let mut b = gst::Caps::builder(media_type)
+        .field("stream-format", stream_format)
         .field("alignment", "au")
         .field("codec_data", gst::Buffer::from_slice(record.clone()));
     if video.width > 0 && video.height > 0 {
@@ -36,4 +42,12 @@ pub(crate) fn audio_caps(audio: &AudioConfig, record: &bytes::Bytes) -> gst::Cap
         .field("rate", audio.sample_rate as i32)
         .field("channels", i32::from(audio.channels))
         .build()
+}
+
+/// The parser of `codec`'s access units.
+pub(crate) fn video_parser(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::Hevc => "h265parse",
+        _ => "h264parse",
+    }
 }

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use gst::prelude::*;
-use media::{AudioCodec, AudioConfig, VideoConfig};
+use media::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 
 use crate::accel::{
     apply_properties, encoder_properties, set_cuda_device, Backend, EncoderChoice, EncoderKind,
     EncoderSettings, Stage,
 };
 use crate::bus::HardwareElements;
-use crate::caps::{audio_caps, video_caps};
+use crate::caps::{audio_caps, video_caps, video_parser};
 use crate::chain::Chain;
 use crate::config::{LadderConfig, RungPlan};
 use crate::elements::{
@@ -356,7 +356,7 @@ fn video_input(
     let device = selection.device;
     let add = |e: &gst::Element| add_to(pipeline.upcast_ref(), e);
     let video_src = input_src("video-src", &video_caps(video, &video.record));
-    let vparse = make("h264parse", "video-parse")?;
+    let vparse = make(video_parser(video.codec), "video-parse")?;
     let vtee = make("tee", "video-tee")?;
     let video_src_el: gst::Element = video_src.clone().upcast();
     for e in [&video_src_el, &vparse, &vtee] {
@@ -366,11 +366,19 @@ fn video_input(
 
     let decoded_tee = if plan.iter().any(|r| !r.passthrough) {
         let q = new_queue("decode-queue", 0, gst::ClockTime::from_seconds(1))?;
-        let dec = make(&selection.decoder.factory, "decoder")?;
-        mark(&dec, Stage::Decode, selection.decoder.backend);
+        // The probed decoder is H.264's; HEVC decodes in software (libav) for now.
+        let (factory, backend) = match video.codec {
+            VideoCodec::Hevc => ("avdec_h265", Backend::Software),
+            _ => (
+                selection.decoder.factory.as_str(),
+                selection.decoder.backend,
+            ),
+        };
+        let dec = make(factory, "decoder")?;
+        mark(&dec, Stage::Decode, backend);
         let tee = make("tee", "decoded-tee")?;
         let mut elements = vec![q.clone(), dec.clone()];
-        if selection.decoder.backend == Backend::Nvidia {
+        if backend == Backend::Nvidia {
             let caps = make("capsfilter", "decoded-caps")?;
             caps.set_property(
                 "caps",

@@ -267,6 +267,18 @@ impl RungOutput {
             }
             if let Ok(buf) = s.get::<gst::Buffer>("codec_data") {
                 if let Ok(map) = buf.map_readable() {
+                    // A passthrough rung of an HEVC source carries its hvcC.
+                    if s.name() == "video/x-h265" {
+                        match media::hevc::video_config(bytes::Bytes::copy_from_slice(&map)) {
+                            Ok(c) => {
+                                info.video_codec = c.codec_string;
+                                info.width = c.width;
+                                info.height = c.height;
+                            }
+                            Err(e) => tracing::warn!(rung = %self.plan.name, "output hvcC: {e}"),
+                        }
+                        return info;
+                    }
                     let sps = media::h264::AvcDecoderConfigurationRecord::parse(map.as_slice())
                         .and_then(|r| r.first_sps());
                     match sps {

@@ -56,6 +56,8 @@ pub struct StreamPipeline {
     name: String,
     pipeline: gst::Pipeline,
     video_src: Option<gst_app::AppSrc>,
+    /// The codec the video input was built for.
+    video_codec: Option<VideoCodec>,
     audio_src: Option<gst_app::AppSrc>,
     muxers: Vec<gst::Element>,
     plan: Vec<RungPlan>,
@@ -211,6 +213,7 @@ impl StreamPipeline {
             name: stream_name.to_owned(),
             pipeline,
             video_src,
+            video_codec: video.map(|v| v.codec),
             audio_src,
             muxers,
             plan,
@@ -322,7 +325,7 @@ impl StreamPipeline {
                 let Some(video_src) = &self.video_src else {
                     return PushResult::Dropped;
                 };
-                if cfg.codec != VideoCodec::H264 {
+                if Some(cfg.codec) != self.video_codec {
                     tracing::warn!(stream = %self.name, "video codec changed to {:?}; ignored", cfg.codec);
                     return PushResult::Dropped;
                 }
@@ -531,14 +534,21 @@ impl Drop for StreamPipeline {
 /// other than AAC with a valid AudioSpecificConfig or MP3 with a rate and channels.
 fn check_input(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> Result<(), Error> {
     if let Some(video) = video {
-        if video.codec != VideoCodec::H264 {
-            return Err(Error::UnsupportedCodec(format!(
-                "video {:?}: only H.264 is transcoded",
-                video.codec
-            )));
+        match video.codec {
+            VideoCodec::H264 => {
+                media::h264::AvcDecoderConfigurationRecord::parse(&video.record)
+                    .map_err(|e| Error::InvalidCodecConfig(format!("avcC: {e}")))?;
+            }
+            VideoCodec::Hevc => {
+                media::hevc::HevcDecoderConfigurationRecord::parse(&video.record)
+                    .map_err(|e| Error::InvalidCodecConfig(format!("hvcC: {e}")))?;
+            }
+            other => {
+                return Err(Error::UnsupportedCodec(format!(
+                    "video {other:?}: only H.264 and HEVC are transcoded"
+                )))
+            }
         }
-        media::h264::AvcDecoderConfigurationRecord::parse(&video.record)
-            .map_err(|e| Error::InvalidCodecConfig(format!("avcC: {e}")))?;
     } else if audio.is_none() {
         return Err(Error::InvalidConfig(
             "a stream needs video or audio".to_owned(),

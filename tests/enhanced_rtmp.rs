@@ -1,0 +1,158 @@
+//! HEVC over Enhanced RTMP, end to end: a real Enhanced RTMP encoder (the static ffmpeg 7 that
+//! `scripts/ertmp-ffmpeg.sh` installs; Debian's ffmpeg 5.1 cannot send HEVC over RTMP) publishes
+//! libx265 to the real binary. The H.264 rungs are transcoded from it and play in Chromium with
+//! hls.js; the source rung passes the HEVC through as `hvc1` in fMP4 with the CODECS string of
+//! its real hvcC; ffprobe reads both.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::hls::{parse_master, parse_media};
+use support::{has_video, require_tool, wait_until, ChildGuard, Server, TempDir};
+
+const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Enhanced RTMP publisher: `$FERROCAST_ERTMP_FFMPEG`, or where the install script puts it.
+fn ertmp_ffmpeg() -> PathBuf {
+    let path = std::env::var_os("FERROCAST_ERTMP_FFMPEG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ferrocast-tools/ertmp-ffmpeg-0.7.0/ffmpeg"));
+    assert!(
+        path.is_file(),
+        "no Enhanced RTMP publisher at {}; run scripts/install-deps.sh (or scripts/ertmp-ffmpeg.sh)",
+        path.display()
+    );
+    path
+}
+
+/// ffmpeg 7 publishing libx265 (a keyframe every 2 s, no B-frames' reordering beyond what x265's
+/// ultrafast preset does) and AAC at 640x360 for `seconds`.
+fn publish_hevc(dir: &TempDir, url: &str, seconds: u32) -> ChildGuard {
+    let stderr = dir.file("ffmpeg-hevc.stderr");
+    let mut cmd = Command::new(ertmp_ffmpeg());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args([
+            "-x265-params",
+            "keyint=60:min-keyint=60:scenecut=0:log-level=error",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"])
+        .args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("ffmpeg stderr file"));
+    ChildGuard::spawn("ffmpeg hevc", &mut cmd, Some(stderr))
+}
+
+/// The first video stream ffprobe finds in `file`.
+fn ffprobe_stream(file: &Path) -> Value {
+    let v = support::ffprobe(file);
+    v["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no video stream in {}: {v}", file.display()))
+}
+
+/// A rung's init segment and first two segments, written one after the other into a file.
+fn fetch_rung(server: &Server, rung: &str) -> PathBuf {
+    let pl = wait_until(LIVE_TIMEOUT, &format!("two {rung} segments"), || {
+        let r = server.get(&format!("/live/main/{rung}/index.m3u8"));
+        let pl = parse_media(&r.body);
+        (r.status == 200 && pl.segments.len() >= 2).then_some(pl)
+    });
+    let init = pl.map_uri.clone().expect("EXT-X-MAP");
+    let mut bytes = server
+        .get_bytes(&format!("/live/main/{rung}/{init}"))
+        .body
+        .to_vec();
+    for seg in pl.segments.iter().take(2) {
+        let r = server.get_bytes(&format!("/live/main/{rung}/{}", seg.uri));
+        assert_eq!(r.status, 200, "{rung}/{}", seg.uri);
+        bytes.extend_from_slice(&r.body);
+    }
+    let file = server.dir.file(&format!("{rung}.mp4"));
+    std::fs::write(&file, bytes).expect("write media");
+    file
+}
+
+#[test]
+fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
+    require_tool("ffprobe", "-version");
+    support::require_browser_tools();
+    let server = Server::start(&[
+        "--stream",
+        "main=hevc-key-main",
+        "--set",
+        "hls.segment_duration=2s",
+        "--set",
+        &support::player_assets_arg(),
+    ]);
+    let _publisher = publish_hevc(&server.dir, &server.rtmp_url("hevc-key-main"), 60);
+
+    let p = server.wait_live("main", LIVE_TIMEOUT, |p| has_video(p, 640, 360));
+    assert_eq!(p["video"]["codec"], "hevc", "{p}");
+    assert_eq!(p["video"]["codec_string"], "hvc1.1.6.L63.90", "{p}");
+
+    // The master playlist: the source rung in HEVC, its own variant; 360p in H.264.
+    let master = wait_until(LIVE_TIMEOUT, "the master playlist with both rungs", || {
+        let r = server.get("/live/main/index.m3u8");
+        (r.status == 200 && parse_master(&r.body).len() >= 2).then_some(r.body)
+    });
+    let variants = parse_master(&master);
+    let codecs = |uri: &str| {
+        variants
+            .iter()
+            .find(|v| v.uri.starts_with(uri))
+            .and_then(|v| v.attr("CODECS"))
+            .unwrap_or_else(|| panic!("no {uri} variant with CODECS:\n{master}"))
+            .to_owned()
+    };
+    assert!(
+        codecs("source/").starts_with("hvc1.1.6.L63.90,"),
+        "{master}"
+    );
+    assert!(codecs("360p/").starts_with("avc1."), "{master}");
+
+    // Chromium plays the H.264 rungs; hls.js leaves out the variant it cannot decode.
+    let player = support::play_in_background(&server, "main", "", "hevc", 8);
+
+    let source = ffprobe_stream(&fetch_rung(&server, "source"));
+    assert_eq!(source["codec_name"], "hevc", "{source}");
+    assert_eq!(source["codec_tag_string"], "hvc1", "{source}");
+    assert_eq!(
+        (source["width"].as_u64(), source["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    let low = ffprobe_stream(&fetch_rung(&server, "360p"));
+    assert_eq!(low["codec_name"], "h264", "{low}");
+    assert_eq!(low["height"], 360, "{low}");
+
+    let r = player.join().expect("the player");
+    let advanced = r["advanced"].as_f64().unwrap_or(0.0);
+    assert!(advanced > 4.0, "the page played {advanced} s: {r:#}");
+    let end = &r["end"];
+    assert!(end["errors"].as_array().is_some_and(Vec::is_empty), "{r:#}");
+    assert!(end["videoError"].is_null(), "{r:#}");
+    assert!(
+        end["videoWidth"].as_u64().unwrap_or(0) > 0,
+        "no picture: {r:#}"
+    );
+    let logs = server.logs();
+    assert!(!logs.contains("refusing stream"), "{logs}");
+}
