@@ -1,8 +1,8 @@
-//! HEVC over Enhanced RTMP, end to end: a real Enhanced RTMP encoder (the static ffmpeg 7 that
-//! `scripts/ertmp-ffmpeg.sh` installs; Debian's ffmpeg 5.1 cannot send HEVC over RTMP) publishes
-//! libx265 to the real binary. The H.264 rungs are transcoded from it and play in Chromium with
-//! hls.js; the source rung passes the HEVC through as `hvc1` in fMP4 with the CODECS string of
-//! its real hvcC; ffprobe reads both.
+//! HEVC and AV1 over Enhanced RTMP, end to end: a real Enhanced RTMP encoder (the static
+//! ffmpeg 7 that `scripts/ertmp-ffmpeg.sh` installs; Debian's ffmpeg 5.1 cannot send either over
+//! RTMP) publishes libx265 or libaom to the real binary. The H.264 rungs are transcoded from it
+//! and play in Chromium with hls.js; the source rung passes the stream through (`hvc1`, `av01`
+//! in fMP4) with the CODECS string of its real configuration record; ffprobe reads both.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -30,33 +30,49 @@ fn ertmp_ffmpeg() -> PathBuf {
     path
 }
 
-/// ffmpeg 7 publishing libx265 (a keyframe every 2 s, no B-frames' reordering beyond what x265's
-/// ultrafast preset does) and AAC at 640x360 for `seconds`.
-fn publish_hevc(dir: &TempDir, url: &str, seconds: u32) -> ChildGuard {
-    let stderr = dir.file("ffmpeg-hevc.stderr");
+/// libx265 with a keyframe every 2 s.
+const HEVC: &[&str] = &[
+    "-c:v",
+    "libx265",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-x265-params",
+    "keyint=60:min-keyint=60:scenecut=0:log-level=error",
+];
+
+/// libaom in real-time mode with a keyframe every 2 s.
+const AV1: &[&str] = &[
+    "-c:v",
+    "libaom-av1",
+    "-usage",
+    "realtime",
+    "-cpu-used",
+    "8",
+    "-g",
+    "60",
+    "-keyint_min",
+    "60",
+    "-b:v",
+    "600k",
+];
+
+/// ffmpeg 7 publishing 640x360 at 30 fps, encoded with `video`, and AAC, for `seconds`.
+fn publish(dir: &TempDir, tag: &str, video: &[&str], url: &str, seconds: u32) -> ChildGuard {
+    let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
     let mut cmd = Command::new(ertmp_ffmpeg());
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args([
-            "-x265-params",
-            "keyint=60:min-keyint=60:scenecut=0:log-level=error",
-        ])
+        .args(video)
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"])
         .args(["-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr).expect("ffmpeg stderr file"));
-    ChildGuard::spawn("ffmpeg hevc", &mut cmd, Some(stderr))
+    ChildGuard::spawn(&format!("ffmpeg {tag}"), &mut cmd, Some(stderr))
 }
 
 /// The first video stream ffprobe finds in `file`.
@@ -91,25 +107,36 @@ fn fetch_rung(server: &Server, rung: &str) -> PathBuf {
     file
 }
 
-#[test]
-fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
+/// What a publish must give: the API's codec and codec string (also the source variant's
+/// CODECS), and ffprobe's codec name and tag for the source rung.
+struct Expected {
+    codec: &'static str,
+    codec_string: &'static str,
+    ffprobe_name: &'static str,
+    ffprobe_tag: &'static str,
+}
+
+/// Publishes in `video` and checks the API, the master playlist, both rungs with ffprobe, and
+/// Chromium playing the stream.
+fn publish_and_check(tag: &str, video: &[&str], want: Expected) {
     require_tool("ffprobe", "-version");
     support::require_browser_tools();
     let server = Server::start(&[
         "--stream",
-        "main=hevc-key-main",
+        "main=ertmp-key-main",
         "--set",
         "hls.segment_duration=2s",
         "--set",
         &support::player_assets_arg(),
     ]);
-    let _publisher = publish_hevc(&server.dir, &server.rtmp_url("hevc-key-main"), 60);
+    let url = server.rtmp_url("ertmp-key-main");
+    let _publisher = publish(&server.dir, tag, video, &url, 60);
 
     let p = server.wait_live("main", LIVE_TIMEOUT, |p| has_video(p, 640, 360));
-    assert_eq!(p["video"]["codec"], "hevc", "{p}");
-    assert_eq!(p["video"]["codec_string"], "hvc1.1.6.L63.90", "{p}");
+    assert_eq!(p["video"]["codec"], want.codec, "{p}");
+    assert_eq!(p["video"]["codec_string"], want.codec_string, "{p}");
 
-    // The master playlist: the source rung in HEVC, its own variant; 360p in H.264.
+    // The master playlist: the source rung passed through, its own variant; 360p in H.264.
     let master = wait_until(LIVE_TIMEOUT, "the master playlist with both rungs", || {
         let r = server.get("/live/main/index.m3u8");
         (r.status == 200 && parse_master(&r.body).len() >= 2).then_some(r.body)
@@ -123,22 +150,21 @@ fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
             .unwrap_or_else(|| panic!("no {uri} variant with CODECS:\n{master}"))
             .to_owned()
     };
+    let source_codecs = codecs("source/");
     assert!(
-        codecs("source/").starts_with("hvc1.1.6.L63.90,"),
+        source_codecs.starts_with(&format!("{},", want.codec_string)),
         "{master}"
     );
     assert!(codecs("360p/").starts_with("avc1."), "{master}");
 
-    // Chromium plays the H.264 rungs; hls.js leaves out the variant it cannot decode.
-    let player = support::play_in_background(&server, "main", "", "hevc", 8);
+    // Chromium plays it; hls.js leaves out a variant it cannot decode.
+    let player = support::play_in_background(&server, "main", "", tag, 8);
 
     let source = ffprobe_stream(&fetch_rung(&server, "source"));
-    assert_eq!(source["codec_name"], "hevc", "{source}");
-    assert_eq!(source["codec_tag_string"], "hvc1", "{source}");
-    assert_eq!(
-        (source["width"].as_u64(), source["height"].as_u64()),
-        (Some(640), Some(360))
-    );
+    assert_eq!(source["codec_name"], want.ffprobe_name, "{source}");
+    assert_eq!(source["codec_tag_string"], want.ffprobe_tag, "{source}");
+    let size = (source["width"].as_u64(), source["height"].as_u64());
+    assert_eq!(size, (Some(640), Some(360)), "{source}");
     let low = ffprobe_stream(&fetch_rung(&server, "360p"));
     assert_eq!(low["codec_name"], "h264", "{low}");
     assert_eq!(low["height"], 360, "{low}");
@@ -149,10 +175,36 @@ fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
     let end = &r["end"];
     assert!(end["errors"].as_array().is_some_and(Vec::is_empty), "{r:#}");
     assert!(end["videoError"].is_null(), "{r:#}");
-    assert!(
-        end["videoWidth"].as_u64().unwrap_or(0) > 0,
-        "no picture: {r:#}"
-    );
+    let width = end["videoWidth"].as_u64().unwrap_or(0);
+    assert!(width > 0, "no picture: {r:#}");
     let logs = server.logs();
     assert!(!logs.contains("refusing stream"), "{logs}");
+}
+
+#[test]
+fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
+    publish_and_check(
+        "hevc",
+        HEVC,
+        Expected {
+            codec: "hevc",
+            codec_string: "hvc1.1.6.L63.90",
+            ffprobe_name: "hevc",
+            ffprobe_tag: "hvc1",
+        },
+    );
+}
+
+#[test]
+fn av1_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
+    publish_and_check(
+        "av1",
+        AV1,
+        Expected {
+            codec: "av1",
+            codec_string: "av01.0.01M.08",
+            ffprobe_name: "av1",
+            ffprobe_tag: "av01",
+        },
+    );
 }

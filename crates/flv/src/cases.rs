@@ -43,6 +43,13 @@ pub const HEVC_RECORD: &[u8] = &[
     0x00, 0x03, 0x03, 0xc1, 0x22, 0x00, 0x01, 0x00, 0x06, 0x44, 0x01, 0xc0, 0x73, 0xc1, 0x89,
 ];
 
+/// The `av1C` of a 640x360 libaom stream (Main, level index 1; see `media::av1`'s tests), as an
+/// E-RTMP `av01` SequenceStart carries it.
+pub const AV1_RECORD: &[u8] = &[
+    0x81, 0x01, 0x0c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x0c, 0xc4, 0xff, 0x67, 0x36, 0xbe, 0x40,
+    0x10,
+];
+
 /// Audio tag body of ffmpeg's AAC sequence header for 44.1 kHz stereo AAC-LC (its
 /// AudioSpecificConfig ends with a sync extension saying "no SBR").
 pub const AAC_SEQUENCE_HEADER: &[u8] = &[0xaf, 0x00, 0x12, 0x10, 0x56, 0xe5, 0x00];
@@ -345,11 +352,35 @@ pub fn _cases() -> Vec<Case> {
             outcome(Outcome::Ignored(Ignored::Metadata)),
         ),
         video(
-            "e-rtmp av1 coded frames",
+            "e-rtmp av1 coded frames before the sequence start",
             false,
             0,
-            cat(&[&[0xa1], b"av01", &[0, 0, 0, 9]]),
-            outcome(Outcome::Unsupported(Unsupported::VideoFourCc(FourCc::AV01))),
+            cat(&[&[0xa1], b"av01", &[0x12, 0]]),
+            outcome(Outcome::WaitingForConfig(Track::Video)),
+        ),
+        video(
+            "e-rtmp av1 empty sequence start (ffmpeg 7 sends one first)",
+            false,
+            0,
+            cat(&[&[0x90], b"av01"]),
+            outcome(Outcome::Ignored(Ignored::EmptyFrame)),
+        ),
+        video(
+            "e-rtmp av1 sequence start",
+            false,
+            0,
+            cat(&[&[0x90], b"av01", AV1_RECORD]),
+            Expect::VideoConfig {
+                width: 640,
+                height: 360,
+            },
+        ),
+        video(
+            "e-rtmp av1 sequence start that is not an av1C",
+            false,
+            0,
+            cat(&[&[0x90], b"av01", &[0x81, 1]]),
+            Expect::Error,
         ),
         video(
             "e-rtmp vp9 coded frames x",

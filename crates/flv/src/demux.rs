@@ -95,6 +95,9 @@ impl Demuxer {
                     VideoCodec::Hevc => {
                         media::hevc::video_config(record).map_err(Error::HevcSequenceHeader)?
                     }
+                    VideoCodec::Av1 => {
+                        media::av1::video_config(record).map_err(Error::Av1SequenceHeader)?
+                    }
                     _ => media::h264::video_config(record).map_err(Error::AvcSequenceHeader)?,
                 };
                 if config.frame_rate.is_none() {
@@ -116,8 +119,12 @@ impl Demuxer {
                 if data.is_empty() {
                     return Ok(Outcome::Ignored(Ignored::EmptyFrame));
                 }
-                for nal in media::h264::length_prefixed_nal_units(&data, config.nal_length_size) {
-                    nal.map_err(Error::AvcFrame)?;
+                // AV1 frames are OBUs, which the parser checks; NAL units are checked here.
+                if codec != VideoCodec::Av1 {
+                    for nal in media::h264::length_prefixed_nal_units(&data, config.nal_length_size)
+                    {
+                        nal.map_err(Error::AvcFrame)?;
+                    }
                 }
                 Ok(Outcome::Frame(MediaFrame::Video(VideoFrame {
                     dts,

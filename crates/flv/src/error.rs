@@ -28,6 +28,10 @@ pub enum Error {
     /// The HEVC sequence header (HEVCDecoderConfigurationRecord, or its SPS) is invalid.
     #[error("invalid HEVC sequence header, check the encoder's HEVC settings: {0}")]
     HevcSequenceHeader(media::hevc::HevcError),
+    /// The AV1 sequence header (AV1CodecConfigurationRecord, or its sequence header OBU) is
+    /// invalid.
+    #[error("invalid AV1 sequence header, check the encoder's AV1 settings: {0}")]
+    Av1SequenceHeader(media::av1::Av1Error),
     /// The NAL units of an AVC or HEVC frame do not fit their length prefixes.
     #[error("invalid H.264 or HEVC frame: {0}")]
     AvcFrame(media::h264::H264Error),

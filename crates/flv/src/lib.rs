@@ -7,11 +7,11 @@
 //! Errors are per tag: after an [`Error`] the demuxer is still usable.
 //!
 //! H.264 (legacy FLV codec id 7, or FourCC `avc1` in Enhanced RTMP), HEVC (FourCC `hvc1`, its
-//! `hvcC` read by `media::hevc`), AAC (sound format 10,
+//! `hvcC` read by `media::hevc`), AV1 (FourCC `av01`, its `av1C` read by `media::av1`), AAC (sound format 10,
 //! or FourCC `mp4a`) and MP3 (sound formats 2 and 14) become frames. MP3 has no sequence
 //! header: the first MP3 tag, and any whose frame header changes the sample rate or channel
 //! count, gives an [`media::AudioConfig`] (codec [`media::AudioCodec::Mp3`], empty record)
-//! in place of its frame; the tags after it give frames. Other codecs, AV1/VP9 and MP3
+//! in place of its frame; the tags after it give frames. Other codecs, VP9 and MP3
 //! over Enhanced RTMP included, are reported as [`Outcome::Unsupported`] so the caller can
 //! refuse the stream with a clear reason.
 //!

@@ -228,6 +228,7 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
     let codec = match fourcc {
         FourCc::AVC1 => VideoCodec::H264,
         FourCc::HVC1 => VideoCodec::Hevc,
+        FourCc::AV01 => VideoCodec::Av1,
         _ => {
             return Ok(Parsed {
                 tag: VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc)),
@@ -236,10 +237,13 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
         }
     };
     let tag = match packet_type {
+        // ffmpeg 7 sends an empty AV1 SequenceStart before the one with the av1C.
+        SEQUENCE_START if c.rest().is_empty() => VideoTag::Ignored(Ignored::EmptyFrame),
         SEQUENCE_START => VideoTag::Config(codec, c.rest()),
         CODED_FRAMES | CODED_FRAMES_X => {
-            // CodedFramesX: the composition time offset is zero and not sent.
-            let cts = if packet_type == CODED_FRAMES {
+            // CodedFramesX: the composition time offset is zero and not sent. AV1 has no
+            // reordering and no offset field at all.
+            let cts = if packet_type == CODED_FRAMES && codec != VideoCodec::Av1 {
                 c.i24("composition time offset")?
             } else {
                 0

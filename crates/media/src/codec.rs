@@ -11,7 +11,7 @@ pub enum VideoCodec {
     H264,
     /// H.265 / HEVC (over Enhanced RTMP).
     Hevc,
-    /// AV1 (recognised, not yet transcoded).
+    /// AV1 (over Enhanced RTMP).
     Av1,
 }
 

@@ -1,18 +1,20 @@
-//! The caps the input appsrcs announce: H.264 in avcC form or HEVC in hvcC form, AAC raw, or
-//! parsed MP3.
+//! The caps the input appsrcs announce: H.264 in avcC form, HEVC in hvcC form or AV1 OBUs with
+//! their av1C, AAC raw, or parsed MP3.
 
 use media::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 
 /// Caps of H.264 (or HEVC) access units with `record` (`avcC`, or `hvcC`) as their
 /// `codec_data`.
 pub(crate) fn video_caps(video: &VideoConfig, record: &bytes::Bytes) -> gst::Caps {
-    let (media_type, stream_format) = match video.codec {
-        VideoCodec::Hevc => ("video/x-h265", "hvc1"),
-        _ => ("video/x-h264", "avc"),
+    let (media_type, stream_format, alignment) = match video.codec {
+        VideoCodec::Hevc => ("video/x-h265", "hvc1", "au"),
+        // E-RTMP carries one temporal unit of low-overhead OBUs per message.
+        VideoCodec::Av1 => ("video/x-av1", "obu-stream", "tu"),
+        _ => ("video/x-h264", "avc", "au"),
     };
     let mut b = gst::Caps::builder(media_type)
         .field("stream-format", stream_format)
-        .field("alignment", "au")
+        .field("alignment", alignment)
         .field("codec_data", gst::Buffer::from_slice(record.clone()));
     if video.width > 0 && video.height > 0 {
         b = b
@@ -48,6 +50,7 @@ pub(crate) fn audio_caps(audio: &AudioConfig, record: &bytes::Bytes) -> gst::Cap
 pub(crate) fn video_parser(codec: VideoCodec) -> &'static str {
     match codec {
         VideoCodec::Hevc => "h265parse",
+        VideoCodec::Av1 => "av1parse",
         _ => "h264parse",
     }
 }

@@ -366,9 +366,11 @@ fn video_input(
 
     let decoded_tee = if plan.iter().any(|r| !r.passthrough) {
         let q = new_queue("decode-queue", 0, gst::ClockTime::from_seconds(1))?;
-        // The probed decoder is H.264's; HEVC decodes in software (libav) for now.
+        // The probed decoder is H.264's; HEVC (libav) and AV1 (libaom) decode in software for
+        // now.
         let (factory, backend) = match video.codec {
             VideoCodec::Hevc => ("avdec_h265", Backend::Software),
+            VideoCodec::Av1 => ("av1dec", Backend::Software),
             _ => (
                 selection.decoder.factory.as_str(),
                 selection.decoder.backend,

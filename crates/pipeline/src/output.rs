@@ -267,15 +267,27 @@ impl RungOutput {
             }
             if let Ok(buf) = s.get::<gst::Buffer>("codec_data") {
                 if let Ok(map) = buf.map_readable() {
-                    // A passthrough rung of an HEVC source carries its hvcC.
-                    if s.name() == "video/x-h265" {
-                        match media::hevc::video_config(bytes::Bytes::copy_from_slice(&map)) {
+                    // A passthrough rung of an HEVC or AV1 source carries its hvcC or av1C.
+                    let record = || bytes::Bytes::copy_from_slice(&map);
+                    let passed = match s.name().as_str() {
+                        "video/x-h265" => {
+                            Some(media::hevc::video_config(record()).map_err(|e| e.to_string()))
+                        }
+                        "video/x-av1" => {
+                            Some(media::av1::video_config(record()).map_err(|e| e.to_string()))
+                        }
+                        _ => None,
+                    };
+                    if let Some(config) = passed {
+                        match config {
                             Ok(c) => {
                                 info.video_codec = c.codec_string;
                                 info.width = c.width;
                                 info.height = c.height;
                             }
-                            Err(e) => tracing::warn!(rung = %self.plan.name, "output hvcC: {e}"),
+                            Err(e) => {
+                                tracing::warn!(rung = %self.plan.name, "output codec_data: {e}")
+                            }
                         }
                         return info;
                     }

@@ -543,9 +543,13 @@ fn check_input(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> Resu
                 media::hevc::HevcDecoderConfigurationRecord::parse(&video.record)
                     .map_err(|e| Error::InvalidCodecConfig(format!("hvcC: {e}")))?;
             }
+            VideoCodec::Av1 => {
+                media::av1::Av1CodecConfigurationRecord::parse(&video.record)
+                    .map_err(|e| Error::InvalidCodecConfig(format!("av1C: {e}")))?;
+            }
             other => {
                 return Err(Error::UnsupportedCodec(format!(
-                    "video {other:?}: only H.264 and HEVC are transcoded"
+                    "video {other:?}: only H.264, HEVC and AV1 are transcoded"
                 )))
             }
         }
