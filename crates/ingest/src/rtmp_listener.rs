@@ -262,8 +262,13 @@ impl RtmpIngest {
 
     async fn on_event(&self, conn: &mut Connection, event: Event, remote: SocketAddr) {
         match event {
-            Event::Connect { app, flash_ver, .. } => {
-                tracing::debug!(%app, flash_ver = flash_ver.as_deref().unwrap_or(""), "rtmp connect");
+            Event::Connect {
+                app,
+                flash_ver,
+                fourccs,
+                ..
+            } => {
+                tracing::debug!(%app, flash_ver = flash_ver.as_deref().unwrap_or(""), fourccs = ?fourccs, "rtmp connect");
             }
             Event::Publish {
                 name, query, app, ..

@@ -26,7 +26,16 @@ pub struct ServerConfig {
     pub window_ack_size: u32,
     /// Most chunk stream ids the peer may use. Default 64.
     pub max_chunk_streams: usize,
+    /// The Enhanced RTMP video FourCCs the application takes (decodes, and passes through),
+    /// announced to a client whose `connect` lists its own (`fourCcList`, v1) or maps them
+    /// (`videoFourCcInfoMap`, v2). Default `avc1`, `hvc1`, `av01`.
+    pub video_fourccs: Vec<String>,
 }
+
+/// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can decode the codec.
+const FOURCC_CAN_DECODE: f64 = 1.0;
+/// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can forward the codec as it is.
+const FOURCC_CAN_FORWARD: f64 = 4.0;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -36,6 +45,7 @@ impl Default for ServerConfig {
             out_chunk_size: 4096,
             window_ack_size: 2_500_000,
             max_chunk_streams: 64,
+            video_fourccs: ["avc1", "hvc1", "av01"].map(String::from).to_vec(),
         }
     }
 }
@@ -54,6 +64,9 @@ pub enum Event {
         tc_url: Option<String>,
         /// The `flashVer` property, e.g. `FMLE/3.0 (compatible; FMSc/1.0)`.
         flash_ver: Option<String>,
+        /// The Enhanced RTMP video FourCCs the client announced (`fourCcList`, or the keys of
+        /// `videoFourCcInfoMap`); empty for a legacy client.
+        fourccs: Vec<String>,
     },
     /// The client wants to publish. Answer with
     /// [`accept_publish`](ServerSession::accept_publish) or
@@ -601,12 +614,15 @@ impl ServerSession {
             Bytes::copy_from_slice(&chunk.to_be_bytes()),
         );
         self.encoder.set_chunk_size(chunk);
+        let (fourccs, answer) = self.enhanced_answer(cmd_obj);
+        let mut props = vec![
+            ("fmsVer".to_owned(), Value::string("FMS/3,0,1,123")),
+            ("capabilities".to_owned(), Value::Number(31.0)),
+        ];
+        props.extend(answer);
         self.send_result(
             txn,
-            Value::object([
-                ("fmsVer", Value::string("FMS/3,0,1,123")),
-                ("capabilities", Value::Number(31.0)),
-            ]),
+            Value::Object(props),
             Value::object([
                 ("level", Value::string("status")),
                 ("code", Value::string("NetConnection.Connect.Success")),
@@ -619,8 +635,53 @@ impl ServerSession {
             app,
             tc_url,
             flash_ver,
+            fourccs,
         });
         Ok(())
+    }
+
+    /// What an Enhanced RTMP client announced in `connect`, and the properties that answer it
+    /// in kind: `fourCcList` (v1) with the codecs both sides know (`*` from the client means
+    /// any), `videoFourCcInfoMap` (v2) with what this server decodes and forwards. A legacy
+    /// client announces nothing and gets neither.
+    fn enhanced_answer(&self, cmd_obj: &Value) -> (Vec<String>, Vec<(String, Value)>) {
+        let ours = &self.config.video_fourccs;
+        let mut announced = Vec::new();
+        let mut answer = Vec::new();
+        if let Some(Value::StrictArray(list)) = cmd_obj.get("fourCcList") {
+            announced.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            let any = announced.iter().any(|f| f == "*");
+            let both = ours
+                .iter()
+                .filter(|f| any || announced.contains(f))
+                .map(|f| Value::string(f.as_str()))
+                .collect();
+            answer.push(("fourCcList".to_owned(), Value::StrictArray(both)));
+        }
+        if let Some(map) = cmd_obj
+            .get("videoFourCcInfoMap")
+            .and_then(Value::as_properties)
+        {
+            for (fourcc, _) in map {
+                if !announced.contains(fourcc) {
+                    announced.push(fourcc.clone());
+                }
+            }
+            let info = ours
+                .iter()
+                .map(|f| {
+                    (
+                        f.clone(),
+                        Value::Number(FOURCC_CAN_DECODE + FOURCC_CAN_FORWARD),
+                    )
+                })
+                .collect();
+            answer.push(("videoFourCcInfoMap".to_owned(), Value::EcmaArray(info)));
+        }
+        // A client's list is bounded by the message size; keep only what a FourCC can be.
+        announced.retain(|f| f.len() <= 4);
+        announced.truncate(16);
+        (announced, answer)
     }
 
     fn on_publish(&mut self, stream_id: u32, app: String, args: &[Value]) {

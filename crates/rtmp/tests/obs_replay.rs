@@ -51,6 +51,7 @@ fn obs29_publish_session() {
             app,
             tc_url,
             flash_ver,
+            ..
         } => {
             assert_eq!(app, "live");
             assert!(tc_url.as_deref().unwrap().ends_with("/live"));

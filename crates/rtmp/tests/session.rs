@@ -101,8 +101,61 @@ fn connect_sequence() {
             app: "live".into(),
             tc_url: Some("rtmp://localhost/live".into()),
             flash_ver: Some("FMLE/3.0 (compatible; FMSc/1.0)".into()),
+            fourccs: Vec::new(),
         }]
     );
+    assert_eq!(
+        v[2].get("fourCcList"),
+        None,
+        "a legacy client hears nothing of it"
+    );
+}
+
+#[test]
+fn an_enhanced_client_is_answered_in_kind() {
+    let (mut s, mut c, mut r) = connected_session();
+    s.handle_input(&c.command(
+        0,
+        &[
+            Value::string("connect"),
+            Value::Number(1.0),
+            Value::object([
+                ("app", Value::string("live")),
+                (
+                    "fourCcList",
+                    Value::StrictArray(["av01", "vp09", "hvc1"].map(Value::string).to_vec()),
+                ),
+                (
+                    "videoFourCcInfoMap",
+                    Value::EcmaArray(vec![("vp09".into(), Value::Number(1.0))]),
+                ),
+            ]),
+        ],
+    ))
+    .unwrap();
+    let msgs = r.messages(&mut s);
+    let v = command_values(&msgs[3]);
+    assert_eq!(
+        v[2].get("fourCcList"),
+        Some(&Value::StrictArray(
+            ["hvc1", "av01"].map(Value::string).to_vec()
+        )),
+        "the codecs both sides know, VP9 left out"
+    );
+    let map = v[2]
+        .get("videoFourCcInfoMap")
+        .and_then(Value::as_properties)
+        .unwrap();
+    let keys: Vec<&str> = map.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["avc1", "hvc1", "av01"]);
+    assert!(
+        map.iter().all(|(_, v)| *v == Value::Number(5.0)),
+        "decode and forward"
+    );
+    match &events(&mut s)[0] {
+        Event::Connect { fourccs, .. } => assert_eq!(fourccs, &["av01", "vp09", "hvc1"]),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
