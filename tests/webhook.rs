@@ -40,7 +40,8 @@ fn signed(headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 /// The operator's service: `alice` with `token=good` may publish as herself, `bob` is renamed
-/// `renamed-bob`, the SRT user `cam1` may publish, everyone else is refused with a reason.
+/// `renamed-bob` and gets the 360p rendition only, `dave` asks for a rendition that is not
+/// configured, the SRT user `cam1` may publish, everyone else is refused with a reason.
 fn answer(body: &serde_json::Value) -> (StatusCode, String) {
     let key = body["key"].as_str().unwrap_or("");
     match (
@@ -49,7 +50,11 @@ fn answer(body: &serde_json::Value) -> (StatusCode, String) {
         body["srt_user"].as_str(),
     ) {
         ("alice", Some("good"), _) => (StatusCode::OK, String::new()),
-        ("bob", _, _) => (StatusCode::OK, r#"{"name": "renamed-bob"}"#.into()),
+        ("bob", _, _) => (
+            StatusCode::OK,
+            r#"{"name": "renamed-bob", "renditions": ["360p"]}"#.into(),
+        ),
+        ("dave", _, _) => (StatusCode::OK, r#"{"renditions": ["4k"]}"#.into()),
         (_, _, Some("cam1")) => (StatusCode::NO_CONTENT, String::new()),
         _ => (
             StatusCode::FORBIDDEN,
@@ -97,10 +102,14 @@ fn webhook_server() -> (SocketAddr, Calls) {
 /// Waits until `name` is live with 320x180 video: a stream the webhook allowed is unknown to
 /// the API (404) until then.
 fn wait_live(server: &Server, name: &str) -> serde_json::Value {
+    wait_live_sized(server, name, (320, 180))
+}
+
+fn wait_live_sized(server: &Server, name: &str, (w, h): (u64, u64)) -> serde_json::Value {
     wait_until(LIVE_TIMEOUT, &format!("{name} live"), || {
         let r = server.get_admin(&format!("/api/v1/streams/{name}"));
         let s: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-        (r.status == 200 && s["live"] == true && has_video(&s["publisher"], 320, 180))
+        (r.status == 200 && s["live"] == true && has_video(&s["publisher"], w, h))
             .then(|| s["publisher"].clone())
     })
 }
@@ -160,18 +169,30 @@ fn the_webhook_allows_renames_and_refuses_publishes_over_rtmp_and_srt() {
     assert!(calls_where(&calls, |b| b["key"] == "static-key-main").is_empty());
     drop(main);
 
-    // Renamed by the answer.
-    let bob = ffmpeg_publish(&server.dir, "bob", &server.rtmp_url("bob"), "320x180", 30);
-    wait_live(&server, "renamed-bob");
-    wait_until(LIVE_TIMEOUT, "renamed-bob's master playlist", || {
-        (server.get("/live/renamed-bob/index.m3u8").status == 200).then_some(())
+    // Renamed by the answer, and given one rendition of the configured ladder (source, 360p).
+    let bob = ffmpeg_publish(&server.dir, "bob", &server.rtmp_url("bob"), "640x360", 30);
+    wait_live_sized(&server, "renamed-bob", (640, 360));
+    let master = wait_until(LIVE_TIMEOUT, "renamed-bob's master playlist", || {
+        let r = server.get("/live/renamed-bob/index.m3u8");
+        (r.status == 200).then_some(r.body)
     });
+    let uris: Vec<String> = support::hls::parse_master(&master)
+        .into_iter()
+        .map(|v| v.uri)
+        .collect();
+    assert_eq!(uris, ["360p/index.m3u8"], "{master}");
     assert_eq!(
         server.get("/live/bob/index.m3u8").status,
         404,
         "the asked-for name is not served"
     );
     drop(bob);
+
+    // A rendition that is not configured: refused, with the reason.
+    let mut dave = ffmpeg_publish(&server.dir, "dave", &server.rtmp_url("dave"), "320x180", 30);
+    assert!(!dave.expect_exit(Duration::from_secs(15)).success());
+    let said = dave.stderr();
+    assert!(said.contains("not configured"), "ffmpeg hears why:\n{said}");
 
     // Refused: ffmpeg is told why and gives up; counted.
     let mut eve = ffmpeg_publish(

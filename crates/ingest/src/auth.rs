@@ -124,6 +124,17 @@ fn percent_decode(s: &str) -> String {
 pub struct Allowed {
     /// The public stream name it publishes as.
     pub name: StreamName,
+    /// What else the authorizer decided for this publish.
+    pub options: PublishOptions,
+}
+
+/// What an authorizer may decide for one publish beyond its name; the consumer (the
+/// transcoder) applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The configured renditions (by name) this publish is transcoded into, in place of all of
+    /// them; `None`: all.
+    pub renditions: Option<Vec<String>>,
 }
 
 /// Why an authorizer refused a publish.

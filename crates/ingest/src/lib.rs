@@ -28,7 +28,7 @@
 //!     passphrase: String::new(),
 //! }];
 //! let registry = StreamRegistry::new(streams, Duration::from_secs(5), metrics);
-//! registry.set_consumer_factory(Arc::new(|name, _end, frames| {
+//! registry.set_consumer_factory(Arc::new(|name, _options, _end, frames| {
 //!     // A real consumer moves `frames` to a thread of its own and reads until it closes.
 //!     println!("{name} is live");
 //!     drop(frames);
@@ -59,7 +59,7 @@ pub mod srt_listener;
 pub mod tls;
 pub mod webhook;
 
-pub use auth::{Allowed, Authorizer, PublishAttempt, Refused, Unpublished};
+pub use auth::{Allowed, Authorizer, PublishAttempt, PublishOptions, Refused, Unpublished};
 pub use config::{Auth, Ingest, Rtmp, Rtmps, Srt, StreamConfig};
 pub use end::{EndReason, EndSignal};
 pub use error::PublishError;

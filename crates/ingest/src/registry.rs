@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use media::{MediaFrame, StreamName};
 use tokio::sync::watch;
 
-use crate::auth::{Authorizer, PublishAttempt, Refused, Unpublished};
+use crate::auth::{Authorizer, PublishAttempt, PublishOptions, Refused, Unpublished};
 use crate::config::StreamConfig;
 use crate::end::{EndReason, EndSignal};
 use crate::error::PublishError;
@@ -26,12 +26,14 @@ use crate::outcome::Protocol;
 use crate::ownership::{Ownership, OwnershipClaim, PublishWatch};
 use crate::snapshot::{rfc3339, AudioInfo, PublisherSnapshot, StreamSnapshot, VideoInfo};
 
-/// Starts the consumer of a new publish: the stream's name, the signal through which the
-/// consumer can end the publish (its pipeline failed, promised hardware is missing), saying why,
+/// Starts the consumer of a new publish: the stream's name, what the authorizer decided for it
+/// (the renditions), the signal through which the consumer can end the publish (its pipeline
+/// failed, promised hardware is missing, a rendition asked for is not configured), saying why,
 /// and the receiving end of the publish's frames. It is called on the ingest's task, so it must
 /// return at once: the consumer does its work on a thread of its own. The publish is over for
 /// the consumer when the receiver reports [`frames::RecvError::Closed`].
-pub type ConsumerFactory = Arc<dyn Fn(&StreamName, EndSignal, FrameReceiver) + Send + Sync>;
+pub type ConsumerFactory =
+    Arc<dyn Fn(&StreamName, &PublishOptions, EndSignal, FrameReceiver) + Send + Sync>;
 
 /// The live publishes, by stream name.
 type LiveMap = BTreeMap<StreamName, Arc<LiveStream>>;
@@ -58,6 +60,8 @@ pub struct StreamRegistry {
 pub struct Authorization {
     /// The public stream name.
     pub name: StreamName,
+    /// What the authorizer decided for it beyond the name.
+    pub options: PublishOptions,
     /// The authorizer allowed it, and hears when it ends.
     by_authorizer: bool,
 }
@@ -89,6 +93,8 @@ struct LiveStream {
     started_consumer: AtomicBool,
     /// The authorizer allowed it, and hears when it ends.
     by_authorizer: bool,
+    /// What the authorizer decided for it, for its consumer.
+    options: PublishOptions,
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +155,7 @@ impl StreamRegistry {
         if let Some(name) = self.lookup_key(&attempt.key) {
             return Ok(Authorization {
                 name: name.clone(),
+                options: PublishOptions::default(),
                 by_authorizer: false,
             });
         }
@@ -158,6 +165,7 @@ impl StreamRegistry {
         match authorizer.authorize(attempt).await {
             Ok(allowed) => Ok(Authorization {
                 name: allowed.name,
+                options: allowed.options,
                 by_authorizer: true,
             }),
             Err(Refused::Denied(reason)) => Err(PublishError::Denied(reason)),
@@ -253,6 +261,7 @@ impl StreamRegistry {
             .inspect_err(|e| self.metrics.reject(protocol, e.rejection()))?;
         let authorization = Authorization {
             name,
+            options: PublishOptions::default(),
             by_authorizer: false,
         };
         let mut handle = self.enter(authorization, protocol, remote, now)?;
@@ -315,6 +324,7 @@ impl StreamRegistry {
     ) -> Result<PublishHandle, PublishError> {
         let Authorization {
             name,
+            options,
             by_authorizer,
         } = authorization;
         let mut live = self.admit_name(&name, now).inspect_err(|e| {
@@ -342,6 +352,7 @@ impl StreamRegistry {
             cancel: EndSignal::default(),
             started_consumer: AtomicBool::new(false),
             by_authorizer,
+            options,
         });
         live.insert(name.clone(), stream.clone());
         self.live_count.send_replace(live.len());
@@ -360,7 +371,8 @@ impl StreamRegistry {
         handle.stream.started_consumer.store(true, Ordering::SeqCst);
         handle.frames = self.consumers.get().map(|start| {
             let (tx, rx) = frames::channel(frames::CAPACITY);
-            start(&handle.stream.name, handle.stream.cancel.clone(), rx);
+            let stream = &handle.stream;
+            start(&stream.name, &stream.options, stream.cancel.clone(), rx);
             tx
         });
     }
@@ -710,7 +722,7 @@ mod tests {
     fn consumer_gets_frames_and_the_end_of_the_publish() {
         let r = registry(Duration::from_secs(5));
         let (tx, rx) = std::sync::mpsc::channel();
-        r.set_consumer_factory(Arc::new(move |name, _ended, frames| {
+        r.set_consumer_factory(Arc::new(move |name, _options, _ended, frames| {
             assert_eq!(name.as_str(), "a");
             tx.send(frames).unwrap();
         }));
@@ -734,7 +746,7 @@ mod tests {
         let r = registry(Duration::from_secs(5));
         let signals = Arc::new(Mutex::new(Vec::new()));
         let seen = signals.clone();
-        r.set_consumer_factory(Arc::new(move |_name, end: EndSignal, _frames| {
+        r.set_consumer_factory(Arc::new(move |_name, _options, end: EndSignal, _frames| {
             seen.lock().unwrap().push(end);
         }));
         let now = Instant::now();
@@ -771,6 +783,7 @@ mod tests {
             let answer = match attempt.key.strip_prefix("ok-") {
                 Some(name) => Ok(crate::auth::Allowed {
                     name: name.parse().unwrap(),
+                    options: PublishOptions::default(),
                 }),
                 None if attempt.key == "down" => Err(Refused::Unavailable),
                 None => Err(Refused::Denied("no".into())),

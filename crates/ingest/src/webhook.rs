@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use telemetry::names;
 
-use crate::auth::{Allowed, Authorizer, PublishAttempt, Refused, Unpublished};
+use crate::auth::{Allowed, Authorizer, PublishAttempt, PublishOptions, Refused, Unpublished};
 use crate::config::Auth;
 
 /// The signature header.
@@ -216,8 +216,8 @@ impl Webhook {
         };
         match outcome {
             Outcome::Answered(status, body) if status.is_success() => {
-                let name = match answered_name(&body) {
-                    Ok(name) => name,
+                let (name, options) = match answer(&body) {
+                    Ok(answer) => answer,
                     Err(why) => {
                         self.count("publish", "error");
                         tracing::error!("publish webhook answered {status} with {why}");
@@ -226,8 +226,8 @@ impl Webhook {
                 };
                 self.count("publish", "allowed");
                 match name {
-                    Some(name) => Ok(Allowed { name }),
-                    None => allowed_as_requested(attempt),
+                    Some(name) => Ok(Allowed { name, options }),
+                    None => allowed_as_requested(attempt).map(|a| Allowed { options, ..a }),
                 }
             }
             Outcome::Answered(status, body) => {
@@ -294,7 +294,10 @@ impl Authorizer for Webhook {
 fn allowed_as_requested(attempt: &PublishAttempt) -> Result<Allowed, Refused> {
     attempt
         .requested_name()
-        .map(|name| Allowed { name })
+        .map(|name| Allowed {
+            name,
+            options: PublishOptions::default(),
+        })
         .ok_or_else(|| {
             Refused::Denied(
                 "the stream key is not a valid stream name; publish as NAME?token=SECRET, or \
@@ -304,21 +307,44 @@ fn allowed_as_requested(attempt: &PublishAttempt) -> Result<Allowed, Refused> {
         })
 }
 
-/// A 2xx answer's stream name: `{"name": "..."}`; an empty body or no `name` names none.
-fn answered_name(body: &[u8]) -> Result<Option<media::StreamName>, String> {
+/// The most renditions an answer may name.
+const MAX_RENDITIONS: usize = 16;
+
+/// A 2xx answer: its stream name (`{"name": "..."}`) and its renditions (`{"renditions":
+/// ["720p", "360p"]}`, configured names); an empty body, or no field, decides neither.
+fn answer(body: &[u8]) -> Result<(Option<media::StreamName>, PublishOptions), String> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok((None, PublishOptions::default()));
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "a body that is not JSON".to_owned())?;
-    match value.get("name") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("an invalid stream name: {e}")),
-        Some(_) => Err("a name that is not a string".to_owned()),
-    }
+    let name = match value.get("name") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(
+            s.parse()
+                .map_err(|e| format!("an invalid stream name: {e}"))?,
+        ),
+        Some(_) => return Err("a name that is not a string".to_owned()),
+    };
+    let renditions = match value.get("renditions") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(list))
+            if !list.is_empty() && list.len() <= MAX_RENDITIONS =>
+        {
+            let names = list
+                .iter()
+                .map(|v| v.as_str().filter(|s| !s.is_empty() && s.len() <= 64))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("renditions that are not all short strings")?;
+            Some(names.into_iter().map(str::to_owned).collect())
+        }
+        Some(_) => {
+            return Err(format!(
+                "renditions that are not a list of 1 to {MAX_RENDITIONS} names"
+            ))
+        }
+    };
+    Ok((name, PublishOptions { renditions }))
 }
 
 /// The reason a refusal gives the publisher: the answer's `{"reason": ...}`, or its text, in

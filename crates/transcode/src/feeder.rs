@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ingest::frames::{DropCounter, FrameReceiver, RecvError};
-use ingest::{ConsumerFactory, EndReason, EndSignal};
+use ingest::{ConsumerFactory, EndReason, EndSignal, PublishOptions};
 use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
 use pipeline::accel::{FailurePolicy, Selection};
-use pipeline::{PushResult, StartOptions, StreamBackends, StreamPipeline};
+use pipeline::{LadderConfig, PushResult, StartOptions, StreamBackends, StreamPipeline};
 
 use crate::hardware::HardwareIssue;
 use crate::metrics::RestartReason;
@@ -51,16 +51,51 @@ impl Transcoder {
     pub fn consumer_factory(self: &Arc<Self>) -> ConsumerFactory {
         let this = self.clone();
         Arc::new(
-            move |name: &StreamName, ended: EndSignal, frames: FrameReceiver| {
+            move |name: &StreamName,
+                  options: &PublishOptions,
+                  ended: EndSignal,
+                  frames: FrameReceiver| {
                 if let Some(why) = &this.hardware.refusal {
                     // Refused before any frame: the ingest sends the publisher an error status and
                     // closes.
                     this.refuse(name, &ended, HardwareIssue::Unavailable, why);
                     return;
                 }
-                spawn(this.clone(), name.clone(), ended, frames);
+                let ladder = match this.ladder_for(options) {
+                    Ok(ladder) => ladder,
+                    Err(why) => {
+                        tracing::warn!(stream = %name, "publish refused: {why}");
+                        ended.end(EndReason::Refused(why));
+                        return;
+                    }
+                };
+                spawn(this.clone(), name.clone(), ladder, ended, frames);
             },
         )
+    }
+
+    /// The ladder of a publish: the configured one, or the renditions its authorizer named,
+    /// in configuration order. A name that is not configured refuses the publish.
+    fn ladder_for(&self, options: &PublishOptions) -> Result<Arc<LadderConfig>, String> {
+        let Some(names) = &options.renditions else {
+            return Ok(self.ladder.clone());
+        };
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !self.ladder.renditions.iter().any(|r| &r.name == *n))
+        {
+            let unknown: String = unknown
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(64)
+                .collect();
+            return Err(format!(
+                "the publish webhook asked for rendition {unknown:?}, which is not configured"
+            ));
+        }
+        let mut ladder = (*self.ladder).clone();
+        ladder.renditions.retain(|r| names.contains(&r.name));
+        Ok(Arc::new(ladder))
     }
 }
 
@@ -76,13 +111,20 @@ impl Transcoder {
 }
 
 /// Starts the feeder thread of a publish. The drain waits for it (the busy guard) from now on.
-fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames: FrameReceiver) {
+fn spawn(
+    transcoder: Arc<Transcoder>,
+    name: StreamName,
+    ladder: Arc<LadderConfig>,
+    ended: EndSignal,
+    frames: FrameReceiver,
+) {
     let busy = transcoder.outputs.busy();
     let span = tracing::info_span!("stream", stream = %name);
     let feeder = Feeder {
         name,
         input_drops: frames.drop_counter(),
         transcoder,
+        ladder,
         ended: ended.clone(),
         video: None,
         audio: None,
@@ -112,6 +154,8 @@ fn spawn(transcoder: Arc<Transcoder>, name: StreamName, ended: EndSignal, frames
 struct Feeder {
     name: StreamName,
     transcoder: Arc<Transcoder>,
+    /// This publish's ladder: the configured one, or the renditions its authorizer chose.
+    ladder: Arc<LadderConfig>,
     ended: EndSignal,
     input_drops: DropCounter,
     video: Option<VideoConfig>,
@@ -259,8 +303,7 @@ impl Feeder {
                 _ => true,
             })
             .collect();
-        let t = &self.transcoder;
-        let plan = pipeline::plan(&t.ladder.renditions, video.width, video.height);
+        let plan = pipeline::plan(&self.ladder.renditions, video.width, video.height);
         self.start(Some(video), plan, frames);
     }
 
@@ -277,7 +320,7 @@ impl Feeder {
             .drain(..)
             .filter(|f| matches!(f, MediaFrame::Audio(_)))
             .collect();
-        let plan = pipeline::audio_only_plan(&self.transcoder.ladder.renditions);
+        let plan = pipeline::audio_only_plan(&self.ladder.renditions);
         self.start(None, plan, frames);
     }
 
@@ -404,14 +447,14 @@ impl Feeder {
                 self.name.as_str(),
                 video,
                 audio.as_ref(),
-                &t.ladder,
+                &self.ladder,
                 sink,
                 options,
             ),
             (None, Some(audio)) => StreamPipeline::start_audio_only(
                 self.name.as_str(),
                 audio,
-                &t.ladder,
+                &self.ladder,
                 sink,
                 options,
             ),

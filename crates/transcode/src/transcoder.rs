@@ -13,7 +13,7 @@ use crate::outputs::Outputs;
 /// registry reaches it through [`Transcoder::consumer_factory`].
 #[derive(Debug)]
 pub struct Transcoder {
-    pub(crate) ladder: LadderConfig,
+    pub(crate) ladder: Arc<LadderConfig>,
     pub(crate) packager: hls::PackagerConfig,
     pub(crate) outputs: Arc<Outputs>,
     pub(crate) metrics: Arc<TranscodeMetrics>,
@@ -33,7 +33,7 @@ impl Transcoder {
         metrics: Arc<TranscodeMetrics>,
     ) -> Arc<Transcoder> {
         Arc::new(Transcoder {
-            ladder: transcode.ladder(hls),
+            ladder: Arc::new(transcode.ladder(hls)),
             packager: hls.packager(),
             outputs,
             metrics,

@@ -86,6 +86,8 @@ async fn server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
                         let (status, answer) = match body["key"].as_str().unwrap_or("") {
                             "allow" => (200, ""),
                             "rename" => (201, r#"{"name": "renamed"}"#),
+                            "ladder" => (200, r#"{"renditions": ["720p", "360p"]}"#),
+                            "bad-ladder" => (200, r#"{"renditions": []}"#),
                             "deny" => (403, "{\"reason\": \"banned\\r\\nuntil tomorrow\"}"),
                             "deny-text" => (401, "no token"),
                             "slow" => {
@@ -143,17 +145,30 @@ async fn allows_renames_and_refuses_with_a_signed_call() {
     let (addr, received) = server().await;
     let hook = webhook(format!("http://{addr}/hooks/publish"), false);
 
+    let allowed = |n: &str| Allowed {
+        name: name(n),
+        options: PublishOptions::default(),
+    };
     assert_eq!(
         hook.authorize(&attempt("allow")).await,
-        Ok(Allowed {
-            name: name("allow")
-        })
+        Ok(allowed("allow"))
     );
     assert_eq!(
         hook.authorize(&attempt("rename")).await,
+        Ok(allowed("renamed"))
+    );
+    assert_eq!(
+        hook.authorize(&attempt("ladder")).await,
         Ok(Allowed {
-            name: name("renamed")
+            name: name("ladder"),
+            options: PublishOptions {
+                renditions: Some(vec!["720p".into(), "360p".into()]),
+            },
         })
+    );
+    assert_eq!(
+        hook.authorize(&attempt("bad-ladder")).await,
+        Err(Refused::Unavailable)
     );
     assert_eq!(
         hook.authorize(&attempt("deny")).await,
@@ -175,7 +190,7 @@ async fn allows_renames_and_refuses_with_a_signed_call() {
     );
 
     let calls = received.lock().unwrap().clone();
-    assert_eq!(calls.len(), 6);
+    assert_eq!(calls.len(), 8);
     assert!(
         calls.iter().all(|c| c.signed && c.event == "publish"),
         "{calls:?}"
@@ -222,7 +237,8 @@ async fn an_unreachable_or_slow_webhook_fails_closed_unless_told_otherwise() {
     assert_eq!(
         open.authorize(&attempt("anyone")).await,
         Ok(Allowed {
-            name: name("anyone")
+            name: name("anyone"),
+            options: PublishOptions::default(),
         })
     );
     // Fail open never makes a public name of a key that is not one.
