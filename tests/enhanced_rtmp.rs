@@ -2,7 +2,9 @@
 //! ffmpeg 7 that `scripts/ertmp-ffmpeg.sh` installs; Debian's ffmpeg 5.1 cannot send either over
 //! RTMP) publishes libx265 or libaom to the real binary. The H.264 rungs are transcoded from it
 //! and play in Chromium with hls.js; the source rung passes the stream through (`hvc1`, `av01`
-//! in fMP4) with the CODECS string of its real configuration record; ffprobe reads both.
+//! in fMP4) with the CODECS string of its real configuration record; ffprobe reads both. And a
+//! multitrack publish (E-RTMP v2, OBS's framing, made from two Debian ffmpeg encodes) is served
+//! from its track 0.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::hls::{parse_master, parse_media};
+use support::publisher::{ffmpeg_flv_sized, replay, Tag};
 use support::{has_video, require_tool, wait_until, ChildGuard, Server, TempDir};
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -207,4 +210,76 @@ fn av1_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
             ffprobe_tag: "av01",
         },
     );
+}
+
+/// A legacy AVC video tag (x264 from Debian's ffmpeg) as an E-RTMP v2 multitrack message that
+/// carries one track, `id`: the framing OBS's multitrack output ("Enhanced Broadcasting") sends.
+fn as_one_track(tag: &Tag, id: u8) -> Tag {
+    let b = &tag.body;
+    let (frame_type, packet_type) = (b[0] >> 4, b[1]);
+    // AVCPacketType 0, 1 and 2 are SequenceStart, CodedFrames and SequenceEnd, in that order.
+    let mut body = vec![0x80 | (frame_type << 4) | 6, packet_type];
+    body.extend_from_slice(b"avc1");
+    body.push(id);
+    if packet_type == 1 {
+        body.extend_from_slice(&b[2..5]);
+    }
+    body.extend_from_slice(&b[5..]);
+    Tag {
+        kind: tag.kind,
+        ts: tag.ts,
+        body,
+    }
+}
+
+#[test]
+fn a_multitrack_publish_is_served_from_its_track_0() {
+    let server = Server::start(&[
+        "--stream",
+        "main=multitrack-key",
+        "--set",
+        "hls.segment_duration=2s",
+    ]);
+    // Two encodes of one source, as OBS sends them: 640x360 on track 0, 320x180 on track 1.
+    let main = ffmpeg_flv_sized(&server.dir, "track0", "640x360", 8);
+    let other = ffmpeg_flv_sized(&server.dir, "track1", "320x180", 8);
+    let mut tags: Vec<Tag> = main
+        .iter()
+        .map(|t| {
+            if t.kind == 9 {
+                as_one_track(t, 0)
+            } else {
+                t.clone()
+            }
+        })
+        .chain(
+            other
+                .iter()
+                .filter(|t| t.kind == 9)
+                .map(|t| as_one_track(t, 1)),
+        )
+        .collect();
+    tags.sort_by_key(|t| t.ts);
+    let replay = replay(server.rtmp, "multitrack-key", tags, |t| {
+        Some(i64::from(t.ts))
+    });
+
+    server.wait_live("main", LIVE_TIMEOUT, |p| has_video(p, 640, 360));
+    wait_until(LIVE_TIMEOUT, "two 360p segments", || {
+        let r = server.get("/live/main/360p/index.m3u8");
+        (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
+    });
+    let sent = replay.join(Duration::from_secs(30)).expect("the replay");
+    assert!(sent > 400, "{sent} tags sent");
+    // Track 1's 320x180 never reached the ladder: it would have restarted it.
+    let restarts = server.metrics().value(
+        "ferrocast_pipeline_restarts_total",
+        &[("stream", "main"), ("reason", "config_change")],
+    );
+    assert_eq!(
+        restarts, 0.0,
+        "the other track's configuration reached the ladder"
+    );
+    let logs = server.logs();
+    assert!(!logs.contains("refusing stream"), "{logs}");
 }

@@ -54,6 +54,11 @@ pub struct Demuxer {
     hints: MetadataHints,
 }
 
+/// The video track of a multitrack publish that is demuxed (E-RTMP v2 track id): 0, the track
+/// an OBS multitrack publish sends its main encode on. Messages without multitrack framing are
+/// that track too.
+const MAIN_VIDEO_TRACK: u8 = 0;
+
 impl Demuxer {
     /// A demuxer with no configurations yet.
     pub fn new() -> Self {
@@ -82,7 +87,20 @@ impl Demuxer {
         let ms = self.clock.extend(timestamp_ms);
         let parsed = tag::parse_video(body)?;
         let dts = MediaTime::from_millis(ms) + MediaTime::from_nanos(parsed.nanos.into());
-        match parsed.tag {
+        self.video_tag(parsed.tag, dts)
+    }
+
+    fn video_tag(&mut self, tag: VideoTag, dts: MediaTime) -> Result<Outcome, Error> {
+        match tag {
+            VideoTag::Tracks(tracks) => {
+                match tracks.into_iter().find(|(id, _)| *id == MAIN_VIDEO_TRACK) {
+                    // A multitrack message never nests another.
+                    Some((_, VideoTag::Tracks(_))) | None => {
+                        Ok(Outcome::Ignored(Ignored::OtherTrack))
+                    }
+                    Some((_, tag)) => self.video_tag(tag, dts),
+                }
+            }
             VideoTag::Config(codec, record) => {
                 if self
                     .video

@@ -22,6 +22,14 @@ pub enum Error {
         /// The packet type found.
         value: u8,
     },
+    /// The multitrack type (`AvMultitrackType`) holds a value the format does not define.
+    #[error("FLV {track} tag has unknown multitrack type {value}")]
+    UnknownMultitrackType {
+        /// The tag's track.
+        track: Track,
+        /// The type found.
+        value: u8,
+    },
     /// The AVC sequence header (AVCDecoderConfigurationRecord, or its SPS) is invalid.
     #[error("invalid H.264 sequence header, check the encoder's H.264 settings: {0}")]
     AvcSequenceHeader(media::h264::H264Error),

@@ -19,6 +19,9 @@ pub enum Ignored {
     EmptyFrame,
     /// Enhanced RTMP video metadata (e.g. HDR colour information).
     Metadata,
+    /// An Enhanced RTMP multitrack message without the video track being demuxed (another
+    /// encode of a multitrack publish).
+    OtherTrack,
     /// Enhanced RTMP audio multichannel configuration (the AudioSpecificConfig already says
     /// how many channels there are).
     MultichannelConfig,

@@ -25,6 +25,8 @@ pub(crate) enum VideoTag {
         cts: i32,
         data: Bytes,
     },
+    /// An E-RTMP v2 multitrack message: each track's id and what it carries.
+    Tracks(Vec<(u8, VideoTag)>),
     /// Nothing to hand on.
     Ignored(Ignored),
     /// A codec or layout this crate does not turn into frames.
@@ -213,30 +215,89 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
             nanos,
         });
     }
-    if packet_type == MULTITRACK {
-        c.u8("AvMultitrackType and packet type")?;
+    let tag = if packet_type == MULTITRACK {
+        parse_multitrack(c, frame_type)?
+    } else {
         let fourcc = c.fourcc()?;
-        return Ok(Parsed {
-            tag: VideoTag::Unsupported(Unsupported::Multitrack {
-                track: Track::Video,
-                fourcc,
-            }),
-            nanos,
+        video_track_body(c, fourcc, packet_type, frame_type)?
+    };
+    Ok(Parsed { tag, nanos })
+}
+
+/// `AvMultitrackType`: one track in the message.
+const ONE_TRACK: u8 = 0;
+/// `AvMultitrackType`: several tracks of one codec, each with its size.
+const MANY_TRACKS: u8 = 1;
+/// `AvMultitrackType`: several tracks, each with its own codec and size.
+const MANY_TRACKS_MANY_CODECS: u8 = 2;
+/// The most tracks one message may carry (the track id is a byte).
+const MAX_TRACKS: usize = 256;
+
+/// An E-RTMP v2 multitrack video message: each track's id and what its body carries.
+fn parse_multitrack(c: &mut Cursor, frame_type: u8) -> Result<VideoTag, Error> {
+    let b = c.u8("AvMultitrackType and packet type")?;
+    let (layout, packet_type) = (b >> 4, b & 0x0f);
+    if packet_type == video_packet::MULTITRACK {
+        return Err(Error::UnknownPacketType {
+            track: Track::Video,
+            value: packet_type,
         });
     }
-    let fourcc = c.fourcc()?;
+    let shared = match layout {
+        ONE_TRACK | MANY_TRACKS => Some(c.fourcc()?),
+        MANY_TRACKS_MANY_CODECS => None,
+        value => {
+            return Err(Error::UnknownMultitrackType {
+                track: Track::Video,
+                value,
+            })
+        }
+    };
+    let mut tracks = Vec::new();
+    loop {
+        let fourcc = match shared {
+            Some(f) => f,
+            None => c.fourcc()?,
+        };
+        let id = c.u8("track id")?;
+        let body = if layout == ONE_TRACK {
+            c.rest()
+        } else {
+            let size = c.u24("track size")? as usize;
+            Bytes::copy_from_slice(c.take(size, "track body")?)
+        };
+        let mut track = Cursor {
+            body,
+            pos: 0,
+            track: Track::Video,
+        };
+        tracks.push((
+            id,
+            video_track_body(&mut track, fourcc, packet_type, frame_type)?,
+        ));
+        if layout == ONE_TRACK || c.pos >= c.body.len() || tracks.len() >= MAX_TRACKS {
+            break;
+        }
+    }
+    Ok(VideoTag::Tracks(tracks))
+}
+
+/// The body of one video track after its FourCC: a configuration, a frame, or nothing to hand
+/// on.
+fn video_track_body(
+    c: &mut Cursor,
+    fourcc: FourCc,
+    packet_type: u8,
+    frame_type: u8,
+) -> Result<VideoTag, Error> {
+    use video_packet::*;
     let codec = match fourcc {
         FourCc::AVC1 => VideoCodec::H264,
         FourCc::HVC1 => VideoCodec::Hevc,
         FourCc::AV01 => VideoCodec::Av1,
-        _ => {
-            return Ok(Parsed {
-                tag: VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc)),
-                nanos,
-            })
-        }
+        _ => return Ok(VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc))),
     };
-    let tag = match packet_type {
+    Ok(match packet_type {
         // ffmpeg 7 sends an empty AV1 SequenceStart before the one with the av1C.
         SEQUENCE_START if c.rest().is_empty() => VideoTag::Ignored(Ignored::EmptyFrame),
         SEQUENCE_START => VideoTag::Config(codec, c.rest()),
@@ -263,8 +324,7 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
                 value,
             })
         }
-    };
-    Ok(Parsed { tag, nanos })
+    })
 }
 
 /// Legacy FLV sound format of AAC.
