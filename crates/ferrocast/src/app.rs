@@ -121,6 +121,14 @@ pub fn wire(
         transcode_metrics,
     );
     streams_registry.set_consumer_factory(transcoder.consumer_factory());
+    streams_registry.set_renditions(
+        config
+            .transcode
+            .renditions
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect(),
+    );
     if let Some(webhook) = ingest::webhook::Webhook::new(&config.auth, &mut registry) {
         // The host only: a URL's path or query may carry a token of its own.
         let host = config

@@ -264,7 +264,9 @@ fn parse_multitrack(c: &mut Cursor, frame_type: u8) -> Result<VideoTag, Error> {
             c.rest()
         } else {
             let size = c.u24("track size")? as usize;
-            Bytes::copy_from_slice(c.take(size, "track body")?)
+            let start = c.pos;
+            c.take(size, "track body")?;
+            c.body.slice(start..c.pos)
         };
         let mut track = Cursor {
             body,

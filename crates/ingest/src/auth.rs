@@ -40,7 +40,18 @@ pub struct PublishAttempt {
     pub srt_user: Option<String>,
     /// The publisher's address.
     pub remote: SocketAddr,
+    /// The publish name or its query was longer than any key or query this server takes: the
+    /// attempt is refused without asking anyone (and its query was not read).
+    #[serde(skip)]
+    pub(crate) oversized: bool,
 }
+
+/// The longest publish name read: a key is at most 128 characters (`config::validate_key`).
+const MAX_KEY_BYTES: usize = 128;
+/// The longest query string read.
+const MAX_QUERY_BYTES: usize = 4096;
+/// The most query parameters read.
+const MAX_QUERY_PARAMS: usize = 32;
 
 impl std::fmt::Debug for PublishAttempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,10 +76,22 @@ impl PublishAttempt {
         app: &str,
         remote: SocketAddr,
     ) -> PublishAttempt {
+        let oversized = name.len() > MAX_KEY_BYTES
+            || query.len() > MAX_QUERY_BYTES
+            || query.split('&').filter(|p| !p.is_empty()).count() > MAX_QUERY_PARAMS;
         PublishAttempt {
             protocol,
-            key: name.to_owned(),
-            query: parse_query(query),
+            key: if oversized {
+                String::new()
+            } else {
+                name.to_owned()
+            },
+            query: if oversized {
+                Vec::new()
+            } else {
+                parse_query(query)
+            },
+            oversized,
             app: (!app.is_empty()).then(|| app.to_owned()),
             srt_user: None,
             remote,
@@ -192,6 +215,19 @@ mod tests {
         let plain = PublishAttempt::rtmp(Protocol::Rtmp, "k", "", "", remote);
         assert!(plain.query.is_empty() && plain.app.is_none());
         assert!(!format!("{a:?}").contains("token") && !format!("{a:?}").contains("alice"));
+    }
+
+    #[test]
+    fn an_oversized_name_or_query_is_not_read() {
+        let remote = "127.0.0.1:1".parse().unwrap();
+        let long = "k".repeat(129);
+        assert!(PublishAttempt::rtmp(Protocol::Rtmp, &long, "", "", remote).oversized);
+        let query = "a=1&".repeat(33);
+        let a = PublishAttempt::rtmp(Protocol::Rtmp, "k", &query, "", remote);
+        assert!(a.oversized && a.query.is_empty() && a.key.is_empty());
+        let big = format!("t={}", "x".repeat(5000));
+        assert!(PublishAttempt::rtmp(Protocol::Rtmp, "k", &big, "", remote).oversized);
+        assert!(!PublishAttempt::rtmp(Protocol::Rtmp, "k", "a=1", "", remote).oversized);
     }
 
     #[test]

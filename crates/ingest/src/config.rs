@@ -75,8 +75,14 @@ pub struct Auth {
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The host only: a URL's path or query may carry a token of its own.
+        let host = self
+            .webhook_url
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned));
         f.debug_struct("Auth")
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_host", &host)
             .field("webhook_secret", &Redacted(&self.webhook_secret))
             .field("webhook_timeout", &self.webhook_timeout)
             .field("webhook_fail_open", &self.webhook_fail_open)

@@ -53,6 +53,8 @@ pub struct StreamRegistry {
     ownership: OnceLock<Arc<dyn Ownership>>,
     /// Who decides keys that name no configured stream (the webhook).
     authorizer: OnceLock<Arc<dyn Authorizer>>,
+    /// The consumer's rendition names, which an authorizer may choose from.
+    renditions: OnceLock<Vec<String>>,
 }
 
 /// A publish allowed to go live under `name`, by a configured key or by the authorizer.
@@ -137,7 +139,15 @@ impl StreamRegistry {
             consumers: OnceLock::new(),
             ownership: OnceLock::new(),
             authorizer: OnceLock::new(),
+            renditions: OnceLock::new(),
         })
+    }
+
+    /// The renditions an authorizer may choose from (the configured ladder's names): a choice
+    /// of others is refused before the publish takes its stream. Only the first call takes
+    /// effect.
+    pub fn set_renditions(&self, names: Vec<String>) {
+        let _ = self.renditions.set(names);
     }
 
     /// Keys that name no configured stream are asked of `authorizer` (the webhook)
@@ -152,6 +162,9 @@ impl StreamRegistry {
         if self.draining.load(Ordering::SeqCst) {
             return Err(PublishError::Draining);
         }
+        if attempt.oversized {
+            return Err(PublishError::BadKey);
+        }
         if let Some(name) = self.lookup_key(&attempt.key) {
             return Ok(Authorization {
                 name: name.clone(),
@@ -163,11 +176,34 @@ impl StreamRegistry {
             return Err(PublishError::BadKey);
         };
         match authorizer.authorize(attempt).await {
-            Ok(allowed) => Ok(Authorization {
-                name: allowed.name,
-                options: allowed.options,
-                by_authorizer: true,
-            }),
+            // A configured stream is published with its own key only.
+            Ok(allowed) if self.streams.iter().any(|s| s.name == allowed.name) => {
+                Err(PublishError::Denied(format!(
+                    "stream {} is published with its own key",
+                    allowed.name
+                )))
+            }
+            Ok(allowed) => {
+                if let Some(unknown) = allowed.options.renditions.iter().flatten().find(|r| {
+                    self.renditions
+                        .get()
+                        .is_some_and(|known| !known.contains(*r))
+                }) {
+                    let unknown: String = unknown
+                        .chars()
+                        .filter(char::is_ascii_graphic)
+                        .take(64)
+                        .collect();
+                    return Err(PublishError::Denied(format!(
+                        "the publish webhook asked for rendition {unknown:?}, which is not configured"
+                    )));
+                }
+                Ok(Authorization {
+                    name: allowed.name,
+                    options: allowed.options,
+                    by_authorizer: true,
+                })
+            }
             Err(Refused::Denied(reason)) => Err(PublishError::Denied(reason)),
             Err(Refused::Unavailable) => Err(PublishError::AuthUnavailable),
         }
@@ -432,7 +468,11 @@ impl StreamRegistry {
             self.live_count.send_replace(live.len());
         }
         drop(live);
-        if stream.by_authorizer {
+        // Only a publish that went live: not one refused at its start (by the cluster, or by
+        // its consumer).
+        let went_live = stream.started_consumer.load(Ordering::SeqCst)
+            && !matches!(stream.cancel.reason(), Some(EndReason::Refused(_)));
+        if stream.by_authorizer && went_live {
             if let Some(authorizer) = self.authorizer.get() {
                 authorizer.unpublished(Unpublished {
                     name: stream.name.clone(),
@@ -786,6 +826,12 @@ mod tests {
                     options: PublishOptions::default(),
                 }),
                 None if attempt.key == "down" => Err(Refused::Unavailable),
+                None if attempt.key == "wide" => Ok(crate::auth::Allowed {
+                    name: "wide".parse().unwrap(),
+                    options: PublishOptions {
+                        renditions: Some(vec!["4k".into()]),
+                    },
+                }),
                 None => Err(Refused::Denied("no".into())),
             };
             Box::pin(async move { answer })
@@ -820,6 +866,22 @@ mod tests {
             r.publish_attempt(&attempt("down")).await.unwrap_err(),
             PublishError::AuthUnavailable
         );
+        // A configured stream's name is not the authorizer's to give.
+        assert!(matches!(
+            r.publish_attempt(&attempt("ok-b")).await.unwrap_err(),
+            PublishError::Denied(why) if why.contains("its own key")
+        ));
+        // A rendition the consumer does not have: refused before the stream is taken.
+        r.set_renditions(vec!["source".into(), "360p".into()]);
+        assert!(matches!(
+            r.publish_attempt(&attempt("wide")).await.unwrap_err(),
+            PublishError::Denied(why) if why.contains("\"4k\"")
+        ));
+        // A name or query longer than any key: refused without asking.
+        let asked = auth.asked.lock().unwrap().len();
+        let long = PublishAttempt::rtmp(RTMP, &"k".repeat(200), "", "live", addr());
+        assert_eq!(r.publish_attempt(&long).await.unwrap_err(), PublishError::BadKey);
+        assert_eq!(auth.asked.lock().unwrap().len(), asked, "not asked");
         // The authorizer's stream is one publisher per name too.
         assert_eq!(
             r.publish_attempt(&attempt("ok-web")).await.unwrap_err(),

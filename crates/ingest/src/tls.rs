@@ -25,8 +25,8 @@ pub enum TlsError {
         /// Why.
         source: std::io::Error,
     },
-    /// The certificate file holds no PEM certificate.
-    #[error("{0} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    /// The certificate file holds no PEM certificate, or one that does not parse.
+    #[error("{0} holds no PEM certificate (-----BEGIN CERTIFICATE-----), or a damaged one")]
     NoCertificate(PathBuf),
     /// The key file holds no PEM private key.
     #[error("{0} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
@@ -137,9 +137,10 @@ fn read_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Tls
     };
     let cert_pem = read("certificate", cert)?;
     let key_pem = read("private key", key)?;
+    // A block that does not parse fails the load: a chain served without it would be incomplete.
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .filter_map(Result::ok)
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::NoCertificate(cert.to_owned()))?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.to_owned()));
     }

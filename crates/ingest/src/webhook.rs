@@ -62,8 +62,9 @@ struct CallLabels {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The host only: a URL's path or query may carry a token of its own.
         f.debug_struct("Webhook")
-            .field("url", &self.0.url)
+            .field("host", &self.0.url.host())
             .field("timeout", &self.0.timeout)
             .field("fail_open", &self.0.fail_open)
             .finish_non_exhaustive()

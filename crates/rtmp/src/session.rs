@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub video_fourccs: Vec<String>,
 }
 
+/// The most FourCCs read from a client's `connect`.
+const MAX_ANNOUNCED: usize = 16;
 /// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can decode the codec.
 const FOURCC_CAN_DECODE: f64 = 1.0;
 /// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can forward the codec as it is.
@@ -645,11 +647,20 @@ impl ServerSession {
     /// any), `videoFourCcInfoMap` (v2) with what this server decodes and forwards. A legacy
     /// client announces nothing and gets neither.
     fn enhanced_answer(&self, cmd_obj: &Value) -> (Vec<String>, Vec<(String, Value)>) {
+        // A client's list is bounded by the message size only: look at the first
+        // MAX_ANNOUNCED entries that can be FourCCs, so a hostile list costs nothing.
+        let fourccs = |names: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+            names
+                .filter(|f| f.len() <= 4)
+                .take(MAX_ANNOUNCED)
+                .map(str::to_owned)
+                .collect()
+        };
         let ours = &self.config.video_fourccs;
         let mut announced = Vec::new();
         let mut answer = Vec::new();
         if let Some(Value::StrictArray(list)) = cmd_obj.get("fourCcList") {
-            announced.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            announced = fourccs(&mut list.iter().filter_map(Value::as_str));
             let any = announced.iter().any(|f| f == "*");
             let both = ours
                 .iter()
@@ -662,9 +673,9 @@ impl ServerSession {
             .get("videoFourCcInfoMap")
             .and_then(Value::as_properties)
         {
-            for (fourcc, _) in map {
-                if !announced.contains(fourcc) {
-                    announced.push(fourcc.clone());
+            for fourcc in fourccs(&mut map.iter().map(|(k, _)| k.as_str())) {
+                if !announced.contains(&fourcc) {
+                    announced.push(fourcc);
                 }
             }
             let info = ours
@@ -678,9 +689,7 @@ impl ServerSession {
                 .collect();
             answer.push(("videoFourCcInfoMap".to_owned(), Value::EcmaArray(info)));
         }
-        // A client's list is bounded by the message size; keep only what a FourCC can be.
-        announced.retain(|f| f.len() <= 4);
-        announced.truncate(16);
+        announced.truncate(MAX_ANNOUNCED);
         (announced, answer)
     }
 

@@ -141,6 +141,7 @@ pub(crate) fn attempt(
         app: id.app,
         srt_user: id.user,
         remote,
+        oversized: false,
     })
 }
 

@@ -262,7 +262,11 @@ impl SrtIngest {
         // Which stream, before the handshake is accepted (the passphrase depends on it): a
         // configured key's, or the webhook's answer (bounded by auth.webhook_timeout).
         let authorization = match admission::attempt(streamid, remote) {
-            Some(attempt) => Some(self.registry.authorize(&attempt).await),
+            Some(attempt) => Some(
+                tokio::time::timeout_at(handshake_deadline, self.registry.authorize(&attempt))
+                    .await
+                    .unwrap_or(Err(PublishError::AuthUnavailable)),
+            ),
             None => None,
         };
         let decision = decide(
