@@ -535,6 +535,37 @@ PY
     done
 }
 check "the Istio validator refuses an unknown field, a wrong type and a bad enum (3 mutants)" istio_mutants
+check "chart refuses the webhook's HMAC key in the ConfigMap" \
+    expect_fail "never in the ConfigMap" --set config.auth.webhook_secret=abcdefghijklmnopq
+check "chart refuses RTMPS without its certificate's Secret" \
+    expect_fail "rtmps.tlsSecret: name the kubernetes.io/tls Secret" --set rtmps.enabled=true
+check "chart refuses rtmps keys in config" \
+    expect_fail "set rtmps.enabled and rtmps.tlsSecret instead" --set config.rtmps.cert_file=/x
+rtmps_check() { # FILE: RTMPS's port on the Service, the container, the NetworkPolicy; the Secret
+    python3 - "$1" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+def one(kind, pred=lambda d: True):
+    found = [d for d in docs if d["kind"] == kind and pred(d)]
+    assert found, f"no {kind}"
+    return found[0]
+svc = one("Service", lambda d: d["metadata"]["name"].endswith("-rtmp"))
+assert any(p["name"] == "rtmps" and p["targetPort"] == "rtmps" for p in svc["spec"]["ports"]), svc["spec"]["ports"]
+pod = one("Deployment")["spec"]["template"]["spec"]
+c = pod["containers"][0]
+assert any(p["name"] == "rtmps" for p in c["ports"]), c["ports"]
+assert any(m["name"] == "rtmps-tls" and m["mountPath"] == "/etc/ferrocast/tls" and m["readOnly"] for m in c["volumeMounts"])
+vol = [v for v in pod["volumes"] if v["name"] == "rtmps-tls"][0]
+assert vol["secret"]["secretName"] == "ferrocast-rtmps-tls", vol
+np = one("NetworkPolicy")
+ports = [p["port"] for rule in np["spec"]["ingress"] for p in rule.get("ports", [])]
+assert "rtmps" in ports, ports
+toml = one("ConfigMap", lambda d: "config.toml" in d.get("data", {}))["data"]["config.toml"]
+assert 'rtmps = "0.0.0.0:1936"' in toml and 'cert_file = "/etc/ferrocast/tls/tls.crt"' in toml, toml
+PY
+}
+check "RTMPS on the Service, the container and the NetworkPolicy, its Secret mounted [all-features]" \
+    rtmps_check "$work/render-all-features.yaml"
 check "chart refuses an API token in the ConfigMap" \
     expect_fail "never in the ConfigMap" --set config.api.token=abc
 check "chart refuses the admin listener on the public HTTP port" \

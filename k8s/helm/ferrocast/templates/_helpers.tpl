@@ -139,6 +139,8 @@ written as integers, because Ferrocast's integer keys refuse 256.0. */}}
 {{- $config := deepCopy .Values.config -}}
 {{- if hasKey $config "streams" }}{{ fail "config.streams: put stream keys in `streams` or `existingSecret`, never in the ConfigMap" }}{{ end -}}
 {{- if and (kindIs "map" $config.api) (hasKey $config.api "token") }}{{ fail "config.api.token: the API token is a secret, never in the ConfigMap; give FERROCAST_API_TOKEN from a Secret (extraEnv, valueFrom.secretKeyRef)" }}{{ end -}}
+{{- if and (kindIs "map" $config.auth) (hasKey $config.auth "webhook_secret") }}{{ fail "config.auth.webhook_secret: the webhook's HMAC key is a secret, never in the ConfigMap; give FERROCAST_AUTH_WEBHOOK_SECRET from a Secret (extraEnv, valueFrom.secretKeyRef)" }}{{ end -}}
+{{- if hasKey $config "rtmps" }}{{ fail "config.rtmps: set rtmps.enabled and rtmps.tlsSecret instead; the chart mounts the certificate and sets the paths" }}{{ end -}}
 {{- if hasKey $config "cluster" }}{{ fail "config.cluster: set cluster.enabled and cluster.config instead; the Redis URL comes from a Secret (redis.external.existingSecret, or the bundled Redis's) and the advertise address from the pod IP" }}{{ end -}}
 {{- if .Values.cluster.enabled }}
 {{- $cluster := deepCopy (default dict .Values.cluster.config) }}
@@ -149,6 +151,10 @@ written as integers, because Ferrocast's integer keys refuse 256.0. */}}
 {{- /* admin on 0.0.0.0, not the image's loopback default: the kubelet's probes and Prometheus
 come to the pod's IP. The admin Service and the NetworkPolicy keep it internal. */ -}}
 {{- $listen := dict "http" (printf "0.0.0.0:%d" (int .Values.ports.http)) "admin" (printf "0.0.0.0:%d" (int .Values.ports.admin)) "rtmp" (printf "0.0.0.0:%d" (int .Values.ports.rtmp)) "srt" (printf "0.0.0.0:%d" (int .Values.ports.srt)) "public_host" .Values.publicHost -}}
+{{- if .Values.rtmps.enabled }}
+{{- $_ := set $listen "rtmps" (printf "0.0.0.0:%d" (int .Values.ports.rtmps)) }}
+{{- $_ := set $config "rtmps" (dict "cert_file" "/etc/ferrocast/tls/tls.crt" "key_file" "/etc/ferrocast/tls/tls.key") }}
+{{- end -}}
 {{- $_ := set $config "listen" (merge $listen (default dict $config.listen)) -}}
 # Ferrocast configuration, rendered by the Helm chart from its values (`config`).
 # Stream keys are not here: they come from a Secret, merged in at start by the entry point.
