@@ -493,3 +493,63 @@ fn sigterm_with_a_live_publisher_drains_and_exits_cleanly() {
         "ffmpeg kept running after the server drained"
     );
 }
+
+/// A client that publishes and closes the stream again and again on one connection gets four
+/// publishes, then a refusal and the close: each attempt may cost a webhook call.
+#[test]
+fn a_connection_that_keeps_publishing_is_closed_after_four_attempts() {
+    use rtmp::amf0::Value;
+    use rtmp::testing::TestClient;
+    let server = Server::start(&["--stream", "main=e2e-key-loop"]);
+    let mut s = TcpStream::connect(server.rtmp).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut heard = Vec::new();
+    // Reads until `needle` has been heard `n` times, or the connection closes; false on close.
+    let mut wait_for = |s: &mut TcpStream, needle: &str, n: usize| -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if String::from_utf8_lossy(&heard).matches(needle).count() >= n {
+                return true;
+            }
+            let mut buf = [0u8; 4096];
+            match s.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(k) => heard.extend_from_slice(&buf[..k]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return false,
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} within 10 s");
+        }
+    };
+    let mut client = TestClient::new();
+    let mut hello = TestClient::handshake();
+    hello.extend(client.connect("live"));
+    s.write_all(&hello).unwrap();
+    for round in 1..=4 {
+        s.write_all(&client.create_and_publish("e2e-key-loop"))
+            .unwrap();
+        assert!(
+            wait_for(&mut s, "NetStream.Publish.Start", round),
+            "publish {round}"
+        );
+        let close = [
+            Value::string("closeStream"),
+            Value::Number(0.0),
+            Value::Null,
+        ];
+        s.write_all(&client.command(1, &close)).unwrap();
+        assert!(
+            wait_for(&mut s, "NetStream.Unpublish.Success", round),
+            "unpublish {round}"
+        );
+    }
+    s.write_all(&client.create_and_publish("e2e-key-loop"))
+        .unwrap();
+    assert!(wait_for(&mut s, "Too many publish attempts.", 1));
+    assert!(
+        !wait_for(&mut s, "never said", 1),
+        "the server closes the connection"
+    );
+    assert!(rejections(&server, "protocol_error") >= 1.0);
+}

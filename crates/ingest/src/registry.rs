@@ -880,7 +880,10 @@ mod tests {
         // A name or query longer than any key: refused without asking.
         let asked = auth.asked.lock().unwrap().len();
         let long = PublishAttempt::rtmp(RTMP, &"k".repeat(200), "", "live", addr());
-        assert_eq!(r.publish_attempt(&long).await.unwrap_err(), PublishError::BadKey);
+        assert_eq!(
+            r.publish_attempt(&long).await.unwrap_err(),
+            PublishError::BadKey
+        );
         assert_eq!(auth.asked.lock().unwrap().len(), asked, "not asked");
         // The authorizer's stream is one publisher per name too.
         assert_eq!(

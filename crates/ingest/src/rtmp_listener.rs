@@ -189,6 +189,7 @@ impl RtmpIngest {
             demuxer: flv::Demuxer::new(),
             publish: None,
             result: ConnectionOutcome::Closed,
+            attempts: 0,
         };
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
@@ -257,6 +258,9 @@ impl RtmpIngest {
         if conn.publish.take().is_some() {
             tracing::info!("unpublished");
         }
+        // A close the peer sees as one (TLS close_notify, TCP FIN) after the last status, not a
+        // reset that could discard it.
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
         conn.result
     }
 
@@ -274,6 +278,19 @@ impl RtmpIngest {
                 name, query, app, ..
             } => {
                 if conn.publish.is_some() {
+                    return;
+                }
+                conn.attempts += 1;
+                if conn.attempts > MAX_PUBLISH_ATTEMPTS {
+                    tracing::warn!(
+                        attempts = conn.attempts,
+                        "rtmp connection closed: too many publish attempts"
+                    );
+                    self.metrics.reject(self.protocol, Rejection::ProtocolError);
+                    conn.session
+                        .reject_publish("NetStream.Publish.Failed", "Too many publish attempts.");
+                    // Refusing closes the session.
+                    conn.result = ConnectionOutcome::Rejected;
                     return;
                 }
                 let attempt = PublishAttempt::rtmp(self.protocol, &name, &query, &app, remote);
@@ -395,4 +412,10 @@ struct Connection {
     demuxer: flv::Demuxer,
     publish: Option<PublishHandle>,
     result: ConnectionOutcome,
+    /// Publish attempts on this connection (each may ask the webhook).
+    attempts: u32,
 }
+
+/// The most publish attempts one connection may make: a client that retries after a refusal
+/// (or unpublishes and publishes again) is served, one that loops is closed.
+const MAX_PUBLISH_ATTEMPTS: u32 = 4;
