@@ -454,6 +454,18 @@ pub fn _cases() -> Vec<Case> {
             Expect::Error,
         ),
         video(
+            "e-rtmp multitrack, a damaged track 1 beside a good track 0",
+            false,
+            0,
+            cat(&[
+                &[0x96, 0x11],
+                b"avc1",
+                &[1, 0, 0, 2, 0, 0],
+                &[0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88],
+            ]),
+            outcome(Outcome::WaitingForConfig(Track::Video)),
+        ),
+        video(
             "e-rtmp multitrack type 3 (undefined)",
             false,
             0,

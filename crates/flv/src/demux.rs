@@ -8,7 +8,7 @@ use media::{
 use crate::error::Error;
 use crate::metadata::MetadataHints;
 use crate::outcome::{Ignored, Outcome};
-use crate::tag::{self, AudioTag, VideoTag};
+use crate::tag::{self, AudioTag, VideoTag, MAIN_VIDEO_TRACK};
 use crate::track::Track;
 
 /// Extends RTMP's 32-bit millisecond timestamps, which wrap every 2^32 ms (about 49.7 days),
@@ -53,11 +53,6 @@ pub struct Demuxer {
     audio: Option<AudioConfig>,
     hints: MetadataHints,
 }
-
-/// The video track of a multitrack publish that is demuxed (E-RTMP v2 track id): 0, the track
-/// an OBS multitrack publish sends its main encode on. Messages without multitrack framing are
-/// that track too.
-const MAIN_VIDEO_TRACK: u8 = 0;
 
 impl Demuxer {
     /// A demuxer with no configurations yet.

@@ -224,6 +224,11 @@ fn parse_ex_video(c: &mut Cursor, first: u8) -> Result<Parsed<VideoTag>, Error> 
     Ok(Parsed { tag, nanos })
 }
 
+/// The video track of a multitrack publish that is demuxed (E-RTMP v2 track id): 0, the track
+/// an OBS multitrack publish sends its main encode on. Messages without multitrack framing are
+/// that track too.
+pub(crate) const MAIN_VIDEO_TRACK: u8 = 0;
+
 /// `AvMultitrackType`: one track in the message.
 const ONE_TRACK: u8 = 0;
 /// `AvMultitrackType`: several tracks of one codec, each with its size.
@@ -273,10 +278,12 @@ fn parse_multitrack(c: &mut Cursor, frame_type: u8) -> Result<VideoTag, Error> {
             pos: 0,
             track: Track::Video,
         };
-        tracks.push((
-            id,
-            video_track_body(&mut track, fourcc, packet_type, frame_type)?,
-        ));
+        // A damaged body of another track loses only that track.
+        let tag = match video_track_body(&mut track, fourcc, packet_type, frame_type) {
+            Err(_) if id != MAIN_VIDEO_TRACK => VideoTag::Ignored(Ignored::OtherTrack),
+            parsed => parsed?,
+        };
+        tracks.push((id, tag));
         if layout == ONE_TRACK || c.pos >= c.body.len() || tracks.len() >= MAX_TRACKS {
             break;
         }
