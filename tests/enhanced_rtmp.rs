@@ -61,6 +61,24 @@ const AV1: &[&str] = &[
     "600k",
 ];
 
+/// libvpx in real-time mode with a keyframe every 2 s.
+const VP9: &[&str] = &[
+    "-c:v",
+    "libvpx-vp9",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+    "-row-mt",
+    "1",
+    "-g",
+    "60",
+    "-keyint_min",
+    "60",
+    "-b:v",
+    "600k",
+];
+
 /// ffmpeg 7 publishing 640x360 at 30 fps, encoded with `video`, and AAC, for `seconds`.
 fn publish(dir: &TempDir, tag: &str, video: &[&str], url: &str, seconds: u32) -> ChildGuard {
     let stderr = dir.file(&format!("ffmpeg-{tag}.stderr"));
@@ -159,6 +177,16 @@ fn publish_and_check(tag: &str, video: &[&str], want: Expected) {
         "{master}"
     );
     assert!(codecs("360p/").starts_with("avc1."), "{master}");
+    // Every variant at the publisher's 30 fps (AV1 and VP9 carry no timing of their own: the
+    // rate comes from onMetaData, or an encoder's placeholder of 10^9 fps showed through).
+    for v in &variants {
+        let rate = v.number("FRAME-RATE");
+        assert!(
+            rate.is_some_and(|r| (29.0..=31.0).contains(&r)),
+            "{}: {master}",
+            v.uri
+        );
+    }
 
     // Chromium plays it; hls.js leaves out a variant it cannot decode.
     let player = support::play_in_background(&server, "main", "", tag, 8);
@@ -194,6 +222,20 @@ fn hevc_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
             codec_string: "hvc1.1.6.L63.90",
             ffprobe_name: "hevc",
             ffprobe_tag: "hvc1",
+        },
+    );
+}
+
+#[test]
+fn vp9_over_enhanced_rtmp_is_transcoded_played_and_passed_through() {
+    publish_and_check(
+        "vp9",
+        VP9,
+        Expected {
+            codec: "vp9",
+            codec_string: "vp09.00.21.08",
+            ffprobe_name: "vp9",
+            ffprobe_tag: "vp09",
         },
     );
 }

@@ -52,6 +52,8 @@ pub struct Demuxer {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     hints: MetadataHints,
+    /// A VP9 configuration waiting for a keyframe to give its picture size.
+    vp9_pending: Option<VideoConfig>,
 }
 
 impl Demuxer {
@@ -111,6 +113,15 @@ impl Demuxer {
                     VideoCodec::Av1 => {
                         media::av1::video_config(record).map_err(Error::Av1SequenceHeader)?
                     }
+                    VideoCodec::Vp9 => {
+                        // Handed on with the first keyframe, which has the picture size.
+                        let mut config =
+                            media::vp9::video_config(record).map_err(Error::Vp9SequenceHeader)?;
+                        config.frame_rate = self.hints.frame_rate;
+                        self.video = None;
+                        self.vp9_pending = Some(config);
+                        return Ok(Outcome::Ignored(Ignored::PendingConfig));
+                    }
                     _ => media::h264::video_config(record).map_err(Error::AvcSequenceHeader)?,
                 };
                 if config.frame_rate.is_none() {
@@ -125,6 +136,11 @@ impl Demuxer {
                 cts,
                 data,
             } => {
+                if codec == VideoCodec::Vp9 {
+                    if let Some(outcome) = self.vp9_keyframe(keyframe, dts, &data) {
+                        return Ok(outcome);
+                    }
+                }
                 // Frames of another codec than the configuration's wait for their own.
                 let Some(config) = self.video.as_ref().filter(|c| c.codec == codec) else {
                     return Ok(Outcome::WaitingForConfig(Track::Video));
@@ -132,8 +148,8 @@ impl Demuxer {
                 if data.is_empty() {
                     return Ok(Outcome::Ignored(Ignored::EmptyFrame));
                 }
-                // AV1 frames are OBUs, which the parser checks; NAL units are checked here.
-                if codec != VideoCodec::Av1 {
+                // AV1 OBUs and VP9 frames are checked by their parsers; NAL units here.
+                if matches!(codec, VideoCodec::H264 | VideoCodec::Hevc) {
                     for nal in media::h264::length_prefixed_nal_units(&data, config.nal_length_size)
                     {
                         nal.map_err(Error::AvcFrame)?;
@@ -149,6 +165,37 @@ impl Demuxer {
             VideoTag::Ignored(why) => Ok(Outcome::Ignored(why)),
             VideoTag::Unsupported(what) => Ok(Outcome::Unsupported(what)),
         }
+    }
+
+    /// A VP9 keyframe whose size completes a waiting configuration, or differs from the one in
+    /// use: the configuration with that size, then the frame. `None` when neither.
+    fn vp9_keyframe(&mut self, keyframe: bool, dts: MediaTime, data: &Bytes) -> Option<Outcome> {
+        if !keyframe {
+            return None;
+        }
+        let (width, height) = media::vp9::keyframe_size(data)?;
+        let mut config = match self.vp9_pending.take() {
+            Some(pending) => pending,
+            None => {
+                let current = self.video.as_ref().filter(|c| c.codec == VideoCodec::Vp9)?;
+                if (current.width, current.height) == (width, height) {
+                    return None;
+                }
+                current.clone()
+            }
+        };
+        config.width = width;
+        config.height = height;
+        self.video = Some(config.clone());
+        Some(Outcome::Frames(vec![
+            MediaFrame::VideoConfig(config),
+            MediaFrame::Video(VideoFrame {
+                dts,
+                pts: dts,
+                keyframe,
+                data: data.clone(),
+            }),
+        ]))
     }
 
     /// Demuxes the body of an RTMP audio message (type 8) with its timestamp.
@@ -249,6 +296,44 @@ pub(crate) fn mp3_header(data: &[u8]) -> Option<(u32, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vp9_configuration_is_handed_on_with_the_first_keyframe_and_its_size() {
+        let mut d = Demuxer::new();
+        let vpcc: &[u8] = &[1, 0, 0, 0, 0, 21, 0x82, 2, 2, 2, 0, 0];
+        let start = Bytes::from([&[0x90][..], b"vp09", vpcc].concat());
+        assert_eq!(
+            d.push_video(0, start).unwrap(),
+            Outcome::Ignored(Ignored::PendingConfig)
+        );
+        // An inter frame first (a publisher that joined late): held back.
+        let inter = Bytes::from([&[0xa1][..], b"vp09", &[0x86, 0, 0]].concat());
+        assert_eq!(
+            d.push_video(33, inter).unwrap(),
+            Outcome::WaitingForConfig(Track::Video)
+        );
+        let key: &[u8] = &[
+            0x82, 0x49, 0x83, 0x42, 0x00, 0x27, 0xf0, 0x16, 0x76, 0x06, 0x38,
+        ];
+        let keyframe = Bytes::from([&[0x91][..], b"vp09", key].concat());
+        match d.push_video(66, keyframe.clone()).unwrap() {
+            Outcome::Frames(frames) => match &frames[..] {
+                [MediaFrame::VideoConfig(c), MediaFrame::Video(v)] => {
+                    assert_eq!((c.codec, c.width, c.height), (VideoCodec::Vp9, 640, 360));
+                    assert_eq!(c.codec_string, "vp09.00.21.08");
+                    assert!(v.keyframe && v.data[..] == key[..]);
+                    assert_eq!(v.dts, MediaTime::from_millis(66));
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // The next keyframe of the same size is a frame like any other.
+        assert!(matches!(
+            d.push_video(2066, keyframe).unwrap(),
+            Outcome::Frame(MediaFrame::Video(_))
+        ));
+    }
 
     #[test]
     fn timestamps_extend_across_the_wrap() {

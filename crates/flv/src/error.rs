@@ -40,6 +40,9 @@ pub enum Error {
     /// invalid.
     #[error("invalid AV1 sequence header, check the encoder's AV1 settings: {0}")]
     Av1SequenceHeader(media::av1::Av1Error),
+    /// The VP9 sequence header (VPCodecConfigurationRecord) is invalid.
+    #[error("invalid VP9 sequence header, check the encoder's VP9 settings: {0}")]
+    Vp9SequenceHeader(media::vp9::Vp9Error),
     /// The NAL units of an AVC or HEVC frame do not fit their length prefixes.
     #[error("invalid H.264 or HEVC frame: {0}")]
     AvcFrame(media::h264::H264Error),

@@ -19,6 +19,8 @@ pub enum Ignored {
     EmptyFrame,
     /// Enhanced RTMP video metadata (e.g. HDR colour information).
     Metadata,
+    /// A VP9 configuration, handed on with the first keyframe (which has its picture size).
+    PendingConfig,
     /// An Enhanced RTMP multitrack message without the video track being demuxed (another
     /// encode of a multitrack publish).
     OtherTrack,
@@ -33,6 +35,9 @@ pub enum Ignored {
 pub enum Outcome {
     /// A frame, or a new decoder configuration, to hand on.
     Frame(MediaFrame),
+    /// Several, in order: a VP9 configuration, known in full only with its first keyframe
+    /// (the record has no picture size), and that keyframe.
+    Frames(Vec<MediaFrame>),
     /// Nothing to hand on, for the reason given.
     Ignored(Ignored),
     /// A media tag arrived before the track's sequence header and was dropped.

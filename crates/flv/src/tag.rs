@@ -304,6 +304,7 @@ fn video_track_body(
         FourCc::AVC1 => VideoCodec::H264,
         FourCc::HVC1 => VideoCodec::Hevc,
         FourCc::AV01 => VideoCodec::Av1,
+        FourCc::VP09 => VideoCodec::Vp9,
         _ => return Ok(VideoTag::Unsupported(Unsupported::VideoFourCc(fourcc))),
     };
     Ok(match packet_type {
@@ -311,9 +312,10 @@ fn video_track_body(
         SEQUENCE_START if c.rest().is_empty() => VideoTag::Ignored(Ignored::EmptyFrame),
         SEQUENCE_START => VideoTag::Config(codec, c.rest()),
         CODED_FRAMES | CODED_FRAMES_X => {
-            // CodedFramesX: the composition time offset is zero and not sent. AV1 has no
-            // reordering and no offset field at all.
-            let cts = if packet_type == CODED_FRAMES && codec != VideoCodec::Av1 {
+            // CodedFramesX: the composition time offset is zero and not sent. AV1 and VP9 have
+            // no reordering and no offset field at all.
+            let with_offset = matches!(codec, VideoCodec::H264 | VideoCodec::Hevc);
+            let cts = if packet_type == CODED_FRAMES && with_offset {
                 c.i24("composition time offset")?
             } else {
                 0

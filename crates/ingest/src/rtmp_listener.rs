@@ -363,6 +363,7 @@ impl RtmpIngest {
         };
         match outcome {
             Ok(flv::Outcome::Frame(frame)) => handle.push(frame),
+            Ok(flv::Outcome::Frames(frames)) => frames.into_iter().for_each(|f| handle.push(f)),
             Ok(flv::Outcome::Unsupported(what)) => {
                 tracing::warn!("refusing stream: {what} is not supported yet; publish H.264 or HEVC video with AAC or MP3 audio");
                 self.metrics

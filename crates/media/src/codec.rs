@@ -13,6 +13,8 @@ pub enum VideoCodec {
     Hevc,
     /// AV1 (over Enhanced RTMP).
     Av1,
+    /// VP9 (over Enhanced RTMP).
+    Vp9,
 }
 
 /// Audio codecs Ferrocast recognises at ingest.

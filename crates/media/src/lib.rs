@@ -32,6 +32,7 @@ pub mod cmaf;
 pub mod fuzz;
 pub mod h264;
 pub mod hevc;
+pub mod vp9;
 
 pub use codec::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 pub use frame::{AudioFrame, MediaFrame, VideoFrame};

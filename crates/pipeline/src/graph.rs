@@ -173,6 +173,9 @@ pub(crate) fn build(
             sink,
             shared,
             mux_video.as_ref().map(|(pad, _)| pad),
+            video
+                .filter(|_| rung.passthrough)
+                .map(|v| v.codec_string.clone()),
             audio_codec,
         ));
         // A transcoded rung can be shed: its gate sits before its scaler and encoder.
@@ -371,6 +374,7 @@ fn video_input(
         let (factory, backend) = match video.codec {
             VideoCodec::Hevc => ("avdec_h265", Backend::Software),
             VideoCodec::Av1 => ("av1dec", Backend::Software),
+            VideoCodec::Vp9 => ("vp9dec", Backend::Software),
             _ => (
                 selection.decoder.factory.as_str(),
                 selection.decoder.backend,

@@ -27,6 +27,9 @@ pub(crate) struct RungOutput {
     assembler: Mutex<Assembler>,
     announced: AtomicBool,
     video_pad: Option<gst::glib::WeakRef<gst::Pad>>,
+    /// A passthrough rung's codec string as the source announced it: what the rung says when
+    /// its caps carry no codec_data to read one from (VP9).
+    source_codec: Option<String>,
     audio_codec: Option<String>,
     /// Gaps (start, duration) reported by the rung's gate before the rung's chunks up to their
     /// start came out of the muxer: they follow those chunks, in order.
@@ -51,6 +54,7 @@ impl RungOutput {
         sink: &Arc<dyn ChunkSink>,
         shared: &Arc<Shared>,
         video_pad: Option<&gst::Pad>,
+        source_codec: Option<String>,
         audio_codec: Option<String>,
     ) -> RungOutput {
         RungOutput {
@@ -61,6 +65,7 @@ impl RungOutput {
             assembler: Mutex::new(Assembler::default()),
             announced: AtomicBool::new(false),
             video_pad: video_pad.map(|p| p.downgrade()),
+            source_codec,
             audio_codec,
             gaps: Mutex::new(Gaps::default()),
         }
@@ -250,7 +255,7 @@ impl RungOutput {
             height: self.plan.height,
             frame_rate: None,
             video_kbps: self.plan.video_kbps,
-            video_codec: String::new(),
+            video_codec: self.source_codec.clone().unwrap_or_default(),
             audio_codec: self.audio_codec.clone(),
             passthrough: self.plan.passthrough,
         };
@@ -261,7 +266,11 @@ impl RungOutput {
             .and_then(|p| p.current_caps());
         if let Some(s) = caps.as_ref().and_then(|c| c.structure(0)) {
             if let Ok(f) = s.get::<gst::Fraction>("framerate") {
-                if f.numer() > 0 && f.denom() > 0 {
+                // A rate no camera sends is an encoder's placeholder, not the stream's.
+                if f.numer() > 0
+                    && f.denom() > 0
+                    && i64::from(f.numer()) <= 1000 * i64::from(f.denom())
+                {
                     info.frame_rate = Some(f64::from(f.numer()) / f64::from(f.denom()));
                 }
             }

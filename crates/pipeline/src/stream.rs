@@ -547,9 +547,13 @@ fn check_input(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> Resu
                 media::av1::Av1CodecConfigurationRecord::parse(&video.record)
                     .map_err(|e| Error::InvalidCodecConfig(format!("av1C: {e}")))?;
             }
+            VideoCodec::Vp9 => {
+                media::vp9::VpCodecConfigurationRecord::parse(&video.record)
+                    .map_err(|e| Error::InvalidCodecConfig(format!("vpcC: {e}")))?;
+            }
             other => {
                 return Err(Error::UnsupportedCodec(format!(
-                    "video {other:?}: only H.264, HEVC and AV1 are transcoded"
+                    "video {other:?}: only H.264, HEVC, AV1 and VP9 are transcoded"
                 )))
             }
         }
