@@ -41,6 +41,9 @@ pub enum BindError {
     /// Cluster mode cannot start (its address, or its Redis URL).
     #[error("cluster mode: {0}")]
     Cluster(String),
+    /// The publish webhook cannot be set up (its CA file).
+    #[error("publish webhook: {0}")]
+    Webhook(String),
     /// RTMPS cannot start: its address, or its certificate or key.
     #[error("RTMPS: {0}")]
     Rtmps(String),
@@ -129,7 +132,9 @@ pub fn wire(
             .map(|r| r.name.to_string())
             .collect(),
     );
-    if let Some(webhook) = ingest::webhook::Webhook::new(&config.auth, &mut registry) {
+    if let Some(webhook) =
+        ingest::webhook::Webhook::new(&config.auth, &mut registry).map_err(BindError::Webhook)?
+    {
         // The host only: a URL's path or query may carry a token of its own.
         let host = config
             .auth

@@ -60,7 +60,7 @@ pub struct Rtmps {
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
-    /// `http://` URL that every other publish attempt is POSTed to; empty: off.
+    /// `http://` or `https://` URL that every other publish attempt is POSTed to; empty: off.
     pub webhook_url: String,
     /// The HMAC-SHA256 key of the `x-ferrocast-signature` header (at least 16 characters;
     /// required with a URL). A secret: never logged or shown.
@@ -71,6 +71,9 @@ pub struct Auth {
     /// Allow publishes (under the name they ask for) while the webhook cannot be asked. Off:
     /// they are refused (fail closed).
     pub webhook_fail_open: bool,
+    /// PEM file of CA certificates an `https://` webhook's certificate may chain to, besides
+    /// the public roots built in (Mozilla's); empty: the public roots only.
+    pub webhook_ca_file: String,
 }
 
 impl fmt::Debug for Auth {
@@ -86,6 +89,7 @@ impl fmt::Debug for Auth {
             .field("webhook_secret", &Redacted(&self.webhook_secret))
             .field("webhook_timeout", &self.webhook_timeout)
             .field("webhook_fail_open", &self.webhook_fail_open)
+            .field("webhook_ca_file", &self.webhook_ca_file)
             .finish()
     }
 }
@@ -97,6 +101,7 @@ impl Default for Auth {
             webhook_secret: String::new(),
             webhook_timeout: Duration::from_secs(3),
             webhook_fail_open: false,
+            webhook_ca_file: String::new(),
         }
     }
 }
@@ -109,16 +114,10 @@ impl Auth {
         }
         let uri: Result<hyper::Uri, _> = self.webhook_url.parse();
         match uri {
-            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-            Ok(u) if u.scheme_str() == Some("https") => {
-                return Err(Invalid::new(
-                    "auth.webhook_url: https is not supported yet; call the webhook over http \
-                     inside the cluster (the body is signed, see auth.webhook_secret)",
-                ))
-            }
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
             _ => {
                 return Err(Invalid(format!(
-                    "auth.webhook_url {:?} is not an http:// URL",
+                    "auth.webhook_url {:?} is not an http:// or https:// URL",
                     self.webhook_url
                 )))
             }

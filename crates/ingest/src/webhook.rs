@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -49,7 +50,7 @@ struct Inner {
     secret: Vec<u8>,
     timeout: Duration,
     fail_open: bool,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     calls: Family<CallLabels, Counter>,
 }
 
@@ -104,13 +105,17 @@ enum Outcome {
 
 impl Webhook {
     /// The webhook `auth` configures, its counter registered into `registry`; `None` when
-    /// `auth.webhook_url` is empty. The section is validated already (an `http://` URL, a
-    /// secret).
-    pub fn new(auth: &Auth, registry: &mut Registry) -> Option<Webhook> {
+    /// `auth.webhook_url` is empty. The section is validated already (an http or https URL, a
+    /// secret); an `auth.webhook_ca_file` that cannot be read is an error.
+    pub fn new(auth: &Auth, registry: &mut Registry) -> Result<Option<Webhook>, String> {
         if auth.webhook_url.is_empty() {
-            return None;
+            return Ok(None);
         }
-        let url = auth.webhook_url.parse().ok()?;
+        let url = auth
+            .webhook_url
+            .parse()
+            .map_err(|e| format!("auth.webhook_url: {e}"))?;
+        let tls = client_tls(&auth.webhook_ca_file)?;
         let calls = Family::<CallLabels, Counter>::default();
         registry.register(
             names::INGEST_WEBHOOK_CALLS,
@@ -120,17 +125,24 @@ impl Webhook {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(auth.webhook_timeout));
+        // The http connector hands https URLs on to TLS only when told it may.
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Some(Webhook(Arc::new(Inner {
+        Ok(Some(Webhook(Arc::new(Inner {
             url,
             secret: auth.webhook_secret.as_bytes().to_vec(),
             timeout: auth.webhook_timeout,
             fail_open: auth.webhook_fail_open,
             client,
             calls,
-        })))
+        }))))
     }
 
     /// `t=UNIX_SECONDS,v1=HEX` for `body` at `at`.
@@ -289,6 +301,39 @@ impl Authorizer for Webhook {
             this.count("unpublish", result);
         });
     }
+}
+
+/// TLS for an https webhook: Mozilla's roots, and the CAs of `ca_file` (PEM) when set.
+fn client_tls(ca_file: &str) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if !ca_file.is_empty() {
+        use rustls::pki_types::pem::PemObject;
+        let pem =
+            std::fs::read(ca_file).map_err(|e| format!("auth.webhook_ca_file {ca_file}: {e}"))?;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("auth.webhook_ca_file {ca_file}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "auth.webhook_ca_file {ca_file} holds no PEM certificate"
+            ));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("auth.webhook_ca_file {ca_file}: {e}"))?;
+        }
+    }
+    // ring, as for RTMPS (see crate::tls).
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    Ok(rustls::ClientConfig::builder_with_provider(provider.into())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The name the publisher asked for, allowed: the key, when it is a valid stream name.

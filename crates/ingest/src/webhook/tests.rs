@@ -50,6 +50,11 @@ fn verify(header: &str, body: &[u8]) -> bool {
 /// Starts the server; it answers by the key: `allow`, `rename`, `deny`, `deny-text`, `slow`,
 /// `bad-name`, `garbage`.
 async fn server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+    serve(None).await
+}
+
+/// [`server`], over TLS with `tls` when given.
+async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -60,6 +65,7 @@ async fn server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
                 return;
             };
             let log = log.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let log = log.clone();
@@ -106,9 +112,21 @@ async fn server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
                         )
                     }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = match tls {
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => {
+                            http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Err(_) => return,
+                    },
+                    None => {
+                        http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
             });
         }
     });
@@ -121,9 +139,12 @@ fn webhook(url: String, fail_open: bool) -> Webhook {
         webhook_secret: SECRET.to_owned(),
         webhook_timeout: Duration::from_millis(500),
         webhook_fail_open: fail_open,
+        ..Auth::default()
     };
     auth.validate().unwrap();
-    Webhook::new(&auth, &mut prometheus_client::registry::Registry::default()).unwrap()
+    Webhook::new(&auth, &mut prometheus_client::registry::Registry::default())
+        .unwrap()
+        .unwrap()
 }
 
 fn attempt(key: &str) -> PublishAttempt {
@@ -305,8 +326,76 @@ fn the_section_refuses_what_cannot_work() {
         a.validate().unwrap_err().to_string()
     };
     assert!(with(|a| a.webhook_secret = "short".into()).contains("at least 16"));
-    assert!(with(|a| a.webhook_url = "https://x/".into()).contains("https is not supported"));
-    assert!(with(|a| a.webhook_url = "auth.internal/publish".into()).contains("not an http:// URL"));
+    assert!(with(|a| a.webhook_url = "ftp://x/".into()).contains("not an http:// or https:// URL"));
+    assert!(with(|a| a.webhook_url = "auth.internal/publish".into()).contains("not an http://"));
     assert!(with(|a| a.webhook_timeout = Duration::ZERO).contains("webhook_timeout"));
     assert!(!format!("{ok:?}").contains(SECRET));
+}
+
+/// A CA, and a certificate for 127.0.0.1 it signed, as PEM; the server's TLS with that pair.
+fn tls_pair() -> (String, tokio_rustls::TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ServerConfig::builder_with_provider(provider.into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    (ca.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+#[tokio::test]
+async fn an_https_webhook_is_trusted_through_its_ca_file_only() {
+    let (ca_pem, acceptor) = tls_pair();
+    let (addr, received) = serve(Some(acceptor)).await;
+    let dir = std::env::temp_dir().join(format!("ferrocast-webhook-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let auth = |ca: &str| Auth {
+        webhook_url: format!("https://127.0.0.1:{}/hook", addr.port()),
+        webhook_secret: SECRET.to_owned(),
+        webhook_timeout: Duration::from_secs(2),
+        webhook_ca_file: ca.to_owned(),
+        ..Auth::default()
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+
+    // Public roots only: the private CA's certificate is not trusted, and nothing reaches it.
+    let public = Webhook::new(&auth(""), &mut registry).unwrap().unwrap();
+    assert_eq!(
+        public.authorize(&attempt("allow")).await,
+        Err(Refused::Unavailable)
+    );
+    assert!(received.lock().unwrap().is_empty());
+
+    let trusted = Webhook::new(&auth(ca_file.to_str().unwrap()), &mut registry)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        trusted.authorize(&attempt("rename")).await,
+        Ok(Allowed {
+            name: name("renamed"),
+            options: PublishOptions::default(),
+        })
+    );
+    assert!(received.lock().unwrap()[0].signed);
+
+    let missing = Webhook::new(&auth("/nonexistent/ca.pem"), &mut registry).unwrap_err();
+    assert!(missing.contains("auth.webhook_ca_file"), "{missing}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
