@@ -162,7 +162,17 @@ fn ffmpeg_publishes_over_rtmps_and_the_certificate_reloads_on_sighup_and_on_chan
     // A bad pair is refused and the one in use stays.
     std::fs::write(&cert, "not a certificate\n").unwrap();
     server.process.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    // Checked once the refusal was logged (by SIGHUP, or by the look at the files).
+    wait_until(
+        RELOAD_TIMEOUT,
+        "the broken pair's refusal in the log",
+        || {
+            server
+                .logs()
+                .contains("the old certificate stays")
+                .then_some(())
+        },
+    );
     trusted_by(addr, &b.ca).expect("a broken file keeps the certificate in use");
 
     // No signal: the server sees the files change.

@@ -135,15 +135,8 @@ pub fn wire(
     if let Some(webhook) =
         ingest::webhook::Webhook::new(&config.auth, &mut registry).map_err(BindError::Webhook)?
     {
-        // The host only: a URL's path or query may carry a token of its own.
-        let host = config
-            .auth
-            .webhook_url
-            .parse::<axum::http::Uri>()
-            .ok()
-            .and_then(|u| u.authority().map(|a| a.host().to_owned()));
         tracing::info!(
-            host = host.as_deref().unwrap_or(""),
+            host = config.auth.webhook_host().as_deref().unwrap_or(""),
             fail_open = config.auth.webhook_fail_open,
             "keys that name no configured stream are asked of the publish webhook"
         );
@@ -584,46 +577,34 @@ fn serve_http(
 /// end the process, as its default action would).
 async fn reload_tls_on_request(tls: Option<Arc<ServerTls>>, stop: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
+    let mut hup = signal(SignalKind::hangup())
+        .inspect_err(|e| {
             tracing::warn!(error = %e, "cannot handle SIGHUP; certificates reload on file changes only");
-            return poll_tls(tls, stop).await;
-        }
-    };
+        })
+        .ok();
     let mut poll = tokio::time::interval(TLS_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let hangup = async {
+            match &mut hup {
+                Some(hup) => hup.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = hup.recv() => match &tls {
+            _ = hangup => match &tls {
                 Some(tls) => tls.reload_logged("SIGHUP"),
                 None => tracing::info!("SIGHUP: nothing to reload (listen.rtmps is off)"),
             },
-            _ = poll.tick() => check_tls(tls.as_deref()),
+            _ = poll.tick() => {
+                if let Some(tls) = &tls {
+                    tls.reload_if_changed_logged();
+                }
+            }
         }
     }
 }
 
 /// How often the RTMPS certificate files are looked at.
 const TLS_POLL: Duration = Duration::from_secs(5);
-
-async fn poll_tls(tls: Option<Arc<ServerTls>>, stop: CancellationToken) {
-    let mut poll = tokio::time::interval(TLS_POLL);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = poll.tick() => check_tls(tls.as_deref()),
-        }
-    }
-}
-
-fn check_tls(tls: Option<&ServerTls>) {
-    match tls.and_then(ServerTls::reload_if_changed) {
-        Some(Ok(())) => tracing::info!("RTMPS certificate reloaded: its files changed"),
-        Some(Err(e)) => {
-            tracing::error!("RTMPS certificate files changed but cannot be used; the old certificate stays: {e}")
-        }
-        None => {}
-    }
-}

@@ -160,6 +160,26 @@ pub struct PublishOptions {
     pub renditions: Option<Vec<String>>,
 }
 
+impl PublishOptions {
+    /// Why these options cannot be met when `known` are the configured renditions: the first
+    /// rendition asked for that is not among them, in a reason fit for the publisher.
+    pub fn unknown_rendition(&self, known: &[String]) -> Option<String> {
+        let unknown = self
+            .renditions
+            .iter()
+            .flatten()
+            .find(|r| !known.contains(r))?;
+        let unknown: String = unknown
+            .chars()
+            .filter(char::is_ascii_graphic)
+            .take(64)
+            .collect();
+        Some(format!(
+            "the publish webhook asked for rendition {unknown:?}, which is not configured"
+        ))
+    }
+}
+
 /// Why an authorizer refused a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {

@@ -78,14 +78,8 @@ pub struct Auth {
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The host only: a URL's path or query may carry a token of its own.
-        let host = self
-            .webhook_url
-            .parse::<hyper::Uri>()
-            .ok()
-            .and_then(|u| u.host().map(str::to_owned));
         f.debug_struct("Auth")
-            .field("webhook_host", &host)
+            .field("webhook_host", &self.webhook_host())
             .field("webhook_secret", &Redacted(&self.webhook_secret))
             .field("webhook_timeout", &self.webhook_timeout)
             .field("webhook_fail_open", &self.webhook_fail_open)
@@ -107,6 +101,12 @@ impl Default for Auth {
 }
 
 impl Auth {
+    /// The webhook's host, for logs: a URL's path or query may carry a token of its own.
+    pub fn webhook_host(&self) -> Option<String> {
+        let uri: hyper::Uri = self.webhook_url.parse().ok()?;
+        uri.host().map(str::to_owned)
+    }
+
     /// Checks what the types alone do not express.
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.webhook_url.is_empty() {

@@ -184,19 +184,12 @@ impl StreamRegistry {
                 )))
             }
             Ok(allowed) => {
-                if let Some(unknown) = allowed.options.renditions.iter().flatten().find(|r| {
-                    self.renditions
-                        .get()
-                        .is_some_and(|known| !known.contains(*r))
-                }) {
-                    let unknown: String = unknown
-                        .chars()
-                        .filter(char::is_ascii_graphic)
-                        .take(64)
-                        .collect();
-                    return Err(PublishError::Denied(format!(
-                        "the publish webhook asked for rendition {unknown:?}, which is not configured"
-                    )));
+                if let Some(why) = self
+                    .renditions
+                    .get()
+                    .and_then(|known| allowed.options.unknown_rendition(known))
+                {
+                    return Err(PublishError::Denied(why));
                 }
                 Ok(Authorization {
                     name: allowed.name,

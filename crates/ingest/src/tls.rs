@@ -114,6 +114,17 @@ impl ServerTls {
         }
     }
 
+    /// [`ServerTls::reload_if_changed`], logging the outcome.
+    pub fn reload_if_changed_logged(&self) {
+        match self.reload_if_changed() {
+            Some(Ok(())) => tracing::info!("RTMPS certificate reloaded: its files changed"),
+            Some(Err(e)) => tracing::error!(
+                "RTMPS certificate files changed but cannot be used; the old certificate stays: {e}"
+            ),
+            None => {}
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }

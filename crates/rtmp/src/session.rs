@@ -34,6 +34,16 @@ pub struct ServerConfig {
 
 /// The most FourCCs read from a client's `connect`.
 const MAX_ANNOUNCED: usize = 16;
+
+/// The first [`MAX_ANNOUNCED`] names that can be FourCCs: a client's list is bounded by the
+/// message size only, so a hostile one costs nothing.
+fn first_fourccs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    names
+        .filter(|f| f.len() <= 4)
+        .take(MAX_ANNOUNCED)
+        .map(str::to_owned)
+        .collect()
+}
 /// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can decode the codec.
 const FOURCC_CAN_DECODE: f64 = 1.0;
 /// `videoFourCcInfoMap` bits (Enhanced RTMP v2): the server can forward the codec as it is.
@@ -647,20 +657,11 @@ impl ServerSession {
     /// any), `videoFourCcInfoMap` (v2) with what this server decodes and forwards. A legacy
     /// client announces nothing and gets neither.
     fn enhanced_answer(&self, cmd_obj: &Value) -> (Vec<String>, Vec<(String, Value)>) {
-        // A client's list is bounded by the message size only: look at the first
-        // MAX_ANNOUNCED entries that can be FourCCs, so a hostile list costs nothing.
-        let fourccs = |names: &mut dyn Iterator<Item = &str>| -> Vec<String> {
-            names
-                .filter(|f| f.len() <= 4)
-                .take(MAX_ANNOUNCED)
-                .map(str::to_owned)
-                .collect()
-        };
         let ours = &self.config.video_fourccs;
         let mut announced = Vec::new();
         let mut answer = Vec::new();
         if let Some(Value::StrictArray(list)) = cmd_obj.get("fourCcList") {
-            announced = fourccs(&mut list.iter().filter_map(Value::as_str));
+            announced = first_fourccs(list.iter().filter_map(Value::as_str));
             let any = announced.iter().any(|f| f == "*");
             let both = ours
                 .iter()
@@ -673,7 +674,7 @@ impl ServerSession {
             .get("videoFourCcInfoMap")
             .and_then(Value::as_properties)
         {
-            for fourcc in fourccs(&mut map.iter().map(|(k, _)| k.as_str())) {
+            for fourcc in first_fourccs(map.iter().map(|(k, _)| k.as_str())) {
                 if !announced.contains(&fourcc) {
                     announced.push(fourcc);
                 }

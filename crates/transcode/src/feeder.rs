@@ -80,18 +80,14 @@ impl Transcoder {
         let Some(names) = &options.renditions else {
             return Ok(self.ladder.clone());
         };
-        if let Some(unknown) = names
+        let known: Vec<String> = self
+            .ladder
+            .renditions
             .iter()
-            .find(|n| !self.ladder.renditions.iter().any(|r| &r.name == *n))
-        {
-            let unknown: String = unknown
-                .chars()
-                .filter(char::is_ascii_graphic)
-                .take(64)
-                .collect();
-            return Err(format!(
-                "the publish webhook asked for rendition {unknown:?}, which is not configured"
-            ));
+            .map(|r| r.name.clone())
+            .collect();
+        if let Some(why) = options.unknown_rendition(&known) {
+            return Err(why);
         }
         let mut ladder = (*self.ladder).clone();
         ladder.renditions.retain(|r| names.contains(&r.name));
