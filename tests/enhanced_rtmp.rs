@@ -4,7 +4,9 @@
 //! and play in Chromium with hls.js; the source rung passes the stream through (`hvc1`, `av01`
 //! in fMP4) with the CODECS string of its real configuration record; ffprobe reads both. And a
 //! multitrack publish (E-RTMP v2, OBS's framing, made from two Debian ffmpeg encodes) is served
-//! from its track 0.
+//! from its track 0, and with `rtmp.multitrack_passthrough` its track 1 is passed through as a
+//! variant of its own, in step with the ladder; a track whose keyframes miss the cuts is dropped
+//! while the rest goes on.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::hls::{parse_master, parse_media};
-use support::publisher::{ffmpeg_flv_sized, replay, Tag};
+use support::publisher::{ffmpeg_flv_gop, ffmpeg_flv_sized, replay, Replay, Tag};
 use support::{has_video, require_tool, wait_until, ChildGuard, Server, TempDir};
 
 const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -274,17 +276,12 @@ fn as_one_track(tag: &Tag, id: u8) -> Tag {
     }
 }
 
-#[test]
-fn a_multitrack_publish_is_served_from_its_track_0() {
-    let server = Server::start(&[
-        "--stream",
-        "main=multitrack-key",
-        "--set",
-        "hls.segment_duration=2s",
-    ]);
-    // Two encodes of one source, as OBS sends them: 640x360 on track 0, 320x180 on track 1.
+/// A multitrack publish of two encodes of one source, as OBS sends them: 640x360 on track 0
+/// with a keyframe a second, 320x180 on track 1 with one every `gop_1` frames (30 fps), and
+/// track 0's audio; each track's configuration first.
+fn multitrack_tags(server: &Server, gop_1: u32) -> Vec<Tag> {
     let main = ffmpeg_flv_sized(&server.dir, "track0", "640x360", 8);
-    let other = ffmpeg_flv_sized(&server.dir, "track1", "320x180", 8);
+    let other = ffmpeg_flv_gop(&server.dir, "track1", "320x180", 8, gop_1);
     let mut tags: Vec<Tag> = main
         .iter()
         .map(|t| {
@@ -301,12 +298,36 @@ fn a_multitrack_publish_is_served_from_its_track_0() {
                 .map(|t| as_one_track(t, 1)),
         )
         .collect();
-    tags.sort_by_key(|t| t.ts);
+    // A stable sort: at one time, track 0's tags before track 1's; configurations first.
+    let is_config = |t: &Tag| t.kind == 9 && t.body[0] & 0x0f == 6 && t.body[1] == 0;
+    tags.sort_by_key(|t| (t.ts, !is_config(t)));
+    tags
+}
+
+/// A server (2 s segments; `--set` each of `settings`) and a replay of [`multitrack_tags`] to it,
+/// in real time, once the stream is live at track 0's size.
+fn multitrack_publish(settings: &[&str], gop_1: u32) -> (Server, Replay) {
+    let mut args = vec![
+        "--stream",
+        "main=multitrack-key",
+        "--set",
+        "hls.segment_duration=2s",
+    ];
+    for s in settings {
+        args.extend(["--set", s]);
+    }
+    let server = Server::start(&args);
+    let tags = multitrack_tags(&server, gop_1);
     let replay = replay(server.rtmp, "multitrack-key", tags, |t| {
         Some(i64::from(t.ts))
     });
-
     server.wait_live("main", LIVE_TIMEOUT, |p| has_video(p, 640, 360));
+    (server, replay)
+}
+
+#[test]
+fn a_multitrack_publish_is_served_from_its_track_0() {
+    let (server, replay) = multitrack_publish(&[], 30);
     wait_until(LIVE_TIMEOUT, "two 360p segments", || {
         let r = server.get("/live/main/360p/index.m3u8");
         (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
@@ -322,6 +343,102 @@ fn a_multitrack_publish_is_served_from_its_track_0() {
         restarts, 0.0,
         "the other track's configuration reached the ladder"
     );
+    let master = server.get("/live/main/index.m3u8").body;
+    assert!(!master.contains("track1/"), "{master}");
     let logs = server.logs();
     assert!(!logs.contains("refusing stream"), "{logs}");
+}
+
+#[test]
+fn a_multitrack_publish_serves_its_other_track_passed_through() {
+    require_tool("ffprobe", "-version");
+    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 30);
+    let master = wait_until(LIVE_TIMEOUT, "a track1 variant", || {
+        let r = server.get("/live/main/index.m3u8");
+        (r.status == 200 && r.body.contains("track1/")).then_some(r.body)
+    });
+    let variants = parse_master(&master);
+    let track1 = variants
+        .iter()
+        .find(|v| v.uri.starts_with("track1/"))
+        .unwrap_or_else(|| panic!("{master}"));
+    assert_eq!(track1.resolution(), Some((320, 180)), "{master}");
+    assert!(
+        track1
+            .attr("CODECS")
+            .is_some_and(|c| c.starts_with("avc1.") && c.contains("mp4a")),
+        "{master}"
+    );
+    for rung in ["source", "360p"] {
+        assert!(
+            variants
+                .iter()
+                .any(|v| v.uri.starts_with(&format!("{rung}/"))),
+            "{master}"
+        );
+    }
+    // The track passed through: x264's 320x180 as the publisher sent it, with the audio.
+    let file = fetch_rung(&server, "track1");
+    let probe = support::ffprobe(&file);
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = ffprobe_stream(&file);
+    assert_eq!(video["codec_name"], "h264", "{video}");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    assert!(
+        streams.iter().any(|s| s["codec_type"] == "audio"),
+        "{probe}"
+    );
+    // Its segments are the other rungs': the same number, the same durations.
+    let segments = |rung: &str| {
+        parse_media(&server.get(&format!("/live/main/{rung}/index.m3u8")).body)
+            .segments
+            .iter()
+            .map(|s| (s.uri.clone(), (s.duration * 10.0).round() as i64))
+            .take(3)
+            .collect::<Vec<_>>()
+    };
+    wait_until(LIVE_TIMEOUT, "three segments of track1", || {
+        (segments("track1").len() >= 3).then_some(())
+    });
+    let (main, other) = (segments("360p"), segments("track1"));
+    let durations = |v: &[(String, i64)]| v.iter().map(|(_, d)| *d).collect::<Vec<_>>();
+    assert_eq!(
+        durations(&main),
+        durations(&other),
+        "360p {main:?}, track1 {other:?}"
+    );
+
+    let sent = replay.join(Duration::from_secs(30)).expect("the replay");
+    assert!(sent > 400, "{sent} tags sent");
+    let restarts = server.metrics().value(
+        "ferrocast_pipeline_restarts_total",
+        &[("stream", "main"), ("reason", "config_change")],
+    );
+    assert_eq!(
+        restarts, 0.0,
+        "a restart for a track present from the start"
+    );
+    let logs = server.logs();
+    assert!(!logs.contains("no longer served"), "{logs}");
+}
+
+#[test]
+fn a_track_whose_keyframes_miss_the_cuts_is_dropped_and_the_rest_goes_on() {
+    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none.
+    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 45);
+    wait_until(LIVE_TIMEOUT, "the warning", || {
+        server.logs().contains("no longer served").then_some(())
+    });
+    // The ladder goes on: 360p segments past the drop.
+    wait_until(LIVE_TIMEOUT, "three 360p segments", || {
+        let r = server.get("/live/main/360p/index.m3u8");
+        (r.status == 200 && parse_media(&r.body).segments.len() >= 3).then_some(())
+    });
+    let sent = replay.join(Duration::from_secs(30)).expect("the replay");
+    assert!(sent > 400, "{sent} tags sent");
+    let status = server.get("/live/main/360p/index.m3u8").status;
+    assert_eq!(status, 200);
 }

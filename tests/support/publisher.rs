@@ -49,6 +49,17 @@ pub(crate) fn ffmpeg_flv(dir: &TempDir, seconds: u32) -> Vec<Tag> {
 
 /// [`ffmpeg_flv`] at `size` (`WxH`), written to `NAME.flv`.
 pub(crate) fn ffmpeg_flv_sized(dir: &TempDir, name: &str, size: &str, seconds: u32) -> Vec<Tag> {
+    ffmpeg_flv_gop(dir, name, size, seconds, 30)
+}
+
+/// [`ffmpeg_flv_sized`] with a keyframe every `gop` frames.
+pub(crate) fn ffmpeg_flv_gop(
+    dir: &TempDir,
+    name: &str,
+    size: &str,
+    seconds: u32,
+    gop: u32,
+) -> Vec<Tag> {
     require_tool("ffmpeg", "-version");
     let path = dir.file(&format!("{name}.flv"));
     let status = Command::new("ffmpeg")
@@ -70,7 +81,18 @@ pub(crate) fn ffmpeg_flv_sized(dir: &TempDir, name: &str, size: &str, seconds: u
             "zerolatency",
         ])
         .args([
-            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
+            "-g",
+            &gop.to_string(),
+            "-keyint_min",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
         ])
         .args(["-f", "flv", "-y"])
         .arg(&path)

@@ -1,5 +1,7 @@
 //! The per-connection demuxer: configuration state and timestamp extension.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use media::{
     AudioCodec, AudioConfig, AudioFrame, MediaFrame, MediaTime, VideoCodec, VideoConfig, VideoFrame,
@@ -54,7 +56,14 @@ pub struct Demuxer {
     hints: MetadataHints,
     /// A VP9 configuration waiting for a keyframe to give its picture size.
     vp9_pending: Option<VideoConfig>,
+    /// The highest track id of a multitrack publish handed on besides track 0 (0: none).
+    served_tracks: u8,
+    /// The configuration of each other track handed on, by track id.
+    tracks: BTreeMap<u8, VideoConfig>,
 }
+
+/// The most tracks besides track 0 that [`Demuxer::serve_tracks`] may hand on.
+pub const MAX_SERVED_TRACKS: u8 = 8;
 
 impl Demuxer {
     /// A demuxer with no configurations yet.
@@ -66,6 +75,15 @@ impl Demuxer {
     /// later sequence headers whose SPS signals none.
     pub fn set_metadata(&mut self, hints: MetadataHints) {
         self.hints = hints;
+    }
+
+    /// Hands on tracks 1 to `up_to` (at most [`MAX_SERVED_TRACKS`]) of a multitrack publish,
+    /// as [`MediaFrame::TrackConfig`] and [`MediaFrame::TrackVideo`], besides track 0. Other
+    /// tracks stay [`Ignored::OtherTrack`]. H.264, HEVC and AV1 tracks are handed on; a VP9
+    /// one is not.
+    pub fn serve_tracks(&mut self, up_to: u8) {
+        self.served_tracks = up_to.min(MAX_SERVED_TRACKS);
+        self.tracks.retain(|id, _| *id <= up_to);
     }
 
     /// The H.264 configuration in use, if a sequence header has arrived.
@@ -90,13 +108,38 @@ impl Demuxer {
     fn video_tag(&mut self, tag: VideoTag, dts: MediaTime) -> Result<Outcome, Error> {
         match tag {
             VideoTag::Tracks(tracks) => {
-                match tracks.into_iter().find(|(id, _)| *id == MAIN_VIDEO_TRACK) {
+                let mut main = None;
+                let mut others = Vec::new();
+                for (id, tag) in tracks {
                     // A multitrack message never nests another.
-                    Some((_, VideoTag::Tracks(_))) | None => {
-                        Ok(Outcome::Ignored(Ignored::OtherTrack))
+                    if matches!(tag, VideoTag::Tracks(_)) {
+                        continue;
                     }
-                    Some((_, tag)) => self.video_tag(tag, dts),
+                    if id == MAIN_VIDEO_TRACK {
+                        if main.is_none() {
+                            main = Some(self.video_tag(tag, dts)?);
+                        }
+                    } else if id <= self.served_tracks {
+                        others.extend(self.other_track(id, tag, dts));
+                    }
                 }
+                Ok(match (main, others.is_empty()) {
+                    (None, true) => Outcome::Ignored(Ignored::OtherTrack),
+                    (Some(main), true) => main,
+                    (Some(Outcome::Frame(f)), false) => {
+                        others.insert(0, f);
+                        Outcome::Frames(others)
+                    }
+                    (Some(Outcome::Frames(mut frames)), false) => {
+                        frames.extend(others);
+                        Outcome::Frames(frames)
+                    }
+                    (Some(Outcome::Unsupported(what)), false) => Outcome::Unsupported(what),
+                    // Track 0 gave nothing to hand on (the reason is lost with the others'
+                    // frames; OBS sends one track per message).
+                    (_, false) if others.len() == 1 => Outcome::Frame(others.remove(0)),
+                    (_, false) => Outcome::Frames(others),
+                })
             }
             VideoTag::Config(codec, record) => {
                 if self
@@ -164,6 +207,61 @@ impl Demuxer {
             }
             VideoTag::Ignored(why) => Ok(Outcome::Ignored(why)),
             VideoTag::Unsupported(what) => Ok(Outcome::Unsupported(what)),
+        }
+    }
+
+    /// What track `id` (served, not 0) gives: a new configuration, a frame, or nothing. A bad
+    /// configuration or frame loses only that track's configuration or frame.
+    fn other_track(&mut self, id: u8, tag: VideoTag, dts: MediaTime) -> Option<MediaFrame> {
+        match tag {
+            VideoTag::Config(codec, record) => {
+                if self
+                    .tracks
+                    .get(&id)
+                    .is_some_and(|c| c.codec == codec && c.record == record)
+                {
+                    return None;
+                }
+                let config = match codec {
+                    VideoCodec::H264 => media::h264::video_config(record).ok(),
+                    VideoCodec::Hevc => media::hevc::video_config(record).ok(),
+                    VideoCodec::Av1 => media::av1::video_config(record).ok(),
+                    _ => None,
+                };
+                let Some(config) = config else {
+                    self.tracks.remove(&id);
+                    return None;
+                };
+                self.tracks.insert(id, config.clone());
+                Some(MediaFrame::TrackConfig(id, config))
+            }
+            VideoTag::Frame {
+                codec,
+                keyframe,
+                cts,
+                data,
+            } => {
+                let config = self.tracks.get(&id).filter(|c| c.codec == codec)?;
+                if data.is_empty() {
+                    return None;
+                }
+                if matches!(codec, VideoCodec::H264 | VideoCodec::Hevc)
+                    && media::h264::length_prefixed_nal_units(&data, config.nal_length_size)
+                        .any(|nal| nal.is_err())
+                {
+                    return None;
+                }
+                Some(MediaFrame::TrackVideo(
+                    id,
+                    VideoFrame {
+                        dts,
+                        pts: dts + MediaTime::from_millis(cts.into()),
+                        keyframe,
+                        data,
+                    },
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -333,6 +431,92 @@ mod tests {
             d.push_video(2066, keyframe).unwrap(),
             Outcome::Frame(MediaFrame::Video(_))
         ));
+    }
+
+    /// An E-RTMP v2 multitrack message with one AVC track: `frame_type` 1 (key) or 2, and
+    /// packet type 0 (SequenceStart) or 1 (CodedFrames, after a zero composition offset).
+    fn one_track(frame_type: u8, packet_type: u8, id: u8, payload: &[u8]) -> Bytes {
+        let mut b = vec![0x80 | (frame_type << 4) | 6, packet_type];
+        b.extend_from_slice(b"avc1");
+        b.push(id);
+        if packet_type == 1 {
+            b.extend_from_slice(&[0, 0, 0]);
+        }
+        b.extend_from_slice(payload);
+        Bytes::from(b)
+    }
+
+    const IDR: &[u8] = &[0, 0, 0, 3, 0x65, 0x88, 0x84];
+
+    #[test]
+    fn served_tracks_are_handed_on_with_their_ids() {
+        let record = crate::cases::AVC_RECORD;
+        let mut d = Demuxer::new();
+        // Not served: another track is ignored, as before.
+        assert_eq!(
+            d.push_video(0, one_track(1, 0, 1, record)).unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
+        d.serve_tracks(2);
+        // A frame before its track's configuration gives nothing.
+        assert_eq!(
+            d.push_video(0, one_track(1, 1, 1, IDR)).unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
+        match d.push_video(0, one_track(1, 0, 1, record)).unwrap() {
+            Outcome::Frame(MediaFrame::TrackConfig(1, c)) => {
+                assert_eq!((c.codec, c.width, c.height), (VideoCodec::H264, 640, 360));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same configuration again gives nothing; track 0 has none yet.
+        assert_eq!(
+            d.push_video(0, one_track(1, 0, 1, record)).unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
+        match d.push_video(40, one_track(1, 1, 1, IDR)).unwrap() {
+            Outcome::Frame(MediaFrame::TrackVideo(1, v)) => {
+                assert!(v.keyframe);
+                assert_eq!(v.dts, MediaTime::from_millis(40));
+                assert_eq!(&v.data[..], IDR);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Track 3 is past the served ones; a damaged frame loses only itself.
+        assert_eq!(
+            d.push_video(40, one_track(1, 0, 3, record)).unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
+        assert_eq!(
+            d.push_video(40, one_track(1, 1, 1, &[0, 0, 0, 9, 0x65]))
+                .unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
+        // Track 0's frame and track 1's in one message: both, track 0 first.
+        d.push_video(0, one_track(1, 0, 0, record)).unwrap();
+        let mut both = vec![0x96, 0x10];
+        both.extend_from_slice(b"avc1");
+        for id in [1u8, 0] {
+            both.push(id);
+            both.extend_from_slice(&[0, 0, (3 + IDR.len()) as u8, 0, 0, 0]);
+            both.extend_from_slice(IDR);
+        }
+        both[1] = 0x11;
+        match d.push_video(80, Bytes::from(both)).unwrap() {
+            Outcome::Frames(frames) => match &frames[..] {
+                [MediaFrame::Video(main), MediaFrame::TrackVideo(1, other)] => {
+                    assert!(main.keyframe && other.keyframe);
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // Serving fewer tracks forgets the others.
+        d.serve_tracks(0);
+        assert_eq!(
+            d.push_video(120, one_track(1, 1, 1, IDR)).unwrap(),
+            Outcome::Ignored(Ignored::OtherTrack)
+        );
     }
 
     #[test]

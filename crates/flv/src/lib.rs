@@ -83,7 +83,7 @@ mod unsupported;
 pub mod cases;
 pub mod fuzz;
 
-pub use demux::{Demuxer, TimestampExtender};
+pub use demux::{Demuxer, TimestampExtender, MAX_SERVED_TRACKS};
 pub use error::Error;
 pub use fourcc::FourCc;
 pub use metadata::MetadataHints;

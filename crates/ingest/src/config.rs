@@ -42,6 +42,10 @@ pub struct Rtmp {
     pub max_chunk_size: u32,
     /// Largest message a peer may send (bytes).
     pub max_message_size: u32,
+    /// Of a multitrack publish (Enhanced RTMP v2), tracks 1 to this are served besides track 0,
+    /// each passed through on a rung of its own (`track1`, ...); 0: track 0 only. At most
+    /// [`flv::MAX_SERVED_TRACKS`].
+    pub multitrack_passthrough: u8,
 }
 
 /// RTMPS: RTMP over TLS, on `listen.rtmps` (off unless that is set). The `[rtmp]` limits apply
@@ -212,6 +216,7 @@ impl Default for Rtmp {
             idle_timeout: Duration::from_secs(30),
             max_chunk_size: 64 * 1024,
             max_message_size: 8 * 1024 * 1024,
+            multitrack_passthrough: 0,
         }
     }
 }
@@ -252,6 +257,12 @@ impl Rtmp {
             return Err(Invalid::new(
                 "rtmp.max_message_size must be between 65536 and 16777215",
             ));
+        }
+        if self.multitrack_passthrough > flv::MAX_SERVED_TRACKS {
+            return Err(Invalid::new(format!(
+                "rtmp.multitrack_passthrough must be between 0 and {}",
+                flv::MAX_SERVED_TRACKS
+            )));
         }
         settings::nonzero(&[
             ("rtmp.handshake_timeout", self.handshake_timeout),

@@ -28,6 +28,7 @@ pub(crate) fn channel(capacity: usize) -> (FrameSender, FrameReceiver) {
             sender_gone: false,
             receiver_gone: false,
             wait_keyframe: false,
+            tracks_wait_keyframe: 0,
             overflowing: false,
             receiver_waiting: false,
         }),
@@ -86,7 +87,9 @@ impl DropCounter {
 
     fn count(&self, frame: &MediaFrame) {
         match frame {
-            MediaFrame::Video(_) => self.0[0].fetch_add(1, Ordering::Relaxed),
+            MediaFrame::Video(_) | MediaFrame::TrackVideo(..) => {
+                self.0[0].fetch_add(1, Ordering::Relaxed)
+            }
             MediaFrame::Audio(_) => self.0[1].fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
@@ -106,6 +109,8 @@ struct State {
     receiver_gone: bool,
     /// Video was dropped: later video frames are useless until a keyframe.
     wait_keyframe: bool,
+    /// The same for the other tracks of a multitrack publish, a bit per track id.
+    tracks_wait_keyframe: u64,
     /// Full since the last warning: warn once per overflow, not once per frame.
     overflowing: bool,
     /// The receiver waits for a frame: only then does a sender wake it.
@@ -121,20 +126,27 @@ impl State {
         }
         let is_config = matches!(
             frame,
-            MediaFrame::VideoConfig(_) | MediaFrame::AudioConfig(_)
+            MediaFrame::VideoConfig(_) | MediaFrame::AudioConfig(_) | MediaFrame::TrackConfig(..)
         );
-        if let MediaFrame::Video(v) = &frame {
-            if self.wait_keyframe && !v.keyframe {
-                dropped.count(&frame);
-                return (Sent::Dropped, false);
+        let waits = match &frame {
+            MediaFrame::Video(v) => self.wait_keyframe && !v.keyframe,
+            MediaFrame::TrackVideo(id, v) => {
+                self.tracks_wait_keyframe & track_bit(*id) != 0 && !v.keyframe
             }
+            _ => false,
+        };
+        if waits {
+            dropped.count(&frame);
+            return (Sent::Dropped, false);
         }
         let mut overflowed = false;
         if self.queue.len() >= self.capacity {
             overflowed = !std::mem::replace(&mut self.overflowing, true);
             if !is_config {
-                if matches!(frame, MediaFrame::Video(_)) {
-                    self.wait_keyframe = true;
+                match &frame {
+                    MediaFrame::Video(_) => self.wait_keyframe = true,
+                    MediaFrame::TrackVideo(id, _) => self.tracks_wait_keyframe |= track_bit(*id),
+                    _ => {}
                 }
                 dropped.count(&frame);
                 return (Sent::Dropped, overflowed);
@@ -143,8 +155,12 @@ impl State {
         } else if self.queue.len() < self.capacity / 2 {
             self.overflowing = false;
         }
-        if matches!(&frame, MediaFrame::Video(v) if v.keyframe) {
-            self.wait_keyframe = false;
+        match &frame {
+            MediaFrame::Video(v) if v.keyframe => self.wait_keyframe = false,
+            MediaFrame::TrackVideo(id, v) if v.keyframe => {
+                self.tracks_wait_keyframe &= !track_bit(*id)
+            }
+            _ => {}
         }
         self.queue.push_back(frame);
         (Sent::Queued, overflowed)
@@ -154,17 +170,31 @@ impl State {
     fn flush_media(&mut self, dropped: &DropCounter) {
         let mut video_config = None;
         let mut audio_config = None;
+        let mut track_configs = std::collections::BTreeMap::new();
         for f in self.queue.drain(..) {
             match f {
                 MediaFrame::VideoConfig(_) => video_config = Some(f),
                 MediaFrame::AudioConfig(_) => audio_config = Some(f),
+                MediaFrame::TrackConfig(id, _) => {
+                    track_configs.insert(id, f);
+                }
                 other => dropped.count(&other),
             }
         }
-        self.queue
-            .extend(video_config.into_iter().chain(audio_config));
+        self.queue.extend(
+            video_config
+                .into_iter()
+                .chain(audio_config)
+                .chain(track_configs.into_values()),
+        );
         self.wait_keyframe = true;
+        self.tracks_wait_keyframe = u64::MAX;
     }
+}
+
+/// The bit of track `id` in [`State::tracks_wait_keyframe`] (ids past 63 share the last).
+fn track_bit(id: u8) -> u64 {
+    1 << id.min(63)
 }
 
 /// The ingest's end of a publish's queue. Dropping it ends the publish for the consumer, once
@@ -279,6 +309,20 @@ mod tests {
         })
     }
 
+    fn track(ms: i64, keyframe: bool) -> MediaFrame {
+        match video(ms, keyframe) {
+            MediaFrame::Video(v) => MediaFrame::TrackVideo(1, v),
+            _ => unreachable!(),
+        }
+    }
+
+    fn track_config() -> MediaFrame {
+        match config() {
+            MediaFrame::VideoConfig(c) => MediaFrame::TrackConfig(1, c),
+            _ => unreachable!(),
+        }
+    }
+
     fn config() -> MediaFrame {
         MediaFrame::VideoConfig(media::VideoConfig {
             codec: media::VideoCodec::H264,
@@ -338,6 +382,30 @@ mod tests {
                 vec!["C", "V99k"],
                 Dropped { video: 3, audio: 1 },
             ),
+            (
+                "another track's configuration is kept too, and its video waits for its own \
+                 keyframe",
+                vec![
+                    video(0, true),
+                    track(0, true),
+                    track(33, false),
+                    track_config(),
+                    track(66, false),
+                    video(66, false),
+                    track(99, true),
+                    video(99, true),
+                ],
+                vec![Q, Q, Q, Q, D, D, Q, Q],
+                vec!["C", "T99k", "V99k"],
+                Dropped { video: 5, audio: 0 },
+            ),
+            (
+                "a full queue drops another track's video until its keyframe, not track 0's",
+                vec![video(0, true), audio(0), video(33, false), track(33, true)],
+                vec![Q, Q, Q, D],
+                vec!["V0k", "A0", "V33"],
+                Dropped { video: 1, audio: 0 },
+            ),
         ];
         for (what, frames, sent, received, dropped) in cases {
             let (tx, rx) = channel(3);
@@ -351,6 +419,10 @@ mod tests {
                         MediaFrame::Video(v) if v.keyframe => format!("V{}k", v.pts.as_millis()),
                         MediaFrame::Video(v) => format!("V{}", v.pts.as_millis()),
                         MediaFrame::Audio(a) => format!("A{}", a.pts.as_millis()),
+                        MediaFrame::TrackVideo(_, v) if v.keyframe => {
+                            format!("T{}k", v.pts.as_millis())
+                        }
+                        MediaFrame::TrackVideo(_, v) => format!("T{}", v.pts.as_millis()),
                         _ => "C".to_owned(),
                     }),
                     Err(e) => {

@@ -578,6 +578,13 @@ impl PublishHandle {
                 stats.window_bytes += len;
                 stats.window_video_frames += 1;
             }
+            // Another encode of a multitrack publish: its bytes count, its frames do not (the
+            // frame rate is track 0's).
+            MediaFrame::TrackVideo(..) => {
+                self.counters.video_bytes.inc_by(len);
+                stats.window_bytes += len;
+            }
+            MediaFrame::TrackConfig(..) => {}
             MediaFrame::Audio(_) => {
                 self.counters.audio_bytes.inc_by(len);
                 self.counters.audio_frames.inc();

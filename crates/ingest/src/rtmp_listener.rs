@@ -184,9 +184,11 @@ impl RtmpIngest {
             max_message_size: self.config.max_message_size,
             ..ServerConfig::default()
         };
+        let mut demuxer = flv::Demuxer::new();
+        demuxer.serve_tracks(self.config.multitrack_passthrough);
         let mut conn = Connection {
             session: ServerSession::new(session_config, rand::random()),
-            demuxer: flv::Demuxer::new(),
+            demuxer,
             publish: None,
             result: ConnectionOutcome::Closed,
             attempts: 0,

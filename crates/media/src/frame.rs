@@ -38,13 +38,18 @@ pub enum MediaFrame {
     Video(VideoFrame),
     /// An audio frame.
     Audio(AudioFrame),
+    /// A (new) configuration of another video track of a multitrack publish (its E-RTMP v2
+    /// track id, 1 or more): another encode of the same source, served as it is.
+    TrackConfig(u8, VideoConfig),
+    /// An access unit of another video track of a multitrack publish.
+    TrackVideo(u8, VideoFrame),
 }
 
 impl MediaFrame {
     /// Decode timestamp of an access unit; `None` for configurations.
     pub fn dts(&self) -> Option<MediaTime> {
         match self {
-            MediaFrame::Video(v) => Some(v.dts),
+            MediaFrame::Video(v) | MediaFrame::TrackVideo(_, v) => Some(v.dts),
             MediaFrame::Audio(a) => Some(a.pts),
             _ => None,
         }
@@ -53,9 +58,9 @@ impl MediaFrame {
     /// Payload size in bytes.
     pub fn len(&self) -> usize {
         match self {
-            MediaFrame::Video(v) => v.data.len(),
+            MediaFrame::Video(v) | MediaFrame::TrackVideo(_, v) => v.data.len(),
             MediaFrame::Audio(a) => a.data.len(),
-            MediaFrame::VideoConfig(c) => c.record.len(),
+            MediaFrame::VideoConfig(c) | MediaFrame::TrackConfig(_, c) => c.record.len(),
             MediaFrame::AudioConfig(c) => c.record.len(),
         }
     }

@@ -22,6 +22,10 @@ pub struct StartOptions {
     /// Input timestamp that becomes media time zero: pass a failed pipeline's
     /// [`crate::StreamPipeline::input_offset`] so that its replacement continues its timeline.
     pub input_offset: Option<i64>,
+    /// A multitrack publish's other video tracks (E-RTMP v2 track id 1 and up) with their
+    /// configurations: each is passed through as rung `track<id>` after the ladder
+    /// ([`crate::with_tracks`]).
+    pub tracks: Vec<(u8, media::VideoConfig)>,
 }
 
 /// What one rung's encoder turned out to be.

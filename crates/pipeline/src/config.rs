@@ -168,6 +168,10 @@ pub struct RungPlan {
     pub fps_cap: Option<u32>,
     /// True for the passthrough rung.
     pub passthrough: bool,
+    /// The video track it carries: 0, the publish's main track (every transcoded rung, and the
+    /// ladder's passthrough rung), or another track of a multitrack publish, passed through
+    /// ([`with_tracks`]).
+    pub track: u8,
 }
 
 fn even(v: f64) -> u32 {
@@ -200,6 +204,7 @@ pub fn plan(renditions: &[Rendition], width: u32, height: u32) -> Vec<RungPlan> 
                 video_kbps: None,
                 fps_cap: None,
                 passthrough: true,
+                track: 0,
             });
             continue;
         }
@@ -215,6 +220,7 @@ pub fn plan(renditions: &[Rendition], width: u32, height: u32) -> Vec<RungPlan> 
             video_kbps: Some(r.video_kbps),
             fps_cap: r.fps,
             passthrough: false,
+            track: 0,
         });
     }
     out
@@ -235,7 +241,31 @@ pub fn audio_only_plan(renditions: &[Rendition]) -> Vec<RungPlan> {
         video_kbps: None,
         fps_cap: None,
         passthrough: true,
+        track: 0,
     }]
+}
+
+/// `plan` with a passthrough rung `track<id>` after it for each of a multitrack publish's
+/// other video `tracks` (by id), at that track's size. A track whose rung name the ladder
+/// already uses is left out.
+pub fn with_tracks(mut plan: Vec<RungPlan>, tracks: &[(u8, media::VideoConfig)]) -> Vec<RungPlan> {
+    for (id, config) in tracks {
+        let name = format!("track{id}");
+        if *id == 0 || plan.iter().any(|r| r.name == name) {
+            continue;
+        }
+        plan.push(RungPlan {
+            index: plan.len(),
+            name,
+            width: config.width,
+            height: config.height,
+            video_kbps: None,
+            fps_cap: None,
+            passthrough: true,
+            track: *id,
+        });
+    }
+    plan
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub(crate) struct Built {
     pub(crate) audio_src: Option<gst_app::AppSrc>,
     /// Every rung's muxer, in rung order: told where to split at each cut.
     pub(crate) muxers: Vec<gst::Element>,
+    /// The input of each other track of a multitrack publish that a rung carries, by track id.
+    pub(crate) track_srcs: Vec<(u8, gst_app::AppSrc)>,
 }
 
 /// Builds the graph of `plan` into `pipeline`, recording its hardware elements in `hardware`.
@@ -48,6 +50,7 @@ pub(crate) fn build(
     pipeline: &gst::Pipeline,
     video: Option<&VideoConfig>,
     audio: Option<&AudioConfig>,
+    tracks: &[(u8, VideoConfig)],
     ladder: &LadderConfig,
     plan: &[RungPlan],
     shared: &Arc<Shared>,
@@ -102,6 +105,7 @@ pub(crate) fn build(
 
     let source_fps = video.and_then(|v| v.frame_rate).filter(|f| *f > 0.0);
     let mut muxers = Vec::with_capacity(plan.len());
+    let mut track_srcs = Vec::new();
     for rung in plan {
         let i = rung.index;
         let mux = make("isofmp4mux", &format!("r{i}-mux"))?;
@@ -123,8 +127,21 @@ pub(crate) fn build(
         link(&mux, &appsink_el)?;
 
         // Video into the muxer first: the muxer's first stream decides where fragments end.
-        let mux_video = match &vtee {
-            Some(vtee) => {
+        let track = (rung.track != 0)
+            .then(|| tracks.iter().find(|(id, _)| *id == rung.track))
+            .flatten();
+        let mux_video = match (&vtee, track) {
+            (_, Some((id, config))) => {
+                let pad = request_pad(&mux, "sink_%u")?;
+                let (src, out) = track_input(pipeline, *id, config, rung, shared)?;
+                link_pads(&static_pad(&out, "src")?, &pad)?;
+                if ladder.part_duration.is_some() {
+                    fill_video_holes(&pad);
+                }
+                track_srcs.push((*id, src));
+                Some((pad, out))
+            }
+            (Some(vtee), None) => {
                 let pad = request_pad(&mux, "sink_%u")?;
                 let out = rung_video(
                     pipeline,
@@ -146,7 +163,7 @@ pub(crate) fn build(
                 }
                 Some((pad, out))
             }
-            None => None,
+            (None, None) => None,
         };
 
         let audio_codec = match (&audio_tee, audio) {
@@ -156,6 +173,12 @@ pub(crate) fn build(
                     0,
                     gst::ClockTime::from_seconds(10),
                 )?;
+                // Another track's rung stops when the publisher stops sending that track (or it
+                // is dropped, misaligned): its audio is then dropped here rather than held up
+                // at the tee, which would stop every rung.
+                if track.is_some() {
+                    q.set_property_from_str("leaky", "downstream");
+                }
                 add(&q)?;
                 link_pads(&request_pad(tee, "src_%u")?, &static_pad(&q, "sink")?)?;
                 link_pads(&static_pad(&q, "src")?, &request_pad(&mux, "sink_%u")?)?;
@@ -173,9 +196,12 @@ pub(crate) fn build(
             sink,
             shared,
             mux_video.as_ref().map(|(pad, _)| pad),
-            video
-                .filter(|_| rung.passthrough)
-                .map(|v| v.codec_string.clone()),
+            match track {
+                Some((_, config)) => Some(config.codec_string.clone()),
+                None => video
+                    .filter(|_| rung.passthrough)
+                    .map(|v| v.codec_string.clone()),
+            },
             audio_codec,
         ));
         // A transcoded rung can be shed: its gate sits before its scaler and encoder.
@@ -202,7 +228,33 @@ pub(crate) fn build(
         video_src,
         audio_src,
         muxers,
+        track_srcs,
     })
+}
+
+/// The input of another track of a multitrack publish, passed through on `rung`: appsrc →
+/// parser → queue. Returns the appsrc and the queue, whose src pad feeds the rung's muxer.
+fn track_input(
+    pipeline: &gst::Pipeline,
+    id: u8,
+    config: &VideoConfig,
+    rung: &RungPlan,
+    shared: &Arc<Shared>,
+) -> Result<(gst_app::AppSrc, gst::Element), Error> {
+    let i = rung.index;
+    let src = input_src(
+        &format!("track{id}-src"),
+        &video_caps(config, &config.record),
+    );
+    let parse = make(video_parser(config.codec), &format!("track{id}-parse"))?;
+    let q = new_queue(&format!("r{i}-queue"), 0, gst::ClockTime::from_seconds(2))?;
+    let src_el: gst::Element = src.clone().upcast();
+    for e in [&src_el, &parse, &q] {
+        add_to(pipeline.upcast_ref(), e)?;
+    }
+    link_chain(&[&src_el, &parse, &q])?;
+    count_buffers(&static_pad(&q, "src")?, shared, i);
+    Ok((src, q))
 }
 
 /// The video chain of `rung`, from the compressed tee `vtee` (passthrough) or the decoded tee

@@ -76,6 +76,8 @@ pub(crate) enum Dropped {
     BeforeStart,
     /// An audio frame that overlaps silence already pushed in its place.
     Late,
+    /// A frame of another track whose keyframes missed one of track 0's cuts ([`TrackInput`]).
+    Misaligned,
 }
 
 /// Silent audio frames to push before anything else: `count` frames of `frame_ns` each, the
@@ -202,6 +204,11 @@ impl Input {
         })
     }
 
+    /// Where the current segment started (ns of media time), once video or audio started one.
+    pub(crate) fn last_cut(&self) -> Option<u64> {
+        self.last_cut
+    }
+
     /// The input timestamp (ns) that is media time zero, once a frame has set it.
     pub(crate) fn offset(&self) -> Option<i64> {
         self.offset
@@ -319,6 +326,133 @@ impl Input {
         }
         self.last_cut = Some(pts);
         true
+    }
+}
+
+/// How far another track's keyframe may be from track 0's cut and still start the segment.
+const TRACK_ALIGN_NS: u64 = 2_000_000;
+/// Keyframe times another track remembers: its keyframes may arrive before track 0's.
+const TRACK_KEYFRAMES: usize = 8;
+
+/// The input side of another video track of a multitrack publish, passed through on a rung of
+/// its own: its frames on track 0's timeline (the same offset; a frame before track 0 or audio
+/// set it is dropped), with its own keyframe gate and bounded queue. Track 0's keyframes decide
+/// the cuts, and every muxer splits there, so a segment of this track can only start on a
+/// keyframe of it at the cut: a track whose keyframes miss a cut (another GOP than track 0's)
+/// is dropped from then on ([`Dropped::Misaligned`]).
+#[derive(Debug)]
+pub(crate) struct TrackInput {
+    record: Bytes,
+    last_dts: Option<u64>,
+    last_pts: u64,
+    wait_keyframe: bool,
+    discont: bool,
+    /// PTS of its recent keyframes, newest last.
+    keyframes: std::collections::VecDeque<u64>,
+    /// The last cut its keyframes were checked against.
+    checked: Option<u64>,
+    misaligned: bool,
+    /// The misalignment was reported.
+    told: bool,
+}
+
+impl TrackInput {
+    /// A track whose configuration record is `record`.
+    pub(crate) fn new(record: Bytes) -> TrackInput {
+        TrackInput {
+            record,
+            last_dts: None,
+            last_pts: 0,
+            wait_keyframe: true,
+            discont: false,
+            keyframes: std::collections::VecDeque::with_capacity(TRACK_KEYFRAMES),
+            checked: None,
+            misaligned: false,
+            told: false,
+        }
+    }
+
+    /// True once, when the track has just been found misaligned: for the caller to say so.
+    pub(crate) fn first_told_misaligned(&mut self) -> bool {
+        self.misaligned && !std::mem::replace(&mut self.told, true)
+    }
+
+    /// A configuration of the track arrived: true when its record differs (the caller sets new
+    /// caps; the track waits for its next keyframe).
+    pub(crate) fn config(&mut self, record: &Bytes) -> bool {
+        if *record == self.record {
+            return false;
+        }
+        self.record = record.clone();
+        self.wait_keyframe = true;
+        true
+    }
+
+    /// A frame of the track, with `queued` frames waiting in its input queue, on the timeline
+    /// and cuts of `input`.
+    pub(crate) fn video(&mut self, v: &VideoFrame, queued: u64, input: &Input) -> Decision {
+        if self.misaligned {
+            return Decision::Drop(Dropped::Misaligned);
+        }
+        if queued >= input.max_queued {
+            self.wait_keyframe = true;
+            self.discont = true;
+            return Decision::Drop(Dropped::QueueFull);
+        }
+        if self.wait_keyframe && !v.keyframe {
+            return Decision::Drop(Dropped::WaitingForKeyframe);
+        }
+        let Some(offset) = input.offset() else {
+            return Decision::Drop(Dropped::BeforeStart);
+        };
+        let dts = v.dts.as_nanos() - offset;
+        if dts < 0 {
+            self.wait_keyframe = true;
+            return Decision::Drop(Dropped::BeforeStart);
+        }
+        let dts = match self.last_dts {
+            Some(last) => (dts as u64).max(last + MIN_VIDEO_STEP_NS),
+            // The segment under way started before this track did: its first keyframe starts
+            // the track's first segment wherever it is.
+            None => {
+                self.checked = input.last_cut();
+                dts as u64
+            }
+        };
+        let mut pts = ((v.pts.as_nanos() - offset).max(0) as u64).max(dts);
+        if self.last_dts.is_some() && pts == self.last_pts {
+            pts += MIN_VIDEO_STEP_NS;
+        }
+        if v.keyframe {
+            if self.keyframes.len() == TRACK_KEYFRAMES {
+                self.keyframes.pop_front();
+            }
+            self.keyframes.push_back(pts);
+        }
+        let unchecked = input
+            .last_cut()
+            .filter(|cut| pts + TRACK_ALIGN_NS >= *cut && self.checked != Some(*cut));
+        if let Some(cut) = unchecked {
+            self.checked = Some(cut);
+            if !self
+                .keyframes
+                .iter()
+                .any(|k| k.abs_diff(cut) <= TRACK_ALIGN_NS)
+            {
+                self.misaligned = true;
+                return Decision::Drop(Dropped::Misaligned);
+            }
+        }
+        self.last_dts = Some(dts);
+        self.last_pts = pts;
+        self.wait_keyframe = false;
+        Decision::Push(Stamp {
+            pts,
+            dts,
+            delta_unit: !v.keyframe,
+            discont: std::mem::take(&mut self.discont),
+            cut: false,
+        })
     }
 }
 

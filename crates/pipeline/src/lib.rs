@@ -94,10 +94,11 @@ pub mod testing;
 
 pub use chain::{RungBackend, StartOptions, StreamBackends};
 pub use config::{
-    audio_only_plan, default_ladder, plan, LadderConfig, Rendition, RungPlan, X264_PRESETS,
+    audio_only_plan, default_ladder, plan, with_tracks, LadderConfig, Rendition, RungPlan,
+    X264_PRESETS,
 };
 pub use error::Error;
 pub use init::init;
 pub use sink::{AcceleratorFault, ChunkSink, Failure, RungInfo};
 pub use stats::{PipelineStats, RungStats};
-pub use stream::{PushResult, StatsReader, StreamPipeline};
+pub use stream::{check_track, PushResult, StatsReader, StreamPipeline};

@@ -15,12 +15,12 @@ use media::{AudioCodec, AudioConfig, MediaFrame, VideoCodec, VideoConfig};
 use crate::bus::watch_bus;
 use crate::caps::{audio_caps, video_caps};
 use crate::chain::{Chain, StartOptions, StreamBackends};
-use crate::config::{audio_only_plan, plan, LadderConfig, RungPlan};
+use crate::config::{audio_only_plan, plan, with_tracks, LadderConfig, RungPlan};
 use crate::elements::set_state;
 use crate::error::Error;
 use crate::graph::{build, Built};
 use crate::init::init;
-use crate::input::{Decision, Dropped, Input, Silence, Stamp};
+use crate::input::{Decision, Dropped, Input, Silence, Stamp, TrackInput};
 use crate::shared::Shared;
 use crate::silence::silent_frame;
 use crate::sink::ChunkSink;
@@ -48,6 +48,8 @@ struct InputState {
     audio_input: Option<(AudioCodec, gst::Caps)>,
     /// One silent frame of the audio input's codec, pushed where audio is missing.
     silent: Option<bytes::Bytes>,
+    /// The other tracks of a multitrack publish that rungs carry, by track id.
+    tracks: std::collections::BTreeMap<u8, TrackInput>,
     closed: bool,
 }
 
@@ -59,6 +61,8 @@ pub struct StreamPipeline {
     /// The codec the video input was built for.
     video_codec: Option<VideoCodec>,
     audio_src: Option<gst_app::AppSrc>,
+    /// The input of each other track a rung carries: its id, appsrc and codec.
+    track_srcs: Vec<(u8, gst_app::AppSrc, VideoCodec)>,
     muxers: Vec<gst::Element>,
     plan: Vec<RungPlan>,
     shared: Arc<Shared>,
@@ -133,8 +137,25 @@ impl StreamPipeline {
         init()?;
         ladder.validate()?;
         check_input(video, audio)?;
+        // Other tracks ride along with video only; a track the pipeline cannot take is left
+        // out (and said so), not the stream.
+        let tracks: Vec<(u8, VideoConfig)> = match video {
+            Some(_) => options
+                .tracks
+                .iter()
+                .filter(|(id, t)| match check_track(t) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(stream = %stream_name, track = id, "track left out: {e}");
+                        false
+                    }
+                })
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         let plan = match video {
-            Some(v) => plan(&ladder.renditions, v.width, v.height),
+            Some(v) => with_tracks(plan(&ladder.renditions, v.width, v.height), &tracks),
             None => audio_only_plan(&ladder.renditions),
         };
         if plan.is_empty() {
@@ -148,12 +169,13 @@ impl StreamPipeline {
         let hardware = Arc::new(Mutex::new(Vec::new()));
         let pipeline = gst::Pipeline::with_name(&format!("stream-{stream_name}"));
         let built = build(
-            &pipeline, video, audio, ladder, &plan, &shared, &sink, &chain, &hardware,
+            &pipeline, video, audio, &tracks, ladder, &plan, &shared, &sink, &chain, &hardware,
         );
         let Built {
             video_src,
             audio_src,
             muxers,
+            track_srcs,
         } = match built {
             Ok(b) => b,
             Err(e) => {
@@ -215,6 +237,13 @@ impl StreamPipeline {
             video_src,
             video_codec: video.map(|v| v.codec),
             audio_src,
+            track_srcs: track_srcs
+                .into_iter()
+                .filter_map(|(id, src)| {
+                    let (_, t) = tracks.iter().find(|(t, _)| *t == id)?;
+                    Some((id, src, t.codec))
+                })
+                .collect(),
             muxers,
             plan,
             shared,
@@ -222,6 +251,10 @@ impl StreamPipeline {
                 frames,
                 audio_input: audio.map(|a| (a.codec, audio_caps(a, &a.record))),
                 silent,
+                tracks: tracks
+                    .iter()
+                    .map(|(id, t)| (*id, TrackInput::new(t.record.clone())))
+                    .collect(),
                 closed: false,
             }),
             stop,
@@ -382,6 +415,44 @@ impl StreamPipeline {
                     Err(_) => PushResult::Closed,
                 }
             }
+            MediaFrame::TrackConfig(id, cfg) => {
+                let Some((_, src, codec)) = self.track_srcs.iter().find(|(t, ..)| t == id) else {
+                    return PushResult::Dropped;
+                };
+                let Some(track) = st.tracks.get_mut(id) else {
+                    return PushResult::Dropped;
+                };
+                if cfg.codec != *codec {
+                    return PushResult::Dropped;
+                }
+                if track.config(&cfg.record) {
+                    src.set_caps(Some(&video_caps(cfg, &cfg.record)));
+                }
+                PushResult::Queued
+            }
+            MediaFrame::TrackVideo(id, v) => {
+                let Some((_, src, _)) = self.track_srcs.iter().find(|(t, ..)| t == id) else {
+                    return PushResult::Dropped;
+                };
+                let InputState { frames, tracks, .. } = &mut *st;
+                let Some(track) = tracks.get_mut(id) else {
+                    return PushResult::Dropped;
+                };
+                let stamp = match track.video(v, src.current_level_buffers(), frames) {
+                    Decision::Push(stamp) => stamp,
+                    Decision::Drop(why) => {
+                        if why == Dropped::Misaligned && track.first_told_misaligned() {
+                            tracing::warn!(stream = %self.name, track = id, "the track's keyframes are not where track 0's are; it is no longer served");
+                        }
+                        self.shared.video_dropped.fetch_add(1, Ordering::Relaxed);
+                        return PushResult::Dropped;
+                    }
+                };
+                match src.push_buffer(buffer(&v.data, &stamp)) {
+                    Ok(_) => PushResult::Queued,
+                    Err(_) => PushResult::Closed,
+                }
+            }
             MediaFrame::Audio(a) => {
                 let Some(src) = &self.audio_src else {
                     return PushResult::Dropped;
@@ -477,6 +548,9 @@ impl StreamPipeline {
             if let Some(a) = &self.audio_src {
                 let _ = a.end_of_stream();
             }
+            for (_, src, _) in &self.track_srcs {
+                let _ = src.end_of_stream();
+            }
             if let Ok(rx) = self.eos_rx.lock() {
                 if rx.recv_timeout(EOS_TIMEOUT).is_err() {
                     tracing::warn!(stream = %self.name, "pipeline did not drain in {EOS_TIMEOUT:?}; stopping it anyway");
@@ -528,6 +602,12 @@ impl Drop for StreamPipeline {
     fn drop(&mut self) {
         self.teardown(false);
     }
+}
+
+/// Whether the pipeline can pass through another track of a multitrack publish whose
+/// configuration is `config` ([`StartOptions::tracks`] leaves out those it cannot).
+pub fn check_track(config: &VideoConfig) -> Result<(), Error> {
+    check_input(Some(config), None)
 }
 
 /// Refuses input the pipeline cannot take: video other than H.264 with a valid avcC, audio

@@ -10,7 +10,7 @@
 //! playlists end with `EXT-X-ENDLIST`. Building and flushing pipelines happens on this thread,
 //! never on the ingest's network tasks.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -124,6 +124,7 @@ fn spawn(
         ended: ended.clone(),
         video: None,
         audio: None,
+        tracks: BTreeMap::new(),
         pending: VecDeque::new(),
         first_video_at: None,
         first_audio_at: None,
@@ -156,6 +157,9 @@ struct Feeder {
     input_drops: DropCounter,
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
+    /// The configurations of a multitrack publish's other video tracks that are served (the
+    /// ingest hands on only those), by track id; each is passed through on a rung of its own.
+    tracks: BTreeMap<u8, VideoConfig>,
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
     first_audio_at: Option<Instant>,
@@ -217,6 +221,26 @@ impl Feeder {
                 self.audio = Some(c.clone());
                 return;
             }
+            MediaFrame::TrackConfig(id, c) => {
+                if let Err(e) = pipeline::check_track(c) {
+                    if self.tracks.remove(id).is_some() || self.running.is_none() {
+                        tracing::warn!(stream = %self.name, track = id, "track not served: {e}");
+                    }
+                    return;
+                }
+                let changed = self.tracks.get(id).is_none_or(|t| t.record != c.record);
+                self.tracks.insert(*id, c.clone());
+                // A track that joins or changes while video runs: a fresh ladder with its rung.
+                if changed && self.running.as_ref().is_some_and(|r| r.video.is_some()) {
+                    tracing::info!(stream = %self.name, track = id, width = c.width, height = c.height, "another video track started or changed; restarting the ladder");
+                    self.transcoder
+                        .metrics
+                        .pipeline_restart(self.name.as_str(), RestartReason::ConfigChange);
+                    self.finish_in_background();
+                }
+                return;
+            }
+            MediaFrame::TrackVideo(..) => {}
             MediaFrame::Video(v) => {
                 self.first_video_at.get_or_insert_with(Instant::now);
                 let dts = v.dts;
@@ -299,7 +323,10 @@ impl Feeder {
                 _ => true,
             })
             .collect();
-        let plan = pipeline::plan(&self.ladder.renditions, video.width, video.height);
+        let plan = pipeline::with_tracks(
+            pipeline::plan(&self.ladder.renditions, video.width, video.height),
+            &self.served_tracks(),
+        );
         self.start(Some(video), plan, frames);
     }
 
@@ -375,6 +402,11 @@ impl Feeder {
             sessions: Some(t.hardware.sessions.clone()),
             on_failure: t.hardware.on_failure,
             input_offset: None,
+            tracks: if video.is_some() {
+                self.served_tracks()
+            } else {
+                Vec::new()
+            },
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
@@ -475,6 +507,11 @@ impl Feeder {
             sessions: None,
             on_failure: FailurePolicy::Fallback,
             input_offset: offset,
+            tracks: if video.is_some() {
+                self.served_tracks()
+            } else {
+                Vec::new()
+            },
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
@@ -497,6 +534,11 @@ impl Feeder {
                 )));
             }
         }
+    }
+
+    /// The other video tracks to serve, by track id.
+    fn served_tracks(&self) -> Vec<(u8, VideoConfig)> {
+        self.tracks.iter().map(|(id, c)| (*id, c.clone())).collect()
     }
 
     /// About once a second, a look at the running stream for overload ([`Running`]).

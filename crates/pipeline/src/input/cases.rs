@@ -415,3 +415,94 @@ fn audio_that_never_comes_is_silence() {
     let s = input.silence_for_video(ns(3_600_000)).unwrap();
     assert_eq!(s.count * frame, super::SILENCE_MAX_NS);
 }
+
+/// Another track's frames interleaved with track 0's: `true` entries are track 1's. Each
+/// answer is whether the frame was pushed, or why not.
+fn run_tracks(frames: &[(bool, i64, bool)]) -> Vec<Result<(), Dropped>> {
+    let mut input = Input::new(None, Bytes::from_static(RECORD), SEGMENT, MAX_QUEUED);
+    let mut track = super::TrackInput::new(Bytes::from_static(RECORD));
+    frames
+        .iter()
+        .map(|&(other, ms, keyframe)| {
+            let v = VideoFrame {
+                dts: MediaTime::from_millis(ms),
+                pts: MediaTime::from_millis(ms),
+                keyframe,
+                data: Bytes::new(),
+            };
+            let decision = if other {
+                track.video(&v, 0, &input)
+            } else {
+                input.video(&v, 0)
+            };
+            match decision {
+                Decision::Push(_) => Ok(()),
+                Decision::Drop(why) => Err(why),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn another_track_follows_track_0s_cuts_or_is_dropped() {
+    use Dropped::{BeforeStart, Misaligned, WaitingForKeyframe};
+    const T0: bool = false;
+    const T1: bool = true;
+    // Before track 0 set the timeline, track 1 waits; then it starts on its keyframe.
+    assert_eq!(
+        run_tracks(&[
+            (T1, 1000, true),
+            (T0, 1000, true),
+            (T1, 1033, false),
+            (T1, 1066, true),
+            (T1, 1100, false),
+        ]),
+        [
+            Err(BeforeStart),
+            Ok(()),
+            Err(WaitingForKeyframe),
+            Ok(()),
+            Ok(())
+        ]
+    );
+    // Aligned: track 1's keyframe at each cut (2 s segments), before or after track 0's.
+    assert_eq!(
+        run_tracks(&[
+            (T0, 0, true),
+            (T1, 0, true),
+            (T1, 1000, true),
+            (T0, 1000, true),
+            (T1, 2000, true),
+            (T0, 2000, true),
+            (T1, 2033, false),
+            (T0, 4000, true),
+            (T1, 4000, true),
+            (T1, 4033, false),
+        ]),
+        [Ok(()); 10]
+    );
+    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none, and the track is dropped.
+    assert_eq!(
+        run_tracks(&[
+            (T0, 0, true),
+            (T1, 0, true),
+            (T1, 1500, true),
+            (T0, 2000, true),
+            (T1, 2033, false),
+            (T1, 3000, true),
+        ]),
+        [
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(Misaligned),
+            Err(Misaligned)
+        ]
+    );
+    // A track that starts mid-segment starts its first segment on its first keyframe.
+    assert_eq!(
+        run_tracks(&[(T0, 0, true), (T1, 500, true), (T1, 533, false)]),
+        [Ok(()), Ok(()), Ok(())]
+    );
+}
