@@ -277,9 +277,10 @@ fn as_one_track(tag: &Tag, id: u8) -> Tag {
 }
 
 /// A multitrack publish of two encodes of one source, as OBS sends them: 640x360 on track 0
-/// with a keyframe a second, 320x180 on track 1 with one every `gop_1` frames (30 fps), and
-/// track 0's audio; each track's configuration first.
-fn multitrack_tags(server: &Server, gop_1: u32) -> Vec<Tag> {
+/// with a keyframe a second, 320x180 on track 1 with one every `gop_1` frames (30 fps) and its
+/// frames only from `from_ms` on (its configuration at the start), and track 0's audio; each
+/// track's configuration first.
+fn multitrack_tags_from(server: &Server, gop_1: u32, from_ms: u32) -> Vec<Tag> {
     let main = ffmpeg_flv_sized(&server.dir, "track0", "640x360", 8);
     let other = ffmpeg_flv_gop(&server.dir, "track1", "320x180", 8, gop_1);
     let mut tags: Vec<Tag> = main
@@ -294,7 +295,7 @@ fn multitrack_tags(server: &Server, gop_1: u32) -> Vec<Tag> {
         .chain(
             other
                 .iter()
-                .filter(|t| t.kind == 9)
+                .filter(|t| t.kind == 9 && (t.ts >= from_ms || t.is_config()))
                 .map(|t| as_one_track(t, 1)),
         )
         .collect();
@@ -306,7 +307,7 @@ fn multitrack_tags(server: &Server, gop_1: u32) -> Vec<Tag> {
 
 /// A server (2 s segments; `--set` each of `settings`) and a replay of [`multitrack_tags`] to it,
 /// in real time, once the stream is live at track 0's size.
-fn multitrack_publish(settings: &[&str], gop_1: u32) -> (Server, Replay) {
+fn multitrack_publish(settings: &[&str], gop_1: u32, from_ms: u32) -> (Server, Replay) {
     let mut args = vec![
         "--stream",
         "main=multitrack-key",
@@ -317,7 +318,7 @@ fn multitrack_publish(settings: &[&str], gop_1: u32) -> (Server, Replay) {
         args.extend(["--set", s]);
     }
     let server = Server::start(&args);
-    let tags = multitrack_tags(&server, gop_1);
+    let tags = multitrack_tags_from(&server, gop_1, from_ms);
     let replay = replay(server.rtmp, "multitrack-key", tags, |t| {
         Some(i64::from(t.ts))
     });
@@ -325,9 +326,17 @@ fn multitrack_publish(settings: &[&str], gop_1: u32) -> (Server, Replay) {
     (server, replay)
 }
 
+/// The ladder's restarts for a configuration change so far.
+fn config_change_restarts(server: &Server) -> f64 {
+    server.metrics().value(
+        "ferrocast_pipeline_restarts_total",
+        &[("stream", "main"), ("reason", "config_change")],
+    )
+}
+
 #[test]
 fn a_multitrack_publish_is_served_from_its_track_0() {
-    let (server, replay) = multitrack_publish(&[], 30);
+    let (server, replay) = multitrack_publish(&[], 30, 0);
     wait_until(LIVE_TIMEOUT, "two 360p segments", || {
         let r = server.get("/live/main/360p/index.m3u8");
         (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
@@ -335,10 +344,7 @@ fn a_multitrack_publish_is_served_from_its_track_0() {
     let sent = replay.join(Duration::from_secs(30)).expect("the replay");
     assert!(sent > 400, "{sent} tags sent");
     // Track 1's 320x180 never reached the ladder: it would have restarted it.
-    let restarts = server.metrics().value(
-        "ferrocast_pipeline_restarts_total",
-        &[("stream", "main"), ("reason", "config_change")],
-    );
+    let restarts = config_change_restarts(&server);
     assert_eq!(
         restarts, 0.0,
         "the other track's configuration reached the ladder"
@@ -352,7 +358,7 @@ fn a_multitrack_publish_is_served_from_its_track_0() {
 #[test]
 fn a_multitrack_publish_serves_its_other_track_passed_through() {
     require_tool("ffprobe", "-version");
-    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 30);
+    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 30, 0);
     let master = wait_until(LIVE_TIMEOUT, "a track1 variant", || {
         let r = server.get("/live/main/index.m3u8");
         (r.status == 200 && r.body.contains("track1/")).then_some(r.body)
@@ -413,10 +419,7 @@ fn a_multitrack_publish_serves_its_other_track_passed_through() {
 
     let sent = replay.join(Duration::from_secs(30)).expect("the replay");
     assert!(sent > 400, "{sent} tags sent");
-    let restarts = server.metrics().value(
-        "ferrocast_pipeline_restarts_total",
-        &[("stream", "main"), ("reason", "config_change")],
-    );
+    let restarts = config_change_restarts(&server);
     assert_eq!(
         restarts, 0.0,
         "a restart for a track present from the start"
@@ -426,19 +429,65 @@ fn a_multitrack_publish_serves_its_other_track_passed_through() {
 }
 
 #[test]
-fn a_track_whose_keyframes_miss_the_cuts_is_dropped_and_the_rest_goes_on() {
-    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none.
-    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 45);
-    wait_until(LIVE_TIMEOUT, "the warning", || {
-        server.logs().contains("no longer served").then_some(())
+fn a_track_that_starts_late_joins_with_one_restart() {
+    // Track 1's configuration comes at once, its frames 3 s later.
+    let (server, replay) = multitrack_publish(&["rtmp.multitrack_passthrough=1"], 30, 3000);
+    let master = wait_until(LIVE_TIMEOUT, "a track1 variant", || {
+        let r = server.get("/live/main/index.m3u8");
+        (r.status == 200 && r.body.contains("track1/")).then_some(r.body)
     });
-    // The ladder goes on: 360p segments past the drop.
-    wait_until(LIVE_TIMEOUT, "three 360p segments", || {
-        let r = server.get("/live/main/360p/index.m3u8");
-        (r.status == 200 && parse_media(&r.body).segments.len() >= 3).then_some(())
+    let track1 = parse_master(&master)
+        .into_iter()
+        .find(|v| v.uri.starts_with("track1/"))
+        .unwrap_or_else(|| panic!("{master}"));
+    assert_eq!(track1.resolution(), Some((320, 180)), "{master}");
+    wait_until(LIVE_TIMEOUT, "two track1 segments", || {
+        let r = server.get("/live/main/track1/index.m3u8");
+        (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
     });
     let sent = replay.join(Duration::from_secs(30)).expect("the replay");
     assert!(sent > 400, "{sent} tags sent");
-    let status = server.get("/live/main/360p/index.m3u8").status;
-    assert_eq!(status, 200);
+    let restarts = config_change_restarts(&server);
+    assert_eq!(restarts, 1.0, "{}", server.logs());
+}
+
+#[test]
+fn a_track_whose_keyframes_miss_the_cuts_is_shed_and_the_rest_goes_on() {
+    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none. The overload policy acts
+    // after 2 s behind: a stalled track's rung must not make it shed the ladder.
+    let (server, replay) = multitrack_publish(
+        &[
+            "rtmp.multitrack_passthrough=1",
+            "transcode.overload.shed_after=2s",
+        ],
+        45,
+        0,
+    );
+    wait_until(LIVE_TIMEOUT, "the warning", || {
+        server.logs().contains("its variant is shed").then_some(())
+    });
+    // Its segments become gaps from the next cut on, while the ladder goes on.
+    wait_until(LIVE_TIMEOUT, "a gap in track1", || {
+        let r = server.get("/live/main/track1/index.m3u8");
+        (r.status == 200 && r.body.contains("#EXT-X-GAP")).then_some(())
+    });
+    let sent = replay.join(Duration::from_secs(30)).expect("the replay");
+    assert!(sent > 400, "{sent} tags sent");
+    let segments = parse_media(&server.get("/live/main/360p/index.m3u8").body)
+        .segments
+        .len();
+    assert!(segments >= 3, "{segments} 360p segments");
+    let m = server.metrics();
+    for reason in ["behind_realtime", "input_dropping"] {
+        let shed = m.value(
+            "ferrocast_rung_sheds_total",
+            &[("stream", "main"), ("reason", reason)],
+        );
+        assert_eq!(
+            shed,
+            0.0,
+            "the ladder was shed ({reason}):\n{}",
+            server.logs()
+        );
+    }
 }

@@ -108,20 +108,26 @@ impl Demuxer {
     fn video_tag(&mut self, tag: VideoTag, dts: MediaTime) -> Result<Outcome, Error> {
         match tag {
             VideoTag::Tracks(tracks) => {
-                let mut main = None;
-                let mut others = Vec::new();
+                // Track 0 first: a damaged track 0 loses the message before any other track's
+                // state changes. One entry per track id (a message may repeat one, up to 255
+                // times); a multitrack message never nests another.
+                let mut seen = [false; 256];
+                let mut entries = Vec::new();
                 for (id, tag) in tracks {
-                    // A multitrack message never nests another.
-                    if matches!(tag, VideoTag::Tracks(_)) {
-                        continue;
+                    if !std::mem::replace(&mut seen[usize::from(id)], true)
+                        && !matches!(tag, VideoTag::Tracks(_))
+                        && (id == MAIN_VIDEO_TRACK || id <= self.served_tracks)
+                    {
+                        entries.push((id, tag));
                     }
-                    if id == MAIN_VIDEO_TRACK {
-                        if main.is_none() {
-                            main = Some(self.video_tag(tag, dts)?);
-                        }
-                    } else if id <= self.served_tracks {
-                        others.extend(self.other_track(id, tag, dts));
-                    }
+                }
+                let main = match entries.iter().position(|(id, _)| *id == MAIN_VIDEO_TRACK) {
+                    Some(at) => Some(self.video_tag(entries.remove(at).1, dts)?),
+                    None => None,
+                };
+                let mut others = Vec::new();
+                for (id, tag) in entries {
+                    others.extend(self.other_track(id, tag, dts));
                 }
                 Ok(match (main, others.is_empty()) {
                     (None, true) => Outcome::Ignored(Ignored::OtherTrack),

@@ -204,8 +204,9 @@ pub(crate) fn build(
             },
             audio_codec,
         ));
-        // A transcoded rung can be shed: its gate sits before its scaler and encoder.
-        if let (Some((_, out)), false) = (&mux_video, rung.passthrough) {
+        // A transcoded rung can be shed: its gate sits before its scaler and encoder. So can
+        // another track's (when its keyframes miss the cuts): its gate is at its queue.
+        if let (Some((_, out)), true) = (&mux_video, !rung.passthrough || rung.track != 0) {
             let queue =
                 pipeline
                     .by_name(&format!("r{i}-queue"))

@@ -76,8 +76,6 @@ pub(crate) enum Dropped {
     BeforeStart,
     /// An audio frame that overlaps silence already pushed in its place.
     Late,
-    /// A frame of another track whose keyframes missed one of track 0's cuts ([`TrackInput`]).
-    Misaligned,
 }
 
 /// Silent audio frames to push before anything else: `count` frames of `frame_ns` each, the
@@ -329,7 +327,8 @@ impl Input {
     }
 }
 
-/// How far another track's keyframe may be from track 0's cut and still start the segment.
+/// How far after track 0's cut another track's keyframe may be and still start the segment
+/// (the muxers split at the first keyframe at or after the cut; timestamps are in ms).
 const TRACK_ALIGN_NS: u64 = 2_000_000;
 /// Keyframe times another track remembers: its keyframes may arrive before track 0's.
 const TRACK_KEYFRAMES: usize = 8;
@@ -338,8 +337,9 @@ const TRACK_KEYFRAMES: usize = 8;
 /// its own: its frames on track 0's timeline (the same offset; a frame before track 0 or audio
 /// set it is dropped), with its own keyframe gate and bounded queue. Track 0's keyframes decide
 /// the cuts, and every muxer splits there, so a segment of this track can only start on a
-/// keyframe of it at the cut: a track whose keyframes miss a cut (another GOP than track 0's)
-/// is dropped from then on ([`Dropped::Misaligned`]).
+/// keyframe of it at the cut (or just after): a track whose keyframes miss a cut it had frames
+/// across (another GOP than track 0's) is misaligned from then on
+/// ([`TrackInput::first_told_misaligned`]; the caller sheds its rung, or drops its frames).
 #[derive(Debug)]
 pub(crate) struct TrackInput {
     record: Bytes,
@@ -372,6 +372,12 @@ impl TrackInput {
         }
     }
 
+    /// Whether the track's keyframes missed one of track 0's cuts (its frames are still
+    /// decided as before).
+    pub(crate) fn is_misaligned(&self) -> bool {
+        self.misaligned
+    }
+
     /// True once, when the track has just been found misaligned: for the caller to say so.
     pub(crate) fn first_told_misaligned(&mut self) -> bool {
         self.misaligned && !std::mem::replace(&mut self.told, true)
@@ -391,9 +397,6 @@ impl TrackInput {
     /// A frame of the track, with `queued` frames waiting in its input queue, on the timeline
     /// and cuts of `input`.
     pub(crate) fn video(&mut self, v: &VideoFrame, queued: u64, input: &Input) -> Decision {
-        if self.misaligned {
-            return Decision::Drop(Dropped::Misaligned);
-        }
         if queued >= input.max_queued {
             self.wait_keyframe = true;
             self.discont = true;
@@ -410,14 +413,14 @@ impl TrackInput {
             self.wait_keyframe = true;
             return Decision::Drop(Dropped::BeforeStart);
         }
+        // The segment under way started before this track did, or while it waited for a
+        // keyframe (after a drop): its keyframe here starts the track's segment wherever it is.
+        if self.wait_keyframe {
+            self.checked = input.last_cut();
+        }
         let dts = match self.last_dts {
             Some(last) => (dts as u64).max(last + MIN_VIDEO_STEP_NS),
-            // The segment under way started before this track did: its first keyframe starts
-            // the track's first segment wherever it is.
-            None => {
-                self.checked = input.last_cut();
-                dts as u64
-            }
+            None => dts as u64,
         };
         let mut pts = ((v.pts.as_nanos() - offset).max(0) as u64).max(dts);
         if self.last_dts.is_some() && pts == self.last_pts {
@@ -431,17 +434,13 @@ impl TrackInput {
         }
         let unchecked = input
             .last_cut()
-            .filter(|cut| pts + TRACK_ALIGN_NS >= *cut && self.checked != Some(*cut));
+            .filter(|cut| pts >= *cut && self.checked != Some(*cut) && !self.misaligned);
         if let Some(cut) = unchecked {
             self.checked = Some(cut);
-            if !self
+            self.misaligned = !self
                 .keyframes
                 .iter()
-                .any(|k| k.abs_diff(cut) <= TRACK_ALIGN_NS)
-            {
-                self.misaligned = true;
-                return Decision::Drop(Dropped::Misaligned);
-            }
+                .any(|k| (cut..=cut + TRACK_ALIGN_NS).contains(k));
         }
         self.last_dts = Some(dts);
         self.last_pts = pts;

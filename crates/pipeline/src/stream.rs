@@ -61,8 +61,8 @@ pub struct StreamPipeline {
     /// The codec the video input was built for.
     video_codec: Option<VideoCodec>,
     audio_src: Option<gst_app::AppSrc>,
-    /// The input of each other track a rung carries: its id, appsrc and codec.
-    track_srcs: Vec<(u8, gst_app::AppSrc, VideoCodec)>,
+    /// The input of each other track a rung carries.
+    track_srcs: Vec<TrackSrc>,
     muxers: Vec<gst::Element>,
     plan: Vec<RungPlan>,
     shared: Arc<Shared>,
@@ -241,7 +241,13 @@ impl StreamPipeline {
                 .into_iter()
                 .filter_map(|(id, src)| {
                     let (_, t) = tracks.iter().find(|(t, _)| *t == id)?;
-                    Some((id, src, t.codec))
+                    let rung = plan.iter().find(|r| r.track == id)?.index;
+                    Some(TrackSrc {
+                        id,
+                        src,
+                        codec: t.codec,
+                        rung,
+                    })
                 })
                 .collect(),
             muxers,
@@ -416,39 +422,43 @@ impl StreamPipeline {
                 }
             }
             MediaFrame::TrackConfig(id, cfg) => {
-                let Some((_, src, codec)) = self.track_srcs.iter().find(|(t, ..)| t == id) else {
+                let Some(t) = self.track_srcs.iter().find(|t| t.id == *id) else {
                     return PushResult::Dropped;
                 };
                 let Some(track) = st.tracks.get_mut(id) else {
                     return PushResult::Dropped;
                 };
-                if cfg.codec != *codec {
+                // Another codec or size needs another rung: a new pipeline (the feeder's call).
+                if cfg.codec != t.codec {
                     return PushResult::Dropped;
                 }
+                // The new configuration applies from the track's next keyframe.
                 if track.config(&cfg.record) {
-                    src.set_caps(Some(&video_caps(cfg, &cfg.record)));
+                    t.src.set_caps(Some(&video_caps(cfg, &cfg.record)));
                 }
                 PushResult::Queued
             }
             MediaFrame::TrackVideo(id, v) => {
-                let Some((_, src, _)) = self.track_srcs.iter().find(|(t, ..)| t == id) else {
+                let Some(t) = self.track_srcs.iter().find(|t| t.id == *id) else {
                     return PushResult::Dropped;
                 };
                 let InputState { frames, tracks, .. } = &mut *st;
                 let Some(track) = tracks.get_mut(id) else {
                     return PushResult::Dropped;
                 };
-                let stamp = match track.video(v, src.current_level_buffers(), frames) {
-                    Decision::Push(stamp) => stamp,
-                    Decision::Drop(why) => {
-                        if why == Dropped::Misaligned && track.first_told_misaligned() {
-                            tracing::warn!(stream = %self.name, track = id, "the track's keyframes are not where track 0's are; it is no longer served");
-                        }
-                        self.shared.video_dropped.fetch_add(1, Ordering::Relaxed);
-                        return PushResult::Dropped;
-                    }
+                // Not counted as dropped: the counters say whether the ladder keeps up, and a
+                // track's frames wait for its keyframe or for track 0 on their own.
+                let Decision::Push(stamp) = track.video(v, t.src.current_level_buffers(), frames)
+                else {
+                    return PushResult::Dropped;
                 };
-                match src.push_buffer(buffer(&v.data, &stamp)) {
+                if track.first_told_misaligned() {
+                    self.misaligned(t);
+                }
+                if track.is_misaligned() && self.audio_src.is_none() {
+                    return PushResult::Dropped;
+                }
+                match t.src.push_buffer(buffer(&v.data, &stamp)) {
                     Ok(_) => PushResult::Queued,
                     Err(_) => PushResult::Closed,
                 }
@@ -480,6 +490,19 @@ impl StreamPipeline {
                     Err(_) => PushResult::Closed,
                 }
             }
+        }
+    }
+
+    /// Track `t`'s keyframes missed a cut: its rung cannot start its segments where the others
+    /// do. With audio the rung is shed from the next cut on (its segments become gaps, as an
+    /// overloaded rung's do); without, the track's frames are dropped and its playlist stops.
+    fn misaligned(&self, t: &TrackSrc) {
+        let (rung, id) = (t.rung, t.id);
+        if self.audio_src.is_some() {
+            tracing::warn!(stream = %self.name, track = id, "the track's keyframes are not where track 0's are: its variant is shed (gaps) from the next segment on");
+            self.shared.request_gate(rung, true);
+        } else {
+            tracing::warn!(stream = %self.name, track = id, "the track's keyframes are not where track 0's are: its variant stops here");
         }
     }
 
@@ -548,8 +571,8 @@ impl StreamPipeline {
             if let Some(a) = &self.audio_src {
                 let _ = a.end_of_stream();
             }
-            for (_, src, _) in &self.track_srcs {
-                let _ = src.end_of_stream();
+            for t in &self.track_srcs {
+                let _ = t.src.end_of_stream();
             }
             if let Ok(rx) = self.eos_rx.lock() {
                 if rx.recv_timeout(EOS_TIMEOUT).is_err() {
@@ -565,6 +588,17 @@ impl StreamPipeline {
             let _ = t.join();
         }
     }
+}
+
+/// The input of another track of a multitrack publish.
+struct TrackSrc {
+    /// The track id.
+    id: u8,
+    src: gst_app::AppSrc,
+    /// The codec the branch was built for.
+    codec: VideoCodec,
+    /// The rung that carries it.
+    rung: usize,
 }
 
 /// Reads a pipeline's counters ([`StreamPipeline::stats_reader`]). It keeps the counters, not

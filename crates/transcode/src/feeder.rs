@@ -10,7 +10,7 @@
 //! playlists end with `EXT-X-ENDLIST`. Building and flushing pipelines happens on this thread,
 //! never on the ingest's network tasks.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,6 +41,12 @@ const JUMP_BACK: MediaTime = MediaTime::from_millis(1_000);
 const JUMP_AHEAD: MediaTime = MediaTime::from_millis(10_000);
 /// How long to wait for video once audio has started, before starting without video.
 const VIDEO_WAIT: Duration = Duration::from_secs(2);
+/// How long a publish's start waits for the first keyframe of another track whose
+/// configuration has arrived, so that its rung is in the first pipeline (not added by a restart).
+const TRACK_WAIT: Duration = Duration::from_secs(1);
+/// The most restarts a publish's other tracks may cause (a track that starts late or changes
+/// size); after that, a track that would need one is no longer fed.
+const MAX_TRACK_RESTARTS: u32 = 3;
 /// How long the feeder waits for a frame before it looks at its state again (the audio wait
 /// runs out without a frame arriving).
 const TICK: Duration = Duration::from_millis(100);
@@ -125,6 +131,10 @@ fn spawn(
         video: None,
         audio: None,
         tracks: BTreeMap::new(),
+        keyed: BTreeSet::new(),
+        refused: BTreeSet::new(),
+        serving: Vec::new(),
+        track_restarts: 0,
         pending: VecDeque::new(),
         first_video_at: None,
         first_audio_at: None,
@@ -157,9 +167,18 @@ struct Feeder {
     input_drops: DropCounter,
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
-    /// The configurations of a multitrack publish's other video tracks that are served (the
-    /// ingest hands on only those), by track id; each is passed through on a rung of its own.
+    /// The configurations of a multitrack publish's other video tracks (the ingest hands on
+    /// only those to serve), by track id; each is passed through on a rung of its own once a
+    /// keyframe of it has arrived.
     tracks: BTreeMap<u8, VideoConfig>,
+    /// The tracks whose keyframe has arrived since their configuration took its shape.
+    keyed: BTreeSet<u8>,
+    /// Tracks no longer fed (they needed a restart past [`MAX_TRACK_RESTARTS`]).
+    refused: BTreeSet<u8>,
+    /// The tracks the running pipeline was started with.
+    serving: Vec<(u8, VideoConfig)>,
+    /// Restarts the other tracks caused.
+    track_restarts: u32,
     pending: VecDeque<MediaFrame>,
     first_video_at: Option<Instant>,
     first_audio_at: Option<Instant>,
@@ -223,24 +242,40 @@ impl Feeder {
             }
             MediaFrame::TrackConfig(id, c) => {
                 if let Err(e) = pipeline::check_track(c) {
-                    if self.tracks.remove(id).is_some() || self.running.is_none() {
-                        tracing::warn!(stream = %self.name, track = id, "track not served: {e}");
-                    }
+                    tracing::warn!(stream = %self.name, track = id, "track not served: {e}");
+                    self.tracks.remove(id);
+                    self.keyed.remove(id);
                     return;
                 }
-                let changed = self.tracks.get(id).is_none_or(|t| t.record != c.record);
+                let unchanged = self.tracks.get(id).is_some_and(|t| same_shape(t, c));
                 self.tracks.insert(*id, c.clone());
-                // A track that joins or changes while video runs: a fresh ladder with its rung.
-                if changed && self.running.as_ref().is_some_and(|r| r.video.is_some()) {
-                    tracing::info!(stream = %self.name, track = id, width = c.width, height = c.height, "another video track started or changed; restarting the ladder");
-                    self.transcoder
-                        .metrics
-                        .pipeline_restart(self.name.as_str(), RestartReason::ConfigChange);
-                    self.finish_in_background();
+                if !unchanged {
+                    // A new rung, or a new size: served from its next keyframe, by a restart.
+                    self.keyed.remove(id);
+                    return;
+                }
+                // The same rung: the running pipeline takes the new parameter sets.
+                let serves = self
+                    .serving
+                    .iter()
+                    .any(|(t, s)| t == id && same_shape(s, c));
+                if let (true, Some(running)) = (serves, &mut self.running) {
+                    running.push(&frame);
                 }
                 return;
             }
-            MediaFrame::TrackVideo(..) => {}
+            MediaFrame::TrackVideo(id, v) => {
+                if self.refused.contains(id) || !self.tracks.contains_key(id) {
+                    return;
+                }
+                if !self.keyed.contains(id) {
+                    if !v.keyframe {
+                        return;
+                    }
+                    self.keyed.insert(*id);
+                    self.track_keyed(*id);
+                }
+            }
             MediaFrame::Video(v) => {
                 self.first_video_at.get_or_insert_with(Instant::now);
                 let dts = v.dts;
@@ -291,15 +326,46 @@ impl Feeder {
         self.try_start();
     }
 
+    /// Track `id`'s first keyframe (since its configuration took its shape) has arrived: a
+    /// running pipeline that does not serve it in this shape is replaced by one that does.
+    fn track_keyed(&mut self, id: u8) {
+        let Some(config) = self.tracks.get(&id) else {
+            return;
+        };
+        let running_video = self.running.as_ref().is_some_and(|r| r.video.is_some());
+        let served = self
+            .serving
+            .iter()
+            .any(|(t, s)| *t == id && same_shape(s, config));
+        if !running_video || served {
+            return;
+        }
+        if self.track_restarts >= MAX_TRACK_RESTARTS {
+            tracing::warn!(stream = %self.name, track = id, "another video track started or changed again; it is no longer fed (restarts for tracks are spent)");
+            self.refused.insert(id);
+            return;
+        }
+        self.track_restarts += 1;
+        tracing::info!(stream = %self.name, track = id, width = config.width, height = config.height, "another video track started or changed size; restarting the ladder with its rung");
+        self.transcoder
+            .metrics
+            .pipeline_restart(self.name.as_str(), RestartReason::ConfigChange);
+        self.finish_in_background();
+    }
+
     fn try_start(&mut self) {
         let Some(video) = self.video.clone() else {
             self.try_start_audio_only();
             return;
         };
-        let audio_waited = self
-            .first_video_at
-            .is_some_and(|t| t.elapsed() >= AUDIO_WAIT);
-        if self.audio.is_none() && !audio_waited {
+        let waited = |wait| self.first_video_at.is_some_and(|t| t.elapsed() >= wait);
+        if self.audio.is_none() && !waited(AUDIO_WAIT) {
+            return;
+        }
+        // Another track whose configuration came may have its keyframe just behind track 0's.
+        let unkeyed =
+            (self.tracks.keys()).any(|id| !self.keyed.contains(id) && !self.refused.contains(id));
+        if unkeyed && !waited(TRACK_WAIT) {
             return;
         }
         // Start on a keyframe; everything before it is useless to a decoder.
@@ -314,20 +380,29 @@ impl Feeder {
             return;
         }
         let key_dts = self.pending[key].dts().unwrap_or(MediaTime::ZERO);
-        let frames: Vec<MediaFrame> = self
-            .pending
-            .drain(..)
-            .skip(key)
-            .filter(|f| match f {
-                MediaFrame::Audio(a) => a.pts >= key_dts,
-                _ => true,
-            })
-            .collect();
+        // From track 0's keyframe on; another track's frames from the same time on, even
+        // those queued just before it (after it, so that it sets the timeline first).
+        let mut early = Vec::new();
+        let mut frames = Vec::new();
+        for (i, f) in self.pending.drain(..).enumerate() {
+            match &f {
+                MediaFrame::TrackVideo(_, v) if i < key && v.dts >= key_dts => early.push(f),
+                _ if i < key => {}
+                MediaFrame::Audio(a) if a.pts < key_dts => {}
+                _ => {
+                    frames.push(f);
+                    if i == key {
+                        frames.append(&mut early);
+                    }
+                }
+            }
+        }
+        let tracks = self.served_tracks();
         let plan = pipeline::with_tracks(
             pipeline::plan(&self.ladder.renditions, video.width, video.height),
-            &self.served_tracks(),
+            &tracks,
         );
-        self.start(Some(video), plan, frames);
+        self.start(Some(video), plan, frames, tracks);
     }
 
     /// Starts a publish that has sent audio and no video configuration for [`VIDEO_WAIT`].
@@ -344,7 +419,7 @@ impl Feeder {
             .filter(|f| matches!(f, MediaFrame::Audio(_)))
             .collect();
         let plan = pipeline::audio_only_plan(&self.ladder.renditions);
-        self.start(None, plan, frames);
+        self.start(None, plan, frames, Vec::new());
     }
 
     /// The previous publish of this name may still be flushing (a takeover, a quick reconnect,
@@ -363,13 +438,15 @@ impl Feeder {
         false
     }
 
-    /// Starts the pipeline of `video` (none: audio only) for `plan`, and pushes `frames` into it.
-    /// A paused output of the same rungs is continued; otherwise a new one starts.
+    /// Starts the pipeline of `video` (none: audio only) and `tracks` for `plan`, and pushes
+    /// `frames` into it. A paused output of the same rungs is continued; otherwise a new one
+    /// starts.
     fn start(
         &mut self,
         video: Option<VideoConfig>,
         plan: Vec<pipeline::RungPlan>,
         frames: Vec<MediaFrame>,
+        tracks: Vec<(u8, VideoConfig)>,
     ) {
         let t = &self.transcoder;
         let names: Vec<&str> = plan.iter().map(|r| r.name.as_str()).collect();
@@ -402,11 +479,7 @@ impl Feeder {
             sessions: Some(t.hardware.sessions.clone()),
             on_failure: t.hardware.on_failure,
             input_offset: None,
-            tracks: if video.is_some() {
-                self.served_tracks()
-            } else {
-                Vec::new()
-            },
+            tracks: tracks.clone(),
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
@@ -433,6 +506,7 @@ impl Feeder {
                     running.push(f);
                 }
                 self.running = Some(running);
+                self.serving = tracks;
             }
             Err(e) => {
                 // A continued output has no pipeline now: its playlists end here.
@@ -507,11 +581,8 @@ impl Feeder {
             sessions: None,
             on_failure: FailurePolicy::Fallback,
             input_offset: offset,
-            tracks: if video.is_some() {
-                self.served_tracks()
-            } else {
-                Vec::new()
-            },
+            // The same rungs as the output was made for.
+            tracks: self.serving.clone(),
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
@@ -536,9 +607,12 @@ impl Feeder {
         }
     }
 
-    /// The other video tracks to serve, by track id.
+    /// The other video tracks to serve (those whose keyframe has come), by track id.
     fn served_tracks(&self) -> Vec<(u8, VideoConfig)> {
-        self.tracks.iter().map(|(id, c)| (*id, c.clone())).collect()
+        (self.tracks.iter())
+            .filter(|(id, _)| self.keyed.contains(id) && !self.refused.contains(id))
+            .map(|(id, c)| (*id, c.clone()))
+            .collect()
     }
 
     /// About once a second, a look at the running stream for overload ([`Running`]).
@@ -570,6 +644,11 @@ impl Feeder {
             tracing::error!(stream = %self.name, "cannot spawn the finishing thread");
         }
     }
+}
+
+/// Whether two configurations of a track make the same rung: the codec and the size.
+fn same_shape(a: &VideoConfig, b: &VideoConfig) -> bool {
+    (a.codec, a.width, a.height) == (b.codec, b.width, b.height)
 }
 
 /// A video decode time that went back more than [`JUMP_BACK`] or ahead more than

@@ -127,8 +127,12 @@ impl Running {
         w.drops = Some(drops);
         // Against the rate the input comes at: never above real time.
         let input = w.input.factor(now).unwrap_or(1.0).min(1.0);
+        // Another track's rung (a multitrack publish's own encode) says how that track
+        // arrives, not whether the ladder keeps up: a track that stops would shed every rung.
+        let plan = self.pipeline.rungs();
         let slowest = (rungs.into_iter().enumerate())
             .filter(|(i, _)| !w.policy.is_shed(*i))
+            .filter(|(i, _)| plan.get(*i).is_some_and(|p| p.track == 0))
             .filter_map(|(_, r)| Some((r.name, r.realtime_factor?)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         let slow = slowest
@@ -233,7 +237,8 @@ impl Watch {
                 .collect(),
         );
         // A ladder without a rung that stays (no passthrough): the last one is never shed.
-        if order.len() == rungs.len() {
+        // Another track's rung does not count: it may stop with its track.
+        if order.len() == rungs.iter().filter(|r| r.track == 0).count() {
             order.pop();
         }
         Watch {

@@ -417,8 +417,9 @@ fn audio_that_never_comes_is_silence() {
 }
 
 /// Another track's frames interleaved with track 0's: `true` entries are track 1's. Each
-/// answer is whether the frame was pushed, or why not.
-fn run_tracks(frames: &[(bool, i64, bool)]) -> Vec<Result<(), Dropped>> {
+/// answer is whether the frame was pushed (`Ok(false)`; `Ok(true)` once track 1 is
+/// misaligned), or why not.
+fn run_tracks(frames: &[(bool, i64, bool)]) -> Vec<Result<bool, Dropped>> {
     let mut input = Input::new(None, Bytes::from_static(RECORD), SEGMENT, MAX_QUEUED);
     let mut track = super::TrackInput::new(Bytes::from_static(RECORD));
     frames
@@ -436,7 +437,7 @@ fn run_tracks(frames: &[(bool, i64, bool)]) -> Vec<Result<(), Dropped>> {
                 input.video(&v, 0)
             };
             match decision {
-                Decision::Push(_) => Ok(()),
+                Decision::Push(_) => Ok(track.is_misaligned()),
                 Decision::Drop(why) => Err(why),
             }
         })
@@ -444,10 +445,12 @@ fn run_tracks(frames: &[(bool, i64, bool)]) -> Vec<Result<(), Dropped>> {
 }
 
 #[test]
-fn another_track_follows_track_0s_cuts_or_is_dropped() {
-    use Dropped::{BeforeStart, Misaligned, WaitingForKeyframe};
+fn another_track_follows_track_0s_cuts_or_is_found_misaligned() {
+    use Dropped::{BeforeStart, WaitingForKeyframe};
     const T0: bool = false;
     const T1: bool = true;
+    const OK: Result<bool, Dropped> = Ok(false);
+    const MISALIGNED: Result<bool, Dropped> = Ok(true);
     // Before track 0 set the timeline, track 1 waits; then it starts on its keyframe.
     assert_eq!(
         run_tracks(&[
@@ -457,15 +460,10 @@ fn another_track_follows_track_0s_cuts_or_is_dropped() {
             (T1, 1066, true),
             (T1, 1100, false),
         ]),
-        [
-            Err(BeforeStart),
-            Ok(()),
-            Err(WaitingForKeyframe),
-            Ok(()),
-            Ok(())
-        ]
+        [Err(BeforeStart), OK, Err(WaitingForKeyframe), OK, OK]
     );
-    // Aligned: track 1's keyframe at each cut (2 s segments), before or after track 0's.
+    // Aligned: track 1's keyframe at each cut (2 s segments), before or after track 0's, or
+    // a millisecond after it.
     assert_eq!(
         run_tracks(&[
             (T0, 0, true),
@@ -476,12 +474,13 @@ fn another_track_follows_track_0s_cuts_or_is_dropped() {
             (T0, 2000, true),
             (T1, 2033, false),
             (T0, 4000, true),
-            (T1, 4000, true),
+            (T1, 4001, true),
             (T1, 4033, false),
         ]),
-        [Ok(()); 10]
+        [OK; 10]
     );
-    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none, and the track is dropped.
+    // Track 1's keyframes every 1.5 s: the cut at 2 s finds none. So does a keyframe a
+    // millisecond before the cut (the muxer would split at the next one).
     assert_eq!(
         run_tracks(&[
             (T0, 0, true),
@@ -491,18 +490,65 @@ fn another_track_follows_track_0s_cuts_or_is_dropped() {
             (T1, 2033, false),
             (T1, 3000, true),
         ]),
-        [
-            Ok(()),
-            Ok(()),
-            Ok(()),
-            Ok(()),
-            Err(Misaligned),
-            Err(Misaligned)
-        ]
+        [OK, OK, OK, OK, MISALIGNED, MISALIGNED]
+    );
+    assert_eq!(
+        run_tracks(&[
+            (T0, 0, true),
+            (T1, 1999, true),
+            (T0, 2000, true),
+            (T1, 2033, false)
+        ]),
+        [OK, OK, OK, MISALIGNED]
     );
     // A track that starts mid-segment starts its first segment on its first keyframe.
     assert_eq!(
         run_tracks(&[(T0, 0, true), (T1, 500, true), (T1, 533, false)]),
-        [Ok(()), Ok(()), Ok(())]
+        [OK, OK, OK]
     );
+}
+
+#[test]
+fn another_track_that_lost_frames_resumes_on_its_keyframe_without_a_false_misalignment() {
+    let mut input = Input::new(None, Bytes::from_static(RECORD), SEGMENT, MAX_QUEUED);
+    let mut track = super::TrackInput::new(Bytes::from_static(RECORD));
+    let frame = |ms: i64, keyframe: bool| VideoFrame {
+        dts: MediaTime::from_millis(ms),
+        pts: MediaTime::from_millis(ms),
+        keyframe,
+        data: Bytes::new(),
+    };
+    assert!(matches!(input.video(&frame(0, true), 0), Decision::Push(_)));
+    assert!(matches!(
+        track.video(&frame(0, true), 0, &input),
+        Decision::Push(_)
+    ));
+    // Track 1's keyframe at the cut is lost to a full queue; it waits for the next one.
+    assert_eq!(
+        track.video(&frame(2000, true), MAX_QUEUED as u64, &input),
+        Decision::Drop(Dropped::QueueFull)
+    );
+    assert!(matches!(
+        input.video(&frame(2000, true), 0),
+        Decision::Push(_)
+    ));
+    assert_eq!(
+        track.video(&frame(2033, false), 0, &input),
+        Decision::Drop(Dropped::WaitingForKeyframe)
+    );
+    // Its keyframe at 4 s arrives before track 0's: the cut at 2 s, which it had no frames
+    // across, is not held against it.
+    assert!(matches!(
+        track.video(&frame(4000, true), 0, &input),
+        Decision::Push(_)
+    ));
+    assert!(matches!(
+        input.video(&frame(4000, true), 0),
+        Decision::Push(_)
+    ));
+    assert!(matches!(
+        track.video(&frame(4033, false), 0, &input),
+        Decision::Push(_)
+    ));
+    assert!(!track.is_misaligned());
 }
