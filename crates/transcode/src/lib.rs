@@ -37,6 +37,7 @@
 
 mod api;
 pub mod config;
+mod continuity;
 mod control;
 mod feeder;
 mod gauges;
@@ -57,6 +58,7 @@ pub use api::{capabilities_json, rungs_json};
 pub use config::{
     Accelerator, Hls, Nvidia, OnAcceleratorFailure, Overload, RenditionConfig, Transcode,
 };
+pub use continuity::{Continuity, ContinuityStore};
 pub use gauges::{HardwareGauges, OutputGauges};
 pub use hardware::{Hardware, HardwareIssue, IssueCounts, ENV_TEST_FAULTS};
 pub use metrics::{RestartReason, TranscodeMetrics};

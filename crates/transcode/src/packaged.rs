@@ -48,6 +48,9 @@ pub(crate) struct Listed {
     pub(crate) part: bool,
     /// Arrival times of the frames that became listed with it.
     pub(crate) arrivals: Vec<Instant>,
+    /// Where the playlists stand, when the chunk completed a segment of the first rung: for
+    /// a publish on another server to continue them.
+    pub(crate) continuity: Option<Continuity>,
 }
 
 /// The packaged state and its cursor.
@@ -381,6 +384,7 @@ impl Packaged {
         arrivals: &[Instant],
     ) -> Option<Listed> {
         let end = chunk.pts + chunk.duration;
+        let end_pdt = pdt + std::time::Duration::from_nanos(chunk.duration.as_nanos().max(0) as u64);
         let kind = chunk.kind;
         let mut inner = self.lock();
         let listed = match &mut inner.state {
@@ -403,11 +407,19 @@ impl Packaged {
                 // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole segment
                 // without (`PackagerConfig::whole_segments`).
                 let part = pushed.is_ok() && kind != ChunkKind::Init;
+                let continuity = (rung == 0 && completed.is_some()).then(|| Continuity {
+                    next_msn: packager.next_msn(),
+                    next_discontinuity_sequence: packager.next_discontinuity_sequence(),
+                    next_init_version: packager.next_init_version(),
+                    last_end: end_pdt,
+                    rungs: names.clone(),
+                });
                 Some(Listed {
                     arrivals: if part { arrivals.to_vec() } else { Vec::new() },
                     rung: name,
                     completed,
                     part,
+                    continuity,
                 })
             }
             State::Failed => return None,

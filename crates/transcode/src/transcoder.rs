@@ -1,9 +1,10 @@
 //! The settings and shared state every publish's feeder works with.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pipeline::LadderConfig;
 
+use crate::continuity::ContinuityStore;
 use crate::config::{Hls, Overload, Transcode};
 use crate::hardware::Hardware;
 use crate::metrics::TranscodeMetrics;
@@ -21,6 +22,8 @@ pub struct Transcoder {
     pub(crate) overload: Overload,
     /// Each rendition's `shed_priority`, by name.
     pub(crate) shed_priorities: Vec<(String, u32)>,
+    /// Where playlists' continuity is kept beyond this process (cluster mode), once set.
+    pub(crate) continuity: OnceLock<Arc<dyn ContinuityStore>>,
 }
 
 impl Transcoder {
@@ -44,7 +47,15 @@ impl Transcoder {
                 .iter()
                 .map(|r| (r.name.to_string(), r.shed_priority))
                 .collect(),
+            continuity: OnceLock::new(),
         })
+    }
+
+    /// Keeps every stream's playlist continuity in `store` too, so that a publish of the
+    /// stream on another server continues the playlists (cluster mode). Set once, before
+    /// publishes start; a second call is ignored.
+    pub fn set_continuity(&self, store: Arc<dyn ContinuityStore>) {
+        let _ = self.continuity.set(store);
     }
 
     /// Every stream's output.
