@@ -1,9 +1,11 @@
-//! Cluster mode (issue 28, first slice): two real `ferrocast` processes share a real Redis
+//! Cluster mode (issues 28 and 30): real `ferrocast` processes share a real Redis
 //! (Debian's `redis-server`, on a free port), and one stream has one publisher across both:
 //! the same key on the other pod is refused over RTMP and over SRT while the stream is live,
 //! accepted once its publisher stops, and accepted after its owner is killed once the lease
 //! expires. A Redis outage ends nothing that is live, refuses new publishes, and every live
-//! lease is asserted again once Redis is back.
+//! lease is asserted again once Redis is back. A publisher whose pod dies and that comes back
+//! on a third pod within the reconnect window continues the playlists (served through the
+//! second pod); after the window it starts new ones.
 
 mod support;
 
@@ -416,4 +418,163 @@ fn any_pod_serves_a_stream_published_to_another_through_one_fetch_per_object() {
         "B to answer 404 once the lease expired",
         || (b.get(SOURCE).status == 404).then_some(()),
     );
+}
+
+/// A publisher for `key` on `server` that went live there: retried (each try bounded) while the
+/// server refuses it, as a publisher whose stream is still leased elsewhere is.
+fn publish_when_admitted(server: &Server, tag: &str, deadline: Duration) -> ChildGuard {
+    let until = Instant::now() + deadline;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut p = ffmpeg_publish(
+            &server.dir,
+            &format!("{tag}-{attempt}"),
+            &server.rtmp_url(KEY),
+            "320x240",
+            60,
+        );
+        let tried = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < tried && p.try_wait().is_none() {
+            if !server.stream("main")["publisher"].is_null() {
+                return p;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        drop(p);
+        assert!(
+            Instant::now() < until,
+            "{tag}: never admitted\n{}",
+            server.logs()
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `EXT-X-DISCONTINUITY-SEQUENCE` of a media playlist (0 when absent).
+fn discontinuity_sequence(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:"))
+        .map_or(0, |v| v.trim().parse().expect("a number"))
+}
+
+#[test]
+fn a_publish_that_comes_back_on_another_pod_continues_the_playlists() {
+    const SOURCE: &str = "/live/main/source/index.m3u8";
+    let redis = Redis::start();
+    let mut a = pod(&redis);
+    let b = pod(&redis);
+    let c = pod(&redis);
+    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
+    a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
+    // B serves A's playlists; A has a few segments, the newest ones in Redis.
+    wait_until(LIVE_TIMEOUT, "three segments through B", || {
+        let r = b.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.segments.len() >= 3)
+    });
+    // A dies with its publisher: the segment it had open is never finished.
+    let on_a = support::hls::parse_media(&a.get(SOURCE).body);
+    a.process.signal("KILL");
+    a.process.expect_exit(Duration::from_secs(5));
+    drop(pa);
+    let last_on_a = on_a.last_msn().expect("A's segments");
+    let init_on_a = on_a.map_uri.clone().expect("A's init");
+
+    // The publisher comes back on C, once A's lease has expired.
+    let _pc = publish_when_admitted(&c, "c", Duration::from_secs(20));
+    let on_c = wait_until(LIVE_TIMEOUT, "C's segments through B", || {
+        let r = b.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.first_msn().is_some_and(|m| m > last_on_a) && p.segments.len() >= 2)
+    });
+    let first_on_c = on_c.first_msn().unwrap();
+    // The sequence goes on where A left it: after its last segment, or after the one it had
+    // open (whose parts players may have cached: that number is not used again). A segment
+    // that opened between the look at A and the kill moves it on by one.
+    let expected = match newest_part(&on_a.text) {
+        Some((open, _)) if open > last_on_a => open + 1,
+        _ => last_on_a + 1,
+    };
+    assert!(
+        (expected..=expected + 1).contains(&first_on_c),
+        "A's last segment {last_on_a}, C's first {first_on_c}, expected {expected}\n{}\n{}",
+        on_a.text,
+        on_c.text
+    );
+    // After one discontinuity, with a new init segment.
+    assert_eq!(
+        discontinuity_sequence(&on_c.text),
+        discontinuity_sequence(&on_a.text) + 1,
+        "{}\n{}",
+        on_a.text,
+        on_c.text
+    );
+    assert_ne!(
+        on_c.map_uri.as_deref(),
+        Some(init_on_a.as_str()),
+        "{}",
+        on_c.text
+    );
+    let log = c.logs();
+    assert!(
+        log.contains("continuing the playlists another server left"),
+        "{log}"
+    );
+    // B's bytes are C's.
+    let s = on_c.segments[0].uri.clone();
+    let path = format!("/live/main/source/{s}");
+    let (from_b, from_c) = (b.get_bytes(&path), c.get_bytes(&path));
+    assert_eq!((from_b.status, from_c.status), (200, 200), "{path}");
+    assert!(
+        !from_b.body.is_empty() && from_b.body == from_c.body,
+        "{path}"
+    );
+}
+
+#[test]
+fn a_publish_that_comes_back_after_the_window_starts_new_playlists() {
+    const SOURCE: &str = "/live/main/source/index.m3u8";
+    let redis = Redis::start();
+    let short = |redis: &Redis| {
+        Server::start(&[
+            "--stream",
+            &format!("main={KEY}"),
+            "--set",
+            &format!("cluster.redis_url={}", redis.url()),
+            "--set",
+            "cluster.lease_ttl=3s",
+            "--set",
+            "ingest.reconnect_window=2s",
+        ])
+    };
+    let a = short(&redis);
+    let c = short(&redis);
+    let mut pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 4);
+    a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
+    let on_a = wait_until(LIVE_TIMEOUT, "A's playlist to end", || {
+        let r = a.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.ended)
+    });
+    pa.expect_exit(Duration::from_secs(10));
+    // Past the window: the continuity has expired with it.
+    thread::sleep(Duration::from_secs(2));
+    let _pc = publish_when_admitted(&c, "c", Duration::from_secs(20));
+    let on_c = wait_until(LIVE_TIMEOUT, "C's segments", || {
+        let r = c.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| !p.segments.is_empty())
+    });
+    assert_eq!(discontinuity_sequence(&on_c.text), 0, "{}", on_c.text);
+    let log = c.logs();
+    assert!(
+        !log.contains("continuing the playlists another server left"),
+        "{log}"
+    );
+    assert_ne!(on_c.first_msn(), on_a.last_msn().map(|m| m + 1));
 }

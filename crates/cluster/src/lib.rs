@@ -11,6 +11,9 @@
 //!   owner's advertise address, its process instance and the publish id, with a TTL. Every
 //!   write is one Lua script, so a pod never renews or releases a lease another pod holds.
 //!
+//! - [`ContinuityHashes`] keep each stream's playlist continuity (a small hash, written at
+//!   each segment cut, with the reconnect window as its TTL), so that a publish that comes back
+//!   on another pod continues the playlists.
 //! - [`Proxy`] is the cluster as a playback `hls::Source`, after the local streams in the
 //!   chain: a stream live on another pod is asked of that pod (its admin listener), media
 //!   through a bounded edge cache where concurrent misses share one fetch.
@@ -19,6 +22,7 @@
 //! (`ingest::Ownership`) to [`Leases`], through the [`Holder`] a claim watches.
 
 mod config;
+mod continuity;
 mod edge;
 mod lease;
 mod metrics;
@@ -26,6 +30,7 @@ mod proxy;
 mod store;
 
 pub use config::{Cluster, OnStoreDown};
+pub use continuity::ContinuityHashes;
 pub use lease::{Claim, Holder, Lease, Leases, Refusal};
 pub use metrics::ClusterMetrics;
 pub use proxy::Proxy;

@@ -152,6 +152,12 @@ pub fn wire(
     if let Some(node) = &cluster {
         streams_registry.set_ownership(node.ownership());
         health.set_cluster(node.leases.store().clone());
+        // A publish that comes back on another pod within the window continues the playlists.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !config.ingest.reconnect_window.is_zero() => transcoder
+                .set_continuity(node.continuity_store(config.ingest.reconnect_window, runtime)),
+            _ => {}
+        }
     }
     // Playback asks this pod's streams first, then (cluster mode) the pod that has the stream.
     let source: Arc<dyn hls::Source> = match &cluster {

@@ -4,14 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use cluster::{ClusterMetrics, Holder, Leases, Proxy, Refusal, Store};
+use cluster::{ClusterMetrics, ContinuityHashes, Holder, Leases, Proxy, Refusal, Store};
 use futures::future::BoxFuture;
 use hls::{Answer, Budget, Reply, Request, Source};
 use ingest::{Disowned, EndReason, Ownership, OwnershipClaim, PublishWatch};
 use media::StreamName;
 use prometheus_client::registry::Registry;
-use transcode::Outputs;
+use transcode::{Continuity, ContinuityStore, Outputs};
 
 /// This pod in the cluster.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct ClusterNode {
     pub leases: Arc<Leases>,
     /// The other pods' streams, as a playback source.
     pub proxy: cluster::Proxy,
+    /// Each stream's playlist continuity, for the next pod that takes it.
+    pub continuity: Arc<ContinuityHashes>,
 }
 
 impl ClusterNode {
@@ -55,6 +58,7 @@ impl ClusterNode {
         let leases = Leases::new(config, advertise, store, metrics.clone());
         Ok(ClusterNode {
             proxy: cluster::Proxy::new(leases.clone(), config.edge_cache_bytes, metrics),
+            continuity: Arc::new(ContinuityHashes::new(leases.store().clone())),
             leases,
         })
     }
@@ -62,6 +66,20 @@ impl ClusterNode {
     /// Starts the store's connection (on the current tokio runtime).
     pub fn start(&self) {
         self.leases.store().start();
+    }
+
+    /// The transcoder's [`ContinuityStore`]: each stream's continuity kept for `window` (the
+    /// reconnect window), written and read on `runtime`.
+    pub fn continuity_store(
+        &self,
+        window: Duration,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<dyn ContinuityStore> {
+        Arc::new(RedisContinuity {
+            hashes: self.continuity.clone(),
+            window,
+            runtime,
+        })
     }
 
     /// Ingest's admission, answered by this node's leases.
@@ -95,6 +113,50 @@ fn disowned(r: Refusal) -> Disowned {
     match r {
         Refusal::LiveElsewhere { owner } => Disowned::LiveElsewhere(owner),
         Refusal::StoreDown => Disowned::StoreDown,
+    }
+}
+
+/// Playlist continuity in Redis, for the transcoder.
+#[derive(Debug)]
+struct RedisContinuity {
+    hashes: Arc<ContinuityHashes>,
+    window: Duration,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ContinuityStore for RedisContinuity {
+    fn save(&self, stream: &str, state: Continuity) {
+        let (hashes, stream, window) = (self.hashes.clone(), stream.to_owned(), self.window);
+        self.runtime.spawn(async move {
+            if let Err(e) = hashes.save(&stream, &state.to_fields(), window).await {
+                tracing::debug!(stream, error = %e, "cannot record the playlists' continuity");
+            }
+        });
+    }
+
+    fn load(&self, stream: &str) -> Option<Continuity> {
+        // Called on a feeder thread, never on the runtime (whose thread it would block).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tracing::warn!(
+                stream,
+                "continuity asked on the runtime; starting new playlists"
+            );
+            return None;
+        }
+        match self.runtime.block_on(self.hashes.load(stream)) {
+            Ok(fields) if fields.is_empty() => None,
+            Ok(fields) => {
+                let state = Continuity::from_fields(&fields);
+                if state.is_none() {
+                    tracing::warn!(stream, "the playlists' continuity in the store is malformed; starting new playlists");
+                }
+                state
+            }
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "cannot read the playlists' continuity; starting new playlists");
+                None
+            }
+        }
     }
 }
 

@@ -454,18 +454,43 @@ impl Feeder {
             .outputs
             .get(self.name.as_str())
             .filter(|o| o.packaged.resume(&names));
+        // A stream that was live on another server within the reconnect window continues its
+        // playlists from where that server left them (cluster mode).
+        let carried = match (&resumed, t.continuity.get()) {
+            (None, Some(store)) => store.load(self.name.as_str()),
+            _ => None,
+        };
         let output = match &resumed {
             Some(o) => o.clone(),
             None => {
-                let first_msn = t.outputs.first_msn(&self.name);
+                let (mut first_msn, mut first_discontinuity_sequence, mut first_init_version) = (
+                    t.outputs.first_msn(&self.name),
+                    t.outputs.first_discontinuity_sequence(&self.name),
+                    t.outputs.first_init_version(&self.name),
+                );
+                if let Some(c) = &carried {
+                    // Its numbers, not the clock's: the sequence goes on without a jump.
+                    first_msn = c
+                        .next_msn
+                        .max(t.outputs.previous_msn(&self.name).unwrap_or(0));
+                    first_discontinuity_sequence =
+                        first_discontinuity_sequence.max(c.next_discontinuity_sequence);
+                    first_init_version = first_init_version.max(c.next_init_version);
+                    tracing::info!(
+                        stream = %self.name,
+                        first_msn,
+                        first_discontinuity_sequence,
+                        first_init_version,
+                        same_rungs = c.rungs == plan.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                        "continuing the playlists another server left within the reconnect window"
+                    );
+                }
                 StreamOutput::new(
                     self.name.clone(),
                     hls::PackagerConfig {
                         first_msn,
-                        first_discontinuity_sequence: t
-                            .outputs
-                            .first_discontinuity_sequence(&self.name),
-                        first_init_version: t.outputs.first_init_version(&self.name),
+                        first_discontinuity_sequence,
+                        first_init_version,
                         ..t.packager.clone()
                     },
                     plan.len(),
@@ -473,7 +498,10 @@ impl Feeder {
                 )
             }
         };
-        let epoch = SystemTime::now();
+        // The timeline goes on no earlier than where the other server's ended (clocks differ).
+        let epoch = carried
+            .as_ref()
+            .map_or(SystemTime::now(), |c| SystemTime::now().max(c.last_end));
         let options = StartOptions {
             selection: Some(t.hardware.selection.clone()),
             sessions: Some(t.hardware.sessions.clone()),
@@ -543,6 +571,7 @@ impl Feeder {
             epoch,
             ended: self.ended.clone(),
             hardware: t.hardware.clone(),
+            continuity: t.continuity.get().cloned(),
         });
         match (video, &self.audio) {
             (Some(video), audio) => StreamPipeline::start_with(

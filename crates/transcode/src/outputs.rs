@@ -101,14 +101,17 @@ impl Outputs {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| (d.as_millis() / 500) as u64)
             .unwrap_or(0);
-        let previous = self
-            .map
+        clock.max(self.previous_msn(name).unwrap_or(0))
+    }
+
+    /// The media sequence number the previous publish of `name` on this server would have
+    /// given its next segment, if there was one.
+    pub(crate) fn previous_msn(&self, name: &StreamName) -> Option<u64> {
+        self.map
             .lock()
             .expect("outputs lock")
             .get(name)
             .and_then(|o| o.with_packager(|p| p.next_msn()))
-            .unwrap_or(0);
-        clock.max(previous)
     }
 
     /// Where a new publish of `name` starts its discontinuity sequence: after the previous

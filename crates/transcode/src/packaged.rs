@@ -12,6 +12,7 @@ use media::{MediaTime, StreamName};
 use pipeline::RungInfo;
 use tokio::sync::watch;
 
+use crate::continuity::Continuity;
 use crate::overload::ShedReason;
 use crate::rate::RateMeter;
 
@@ -384,7 +385,8 @@ impl Packaged {
         arrivals: &[Instant],
     ) -> Option<Listed> {
         let end = chunk.pts + chunk.duration;
-        let end_pdt = pdt + std::time::Duration::from_nanos(chunk.duration.as_nanos().max(0) as u64);
+        let end_pdt =
+            pdt + std::time::Duration::from_nanos(chunk.duration.as_nanos().max(0) as u64);
         let kind = chunk.kind;
         let mut inner = self.lock();
         let listed = match &mut inner.state {
@@ -395,6 +397,7 @@ impl Packaged {
             State::Live { packager, names } => {
                 let name = names.get(rung)?.clone();
                 let before = packager.stats(&name).map(|s| s.segments).unwrap_or(0);
+                let next_before = packager.next_msn();
                 let pushed = packager.push(&name, chunk, pdt);
                 if let Err(e) = &pushed {
                     tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
@@ -407,7 +410,10 @@ impl Packaged {
                 // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole segment
                 // without (`PackagerConfig::whole_segments`).
                 let part = pushed.is_ok() && kind != ChunkKind::Init;
-                let continuity = (rung == 0 && completed.is_some()).then(|| Continuity {
+                // Whenever a segment of the first rung opens or completes: a number a player
+                // may have seen (a part of an open segment) is never handed on again.
+                let moved = completed.is_some() || packager.next_msn() != next_before;
+                let continuity = (rung == 0 && moved).then(|| Continuity {
                     next_msn: packager.next_msn(),
                     next_discontinuity_sequence: packager.next_discontinuity_sequence(),
                     next_init_version: packager.next_init_version(),

@@ -9,6 +9,7 @@ use media::cmaf::CmafChunk;
 use pipeline::accel::FailurePolicy;
 use pipeline::{ChunkSink, Failure, RungInfo};
 
+use crate::continuity::ContinuityStore;
 use crate::control::{Control, Fallback};
 use crate::hardware::{Hardware, HardwareIssue};
 use crate::metrics::{RungLabels, TranscodeMetrics};
@@ -22,6 +23,8 @@ pub(crate) struct Sink {
     pub(crate) epoch: SystemTime,
     pub(crate) ended: EndSignal,
     pub(crate) hardware: Arc<Hardware>,
+    /// Where the playlists' continuity is kept beyond this process, if anywhere.
+    pub(crate) continuity: Option<Arc<dyn ContinuityStore>>,
 }
 
 impl ChunkSink for Sink {
@@ -43,6 +46,9 @@ impl ChunkSink for Sink {
             }
             self.metrics
                 .listed(&labels, listed.part, &listed.arrivals, now);
+            if let (Some(store), Some(state)) = (&self.continuity, listed.continuity) {
+                store.save(self.output.name().as_str(), state);
+            }
         }
     }
 

@@ -4,8 +4,8 @@ use std::sync::{Arc, OnceLock};
 
 use pipeline::LadderConfig;
 
-use crate::continuity::ContinuityStore;
 use crate::config::{Hls, Overload, Transcode};
+use crate::continuity::ContinuityStore;
 use crate::hardware::Hardware;
 use crate::metrics::TranscodeMetrics;
 use crate::outputs::Outputs;

@@ -1,0 +1,100 @@
+//! Where a stream's playlists stand, kept outside the process so that a publish of the stream
+//! on another server continues them (cluster mode: a small hash in Redis, written as each
+//! segment opens and completes, with the reconnect window as its TTL). The transcoder knows only the
+//! [`ContinuityStore`] trait; the wiring plugs the cluster's in.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A stream's playlists as its owner left them, for the next publish to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuity {
+    /// The first media sequence number no rung has used: where the next publish's first
+    /// segment is numbered. A segment that was open (its parts listed) when the owner died is
+    /// never finished, and its number is not used again.
+    pub next_msn: u64,
+    /// The discontinuity sequence the next publish starts at: one above every one used.
+    pub next_discontinuity_sequence: u64,
+    /// The init version the next publish starts at: above every one used.
+    pub next_init_version: u32,
+    /// The end of the newest media on the program-date-time clock: the next publish's
+    /// timeline starts no earlier.
+    pub last_end: SystemTime,
+    /// The ladder's rung names, in order.
+    pub rungs: Vec<String>,
+}
+
+impl Continuity {
+    /// The hash fields it is stored as.
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        let end_ms = self
+            .last_end
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        vec![
+            ("next_msn", self.next_msn.to_string()),
+            (
+                "next_discontinuity_sequence",
+                self.next_discontinuity_sequence.to_string(),
+            ),
+            ("next_init_version", self.next_init_version.to_string()),
+            ("last_end_ms", end_ms.to_string()),
+            ("rungs", self.rungs.join(",")),
+        ]
+    }
+
+    /// Reads it back from its hash fields; `None` when a field is missing or malformed.
+    pub fn from_fields(fields: &HashMap<String, String>) -> Option<Continuity> {
+        let get = |k: &str| fields.get(k).map(String::as_str);
+        Some(Continuity {
+            next_msn: get("next_msn")?.parse().ok()?,
+            next_discontinuity_sequence: get("next_discontinuity_sequence")?.parse().ok()?,
+            next_init_version: get("next_init_version")?.parse().ok()?,
+            last_end: UNIX_EPOCH + Duration::from_millis(get("last_end_ms")?.parse().ok()?),
+            rungs: get("rungs")?
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+/// Keeps [`Continuity`] outside the process.
+pub trait ContinuityStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Records `state` for `stream`. Never blocks (the write goes on in the background) and
+    /// may be lost; called from the pipeline's threads at each segment cut.
+    fn save(&self, stream: &str, state: Continuity);
+    /// What was recorded for `stream` within the reconnect window, if anything. Blocks
+    /// briefly (bounded); called from a publish's feeder thread as it starts.
+    fn load(&self, stream: &str) -> Option<Continuity>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_and_bad_ones_read_as_none() {
+        let c = Continuity {
+            next_msn: 3_600_123,
+            next_discontinuity_sequence: 2,
+            next_init_version: 5,
+            last_end: UNIX_EPOCH + Duration::from_millis(1_765_000_000_123),
+            rungs: vec!["source".into(), "360p".into()],
+        };
+        let fields: HashMap<String, String> = c
+            .to_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(Continuity::from_fields(&fields), Some(c));
+        let mut bad = fields.clone();
+        bad.insert("next_msn".into(), "x".into());
+        assert_eq!(Continuity::from_fields(&bad), None);
+        let mut missing = fields;
+        missing.remove("rungs");
+        assert_eq!(Continuity::from_fields(&missing), None);
+        assert_eq!(Continuity::from_fields(&HashMap::new()), None);
+    }
+}
