@@ -9,11 +9,35 @@ use std::time::Duration;
 
 use crate::store::{Store, StoreDown};
 
-/// Replace the hash with ARGV[2..] (field, value pairs) and give it a TTL of ARGV[1] ms: one
-/// write, so a reader never sees half of one state and half of another.
+/// Merge ARGV[3..] (field, value pairs) into the hash and give it a TTL of ARGV[1] ms, in one
+/// script, so a reader never sees half of a write. The fields named in ARGV[2] (comma
+/// separated) are numbers that only grow: each keeps the greater of the stored and the new
+/// value, so writes that arrive late or out of order (a pod still flushing after another took
+/// the stream) never take a number back. The other fields come with the write whose first
+/// growing field is at least the stored one.
 const SAVE: &str = r#"
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local growing = {}
+for name in string.gmatch(ARGV[2], '[^,]+') do growing[name] = true end
+local first = string.match(ARGV[2], '[^,]+')
+local stored = tonumber(redis.call('HGET', KEYS[1], first) or '')
+local newer = true
+for i = 3, #ARGV, 2 do
+  if ARGV[i] == first and stored and tonumber(ARGV[i + 1]) and tonumber(ARGV[i + 1]) < stored then
+    newer = false
+  end
+end
+for i = 3, #ARGV, 2 do
+  local name, value = ARGV[i], ARGV[i + 1]
+  if growing[name] then
+    local old = tonumber(redis.call('HGET', KEYS[1], name) or '')
+    local new = tonumber(value)
+    if new and (not old or new > old) then
+      redis.call('HSET', KEYS[1], name, value)
+    end
+  elseif newer then
+    redis.call('HSET', KEYS[1], name, value)
+  end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 "#;
@@ -43,18 +67,22 @@ impl ContinuityHashes {
         format!("ferrocast:continuity:{stream}")
     }
 
-    /// Replaces `stream`'s hash with `fields`, for `ttl` (at least a millisecond).
+    /// Merges `fields` into `stream`'s hash and gives it `ttl` (at least a millisecond). The
+    /// fields named in `growing` are numbers that only grow (the first of them orders the
+    /// writes: the other fields of an older write are dropped).
     pub async fn save(
         &self,
         stream: &str,
         fields: &[(&str, String)],
+        growing: &[&str],
         ttl: Duration,
     ) -> Result<(), StoreDown> {
-        if fields.is_empty() {
+        if fields.is_empty() || growing.is_empty() {
             return Ok(());
         }
         let ttl = ttl.as_millis().max(1).to_string();
-        let mut args: Vec<&str> = vec![&ttl];
+        let growing = growing.join(",");
+        let mut args: Vec<&str> = vec![&ttl, &growing];
         for (k, v) in fields {
             args.push(k);
             args.push(v);
@@ -64,6 +92,11 @@ impl ContinuityHashes {
             .eval(&self.save, &[&Self::key(stream)], &args)
             .await?;
         Ok(())
+    }
+
+    /// Whether the store answered lately (a read while it is down would only wait).
+    pub fn is_up(&self) -> bool {
+        self.store.is_up()
     }
 
     /// `stream`'s hash: empty when there is none (never written, or expired).

@@ -2,7 +2,7 @@
 //! on the loopback and stopped by its PID): two pods never both hold a stream, a pod never
 //! renews or releases a lease another pod holds, a silent publisher lets its lease go, and a
 //! Redis outage refuses new publishes (or lets them go on locally) and ends with every live
-//! lease asserted again.
+//! lease asserted again. Continuity writes merge: no number goes back.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -384,4 +384,47 @@ async fn a_redis_outage_refuses_new_publishes_or_goes_on_locally_then_every_leas
         .await
         .expect("new publishes are accepted again");
     assert!(!live.is_over());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuity_writes_merge_so_that_no_number_goes_back() {
+    let redis = Redis::start();
+    let a = Pod::start(&redis, "10.0.0.1:9091", OnStoreDown::Refuse).await;
+    let hashes = cluster::ContinuityHashes::new(a.leases.store().clone());
+    const GROWING: [&str; 2] = ["next_msn", "next_init_version"];
+    let state = |msn: u64, init: u32, closed: &str| {
+        vec![
+            ("next_msn", msn.to_string()),
+            ("next_init_version", init.to_string()),
+            ("closed", closed.to_owned()),
+        ]
+    };
+    let ttl = Duration::from_secs(30);
+    assert!(hashes.load("main").await.unwrap().is_empty());
+    hashes
+        .save("main", &state(100, 2, "0"), &GROWING, ttl)
+        .await
+        .unwrap();
+    // A newer state replaces it.
+    hashes
+        .save("main", &state(101, 2, "1"), &GROWING, ttl)
+        .await
+        .unwrap();
+    // An older one, arriving late, takes no number back and leaves the rest as it was; its
+    // greater init version is kept.
+    hashes
+        .save("main", &state(99, 3, "0"), &GROWING, ttl)
+        .await
+        .unwrap();
+    let got = hashes.load("main").await.unwrap();
+    assert_eq!(got["next_msn"], "101");
+    assert_eq!(got["next_init_version"], "3");
+    assert_eq!(got["closed"], "1");
+    let pttl: i64 = redis
+        .cli(&["PTTL", "ferrocast:continuity:main"])
+        .parse()
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 30_000, "PTTL {pttl}");
+    // Other streams are apart.
+    assert!(hashes.load("other").await.unwrap().is_empty());
 }

@@ -154,8 +154,15 @@ pub fn wire(
         health.set_cluster(node.leases.store().clone());
         // A publish that comes back on another pod within the window continues the playlists.
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if !config.ingest.reconnect_window.is_zero() => transcoder
-                .set_continuity(node.continuity_store(config.ingest.reconnect_window, runtime)),
+            Ok(runtime) if !config.ingest.reconnect_window.is_zero() => {
+                transcoder.set_continuity(node.continuity_store(
+                    config.ingest.reconnect_window,
+                    config.cluster.lease_ttl,
+                    runtime,
+                ));
+                // A drain hands the streams over: no ENDLIST for what goes on elsewhere.
+                outputs.hand_over_on_drain();
+            }
             _ => {}
         }
     }

@@ -68,16 +68,20 @@ impl ClusterNode {
         self.leases.store().start();
     }
 
-    /// The transcoder's [`ContinuityStore`]: each stream's continuity kept for `window` (the
-    /// reconnect window), written and read on `runtime`.
+    /// The transcoder's [`ContinuityStore`]: each stream's continuity, continued within
+    /// `window` (the reconnect window) of its publish's end. A dead owner's lease must expire
+    /// first (`lease_ttl`), so its last state, never closed, is kept that much longer. Written
+    /// and read on `runtime`.
     pub fn continuity_store(
         &self,
         window: Duration,
+        lease_ttl: Duration,
         runtime: tokio::runtime::Handle,
     ) -> Arc<dyn ContinuityStore> {
         Arc::new(RedisContinuity {
             hashes: self.continuity.clone(),
             window,
+            lease_ttl,
             runtime,
         })
     }
@@ -121,20 +125,33 @@ fn disowned(r: Refusal) -> Disowned {
 struct RedisContinuity {
     hashes: Arc<ContinuityHashes>,
     window: Duration,
+    lease_ttl: Duration,
     runtime: tokio::runtime::Handle,
 }
 
 impl ContinuityStore for RedisContinuity {
     fn save(&self, stream: &str, state: Continuity) {
-        let (hashes, stream, window) = (self.hashes.clone(), stream.to_owned(), self.window);
+        let (hashes, stream) = (self.hashes.clone(), stream.to_owned());
+        let window = self.window + self.lease_ttl;
         self.runtime.spawn(async move {
-            if let Err(e) = hashes.save(&stream, &state.to_fields(), window).await {
+            let saved = hashes
+                .save(&stream, &state.to_fields(), &Continuity::GROWING, window)
+                .await;
+            if let Err(e) = saved {
                 tracing::debug!(stream, error = %e, "cannot record the playlists' continuity");
             }
         });
     }
 
     fn load(&self, stream: &str) -> Option<Continuity> {
+        // Waiting on a store that is down only delays the publish.
+        if !self.hashes.is_up() {
+            tracing::warn!(
+                stream,
+                "the cluster store is unreachable; starting new playlists"
+            );
+            return None;
+        }
         // Called on a feeder thread, never on the runtime (whose thread it would block).
         if tokio::runtime::Handle::try_current().is_ok() {
             tracing::warn!(
@@ -146,11 +163,21 @@ impl ContinuityStore for RedisContinuity {
         match self.runtime.block_on(self.hashes.load(stream)) {
             Ok(fields) if fields.is_empty() => None,
             Ok(fields) => {
-                let state = Continuity::from_fields(&fields);
-                if state.is_none() {
+                let Some(state) = Continuity::from_fields(&fields) else {
                     tracing::warn!(stream, "the playlists' continuity in the store is malformed; starting new playlists");
-                }
-                state
+                    return None;
+                };
+                // A publish that ended cleanly is continued within the window; one whose owner
+                // died, within the window after its lease expired.
+                let age = std::time::SystemTime::now()
+                    .duration_since(state.written)
+                    .unwrap_or_default();
+                let within = if state.closed {
+                    self.window
+                } else {
+                    self.window + self.lease_ttl
+                };
+                (age <= within).then_some(state)
             }
             Err(e) => {
                 tracing::warn!(stream, error = %e, "cannot read the playlists' continuity; starting new playlists");

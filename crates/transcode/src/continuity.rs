@@ -22,15 +22,32 @@ pub struct Continuity {
     pub last_end: SystemTime,
     /// The ladder's rung names, in order.
     pub rungs: Vec<String>,
+    /// The owner had flushed its pipeline when it wrote this: nothing follows it there.
+    pub closed: bool,
+    /// When it was written (the writer's clock).
+    pub written: SystemTime,
 }
 
+/// How much later than now a state's `last_end` may be and still be believed (clocks differ).
+const SKEW: Duration = Duration::from_secs(10);
+
 impl Continuity {
+    /// The fields that only grow ([`ContinuityStore::save`] keeps the greatest of each); the
+    /// first, `next_msn`, orders the states.
+    pub const GROWING: [&'static str; 4] = [
+        "next_msn",
+        "next_discontinuity_sequence",
+        "next_init_version",
+        "last_end_ms",
+    ];
+
     /// The hash fields it is stored as.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        let end_ms = self
-            .last_end
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let ms = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        };
+        let end_ms = ms(self.last_end);
         vec![
             ("next_msn", self.next_msn.to_string()),
             (
@@ -40,6 +57,8 @@ impl Continuity {
             ("next_init_version", self.next_init_version.to_string()),
             ("last_end_ms", end_ms.to_string()),
             ("rungs", self.rungs.join(",")),
+            ("closed", u8::from(self.closed).to_string()),
+            ("written_ms", ms(self.written).to_string()),
         ]
     }
 
@@ -56,7 +75,23 @@ impl Continuity {
                 .filter(|r| !r.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            closed: get("closed")? == "1",
+            written: UNIX_EPOCH + Duration::from_millis(get("written_ms")?.parse().ok()?),
         })
+    }
+
+    /// Whether a state read back could have been written by a server: its media sequence
+    /// number no greater than the clock's (every stream's numbering starts from the clock, in
+    /// half-seconds, and grows by one a segment), its end of media not far in the future. A
+    /// damaged or forged one is not continued.
+    pub fn is_plausible(&self, now: SystemTime) -> bool {
+        let clock_msn = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| (d.as_millis() / 500) as u64);
+        self.next_msn <= clock_msn + 1_000
+            && self.next_discontinuity_sequence < 1_000_000
+            && self.next_init_version < 1_000_000
+            && self.last_end <= now + SKEW
     }
 }
 
@@ -82,7 +117,21 @@ mod tests {
             next_init_version: 5,
             last_end: UNIX_EPOCH + Duration::from_millis(1_765_000_000_123),
             rungs: vec!["source".into(), "360p".into()],
+            closed: true,
+            written: UNIX_EPOCH + Duration::from_millis(1_765_000_000_200),
         };
+        let now = UNIX_EPOCH + Duration::from_millis(1_765_000_001_000);
+        assert!(c.is_plausible(now));
+        assert!(!Continuity {
+            next_msn: u64::MAX - 1,
+            ..c.clone()
+        }
+        .is_plausible(now));
+        assert!(!Continuity {
+            last_end: now + Duration::from_secs(3600),
+            ..c.clone()
+        }
+        .is_plausible(now));
         let fields: HashMap<String, String> = c
             .to_fields()
             .into_iter()

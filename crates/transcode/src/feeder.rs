@@ -20,6 +20,7 @@ use media::{AudioConfig, MediaFrame, MediaTime, StreamName, VideoConfig};
 use pipeline::accel::{FailurePolicy, Selection};
 use pipeline::{LadderConfig, PushResult, StartOptions, StreamBackends, StreamPipeline};
 
+use crate::continuity::{Continuity, ContinuityStore};
 use crate::hardware::HardwareIssue;
 use crate::metrics::RestartReason;
 use crate::output::StreamOutput;
@@ -32,6 +33,9 @@ use crate::transcoder::Transcoder;
 const MAX_PENDING: usize = 600;
 /// How long to wait for an audio configuration once video has started.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
+/// How long a publish that continues another server's playlists waits for that server's last
+/// word (its pipeline flushed) when its state is that recent.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 /// How long a new publish waits for the previous publish of its name to flush, so that it can
 /// continue its playlists.
 const PREVIOUS_WAIT: Duration = Duration::from_secs(3);
@@ -450,16 +454,21 @@ impl Feeder {
     ) {
         let t = &self.transcoder;
         let names: Vec<&str> = plan.iter().map(|r| r.name.as_str()).collect();
+        // A stream that was live on another server within the reconnect window continues its
+        // playlists from where that server left them (cluster mode). A paused output here is
+        // resumed only if no server has taken the stream further since.
+        let carried = (t.continuity.get()).and_then(|store| self.carried(store.as_ref()));
         let resumed = t
             .outputs
             .get(self.name.as_str())
+            .filter(|o| {
+                carried.as_ref().is_none_or(|c| {
+                    o.with_packager(|p| p.next_msn())
+                        .is_some_and(|here| c.next_msn <= here)
+                })
+            })
             .filter(|o| o.packaged.resume(&names));
-        // A stream that was live on another server within the reconnect window continues its
-        // playlists from where that server left them (cluster mode).
-        let carried = match (&resumed, t.continuity.get()) {
-            (None, Some(store)) => store.load(self.name.as_str()),
-            _ => None,
-        };
+        let carried = carried.filter(|_| resumed.is_none());
         let output = match &resumed {
             Some(o) => o.clone(),
             None => {
@@ -553,6 +562,28 @@ impl Feeder {
                     }
                 }
             }
+        }
+    }
+
+    /// The continuity another server left for this stream in `store`, if any and believable.
+    /// One written a moment ago by an owner that has not flushed yet (a drain, a publisher that
+    /// left it) is waited for, at most [`HANDOVER_WAIT`], so that its last segment is counted.
+    fn carried(&self, store: &dyn ContinuityStore) -> Option<Continuity> {
+        let deadline = Instant::now() + HANDOVER_WAIT;
+        loop {
+            let state = store.load(self.name.as_str())?;
+            let now = SystemTime::now();
+            if !state.is_plausible(now) {
+                tracing::warn!(stream = %self.name, next_msn = state.next_msn, "the playlists' continuity in the store is not believable; starting new playlists");
+                return None;
+            }
+            let recent = now
+                .duration_since(state.written)
+                .map_or(true, |age| age < HANDOVER_WAIT);
+            if state.closed || !recent || Instant::now() >= deadline {
+                return Some(state);
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

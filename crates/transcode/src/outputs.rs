@@ -18,6 +18,8 @@ pub struct Outputs {
     reconnect_window: Duration,
     /// Set by the drain: publishes that end now end their playlists, and open ones are ended.
     draining: std::sync::atomic::AtomicBool,
+    /// A drain leaves the ended publishes' playlists open ([`Outputs::hand_over_on_drain`]).
+    hand_over: std::sync::atomic::AtomicBool,
     /// Feeders running and pipelines finishing: the drain waits for none to be left.
     busy: watch::Sender<usize>,
 }
@@ -37,26 +39,39 @@ impl Outputs {
             keep_ended,
             reconnect_window,
             draining: std::sync::atomic::AtomicBool::new(false),
+            hand_over: std::sync::atomic::AtomicBool::new(false),
             busy: watch::channel(0).0,
         })
     }
 
     /// How long a stream whose publisher left waits for it; zero while draining.
     pub(crate) fn reconnect_window(&self) -> Duration {
-        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.ends_on_drain() {
             Duration::ZERO
         } else {
             self.reconnect_window
         }
     }
 
-    /// Whether the drain has begun.
-    pub(crate) fn is_draining(&self) -> bool {
+    /// Whether the drain has begun and ends the playlists of the publishes it ends (it does
+    /// unless it hands the streams over: [`Outputs::hand_over_on_drain`]).
+    pub(crate) fn ends_on_drain(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
+            && !self.hand_over.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A drain hands the streams over: the publishes it ends leave their playlists open
+    /// (paused: no ENDLIST), since their publishers go on on
+    /// another pod, which continues the playlists (cluster mode with continuity). Players
+    /// polling through other pods never see an end that is not one.
+    pub fn hand_over_on_drain(&self) {
+        self.hand_over
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The drain begins: streams waiting for their publisher end now (ENDLIST), and publishes
-    /// that end from now on end their playlists at once.
+    /// that end from now on end their playlists at once (unless the drain hands them over:
+    /// [`Outputs::hand_over_on_drain`]).
     pub fn drain(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -410,16 +410,11 @@ impl Packaged {
                 // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole segment
                 // without (`PackagerConfig::whole_segments`).
                 let part = pushed.is_ok() && kind != ChunkKind::Init;
-                // Whenever a segment of the first rung opens or completes: a number a player
-                // may have seen (a part of an open segment) is never handed on again.
-                let moved = completed.is_some() || packager.next_msn() != next_before;
-                let continuity = (rung == 0 && moved).then(|| Continuity {
-                    next_msn: packager.next_msn(),
-                    next_discontinuity_sequence: packager.next_discontinuity_sequence(),
-                    next_init_version: packager.next_init_version(),
-                    last_end: end_pdt,
-                    rungs: names.clone(),
-                });
+                // Whenever any rung opens a segment (a number a player may have seen, with a
+                // part, is never handed on again), and as the first rung completes one.
+                let moved =
+                    packager.next_msn() != next_before || (rung == 0 && completed.is_some());
+                let continuity = moved.then(|| state_of(packager, names, end_pdt, false));
                 Some(Listed {
                     arrivals: if part { arrivals.to_vec() } else { Vec::new() },
                     rung: name,
@@ -435,6 +430,17 @@ impl Packaged {
         }
         self.bump();
         listed
+    }
+
+    /// Where the playlists stand now, once packaging has started; `closed` says the pipeline
+    /// has flushed.
+    pub(crate) fn continuity(&self, closed: bool) -> Option<Continuity> {
+        match &self.lock().state {
+            State::Live { packager, names } => {
+                Some(state_of(packager, names, SystemTime::now(), closed))
+            }
+            _ => None,
+        }
     }
 
     /// Ends the playlists (ENDLIST); returns the segments this closed, per rung.
@@ -581,5 +587,24 @@ fn variant_of(r: &RungInfo) -> hls::Variant {
         video_codec: r.video_codec.clone(),
         audio_codec: r.audio_codec.clone(),
         bitrate_kbps: r.video_kbps,
+    }
+}
+
+/// The continuity of `packager`'s playlists (rungs `names`), its newest media ending at
+/// `last_end`.
+fn state_of(
+    packager: &hls::Packager,
+    names: &[String],
+    last_end: SystemTime,
+    closed: bool,
+) -> Continuity {
+    Continuity {
+        next_msn: packager.next_msn(),
+        next_discontinuity_sequence: packager.next_discontinuity_sequence(),
+        next_init_version: packager.next_init_version(),
+        last_end,
+        rungs: names.to_vec(),
+        closed,
+        written: SystemTime::now(),
     }
 }

@@ -10,6 +10,7 @@ use ingest::frames::DropCounter;
 use media::{MediaFrame, VideoConfig};
 use pipeline::{PushResult, StreamPipeline};
 
+use crate::continuity::ContinuityStore;
 use crate::metrics::{RungLabels, TranscodeMetrics};
 use crate::output::StreamOutput;
 use crate::outputs::Outputs;
@@ -29,6 +30,8 @@ pub(crate) struct Running {
     /// Wall clock of media time zero.
     pub(crate) epoch: SystemTime,
     overload: Watch,
+    /// Where the playlists' continuity is kept beyond this process, if anywhere.
+    continuity: Option<Arc<dyn ContinuityStore>>,
 }
 
 impl Running {
@@ -50,6 +53,7 @@ impl Running {
             pipeline,
             video,
             epoch,
+            continuity: t.continuity.get().cloned(),
         }
     }
 
@@ -83,9 +87,17 @@ impl Running {
         let failed = self.pipeline.has_failed();
         self.pipeline.finish();
         self.output.pipeline.finished();
-        // Decided after the flush: a drain that began meanwhile ends the playlists.
-        let paused = keep_open && !failed && !outputs.is_draining();
+        // Decided after the flush: a drain that began meanwhile ends the playlists (unless it
+        // hands the stream over).
+        let paused = keep_open && !failed && !outputs.ends_on_drain();
         close(&self.output, metrics, paused);
+        // The last word on where the playlists stand: whoever continues them elsewhere goes
+        // on from here.
+        if let (Some(store), Some(state)) =
+            (&self.continuity, self.output.packaged.continuity(true))
+        {
+            store.save(self.output.name().as_str(), state);
+        }
         tracing::info!("transcoding finished");
     }
 
