@@ -479,6 +479,16 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .filter(|p| p.segments.len() >= 3)
     });
     let on_a = support::hls::parse_media(&a.get(SOURCE).body);
+    // A drained owner's viewers: a blocking reload through B for the segment after A's open
+    // one, held when A goes, is answered by the new owner within its hold.
+    let held = (signal == "TERM").then(|| {
+        let next = newest_part(&on_a.text).map_or(0, |(open, _)| open) + 1;
+        let http = b.http;
+        thread::spawn(move || {
+            support::http_get(http, &format!("{SOURCE}?_HLS_msn={next}&_HLS_part=0"))
+        })
+    });
+    thread::sleep(Duration::from_millis(50));
     a.process.signal(signal);
     let signalled = Instant::now();
     if signal == "KILL" {
@@ -551,6 +561,19 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         !from_b.body.is_empty() && from_b.body == from_c.body,
         "{path}"
     );
+    if let Some(held) = held {
+        let r = held.join().expect("the held request");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let pl = support::hls::parse_media(&r.body);
+        // C's playlist; A's only if A had the segment before it went (a cut that raced).
+        let from_c = pl.map_uri.as_deref() != Some(init_on_a.as_str());
+        let next = newest_part(&on_a.text).map_or(0, |(open, _)| open) + 1;
+        assert!(
+            !pl.ended && (from_c || r.body.contains(&format!("part-{next}.0.m4s"))),
+            "the held reload was not answered by the new owner:\n{}",
+            r.body
+        );
+    }
     lease_lasted
 }
 

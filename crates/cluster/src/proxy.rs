@@ -25,6 +25,8 @@ use crate::metrics::{ClusterMetrics, ProxyOutcome};
 const OWNER_FRESH: Duration = Duration::from_secs(1);
 /// What a proxied request may take beyond the owner's longest hold.
 const PROXY_MARGIN: Duration = Duration::from_secs(2);
+/// How often a held request looks whether its stream moved to another pod.
+const MOVE_POLL: Duration = Duration::from_millis(250);
 /// Largest body taken from an owner (a segment is far smaller).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -37,6 +39,8 @@ struct Inner {
     client: Client<HttpConnector, Empty<Bytes>>,
     /// Stream → its owner (none: nobody holds it), and when that was read.
     owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
+    /// Stream → when a held request last asked the store whether it moved.
+    looked_up: Mutex<HashMap<String, Instant>>,
     edge: EdgeCache,
     metrics: Arc<ClusterMetrics>,
 }
@@ -61,6 +65,7 @@ impl Proxy {
             leases,
             client,
             owners: Mutex::new(HashMap::new()),
+            looked_up: Mutex::new(HashMap::new()),
             edge: EdgeCache::new(edge_cache_bytes),
             metrics,
         }))
@@ -138,7 +143,11 @@ impl Inner {
             return Answer::NotLive;
         };
         let path = request.to_path_and_query();
-        let timeout = budget.of(&request) + PROXY_MARGIN;
+        let hold = budget.of(&request);
+        let timeout = hold + PROXY_MARGIN;
+        if is_blocking(&request) {
+            return self.held(&owner, stream, &path, hold).await;
+        }
         if request.is_playlist() {
             return self.fetch(&owner, stream, &path, timeout, true).await;
         }
@@ -148,6 +157,72 @@ impl Inner {
         let (answer, lookup) = self.edge.get(key, fetch).await;
         self.metrics.edge_lookup(lookup.label());
         answer
+    }
+
+    /// A blocking playlist request (`_HLS_msn`), held by `owner` for up to `hold`. When the
+    /// stream moves meanwhile (its owner dies, or drains and hands it over, and another pod
+    /// takes its lease), the request is asked once of the new owner, within what is left of
+    /// its hold: the viewer's reload is answered by where the stream went on, not by an error.
+    async fn held(&self, owner: &Lease, stream: &str, path: &str, hold: Duration) -> Answer {
+        let deadline = Instant::now() + hold;
+        let first = self.fetch(owner, stream, path, hold + PROXY_MARGIN, true);
+        let moved = self.moved(stream, owner, deadline);
+        tokio::pin!(first, moved);
+        let next = tokio::select! {
+            answer = &mut first => {
+                if !matches!(answer, Answer::Unreachable | Answer::NotLive | Answer::NotInTime(_)) {
+                    return answer;
+                }
+                // The owner went away: a new one may take the stream within the hold.
+                match moved.await {
+                    Some(next) => next,
+                    None => return answer,
+                }
+            }
+            Some(next) = &mut moved => next,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
+        self.fetch(&next, stream, path, left + PROXY_MARGIN, true)
+            .await
+    }
+
+    /// The stream's owner once another pod than `owner` (and than this one) holds its lease,
+    /// looked up in the store every [`MOVE_POLL`] until `deadline`; `None` if it does not move.
+    async fn moved(&self, stream: &str, owner: &Lease, deadline: Instant) -> Option<Lease> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            tokio::time::sleep(MOVE_POLL.min(deadline - now)).await;
+            // The owner known a moment ago; the store is asked at most once a second per
+            // stream, however many requests are held.
+            let known = match self.cached(stream) {
+                Some(known) => known,
+                None if self.may_look_up(stream) => self.owner(stream).await,
+                None => continue,
+            };
+            if let Some(lease) = known.filter(|l| l.instance != owner.instance) {
+                return Some(lease);
+            }
+        }
+    }
+
+    /// Whether a held request may ask the store for `stream`'s owner now: once a second per
+    /// stream at most.
+    fn may_look_up(&self, stream: &str) -> bool {
+        let mut looked = self.looked_up.lock().expect("lookups lock");
+        if looked.len() > 10_000 {
+            looked.retain(|_, at| at.elapsed() < OWNER_FRESH);
+        }
+        match looked.get(stream) {
+            Some(at) if at.elapsed() < OWNER_FRESH => false,
+            _ => {
+                looked.insert(stream.to_owned(), Instant::now());
+                true
+            }
+        }
     }
 
     /// Asks `owner` for `path` of `stream`.
@@ -217,4 +292,15 @@ impl Inner {
             .proxied(kind, outcome, answer.wire_body().len() as u64);
         answer
     }
+}
+
+/// A blocking playlist request (`_HLS_msn`): the owner holds it until the part exists.
+fn is_blocking(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Playlist {
+            block: hls::Block::At { .. },
+            ..
+        }
+    )
 }
