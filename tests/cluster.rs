@@ -183,42 +183,12 @@ fn one_publisher_per_stream_across_pods_until_it_stops_or_its_owner_dies() {
         redis.lease("other").is_some(),
         "the dead pod's lease outlives it"
     );
-    let mut tries = 0;
-    let _pb = loop {
-        tries += 1;
-        let mut p = ffmpeg_publish(
-            &b.dir,
-            &format!("b-other-{tries}"),
-            &b.rtmp_url(OTHER_KEY),
-            "320x240",
-            30,
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let live = loop {
-            if b.stream("other")["publisher"].is_object() {
-                break true;
-            }
-            if p.try_wait().is_some() || Instant::now() > deadline {
-                break false;
-            }
-            thread::sleep(Duration::from_millis(100));
-        };
-        if live {
-            assert!(
-                killed.elapsed() >= Duration::from_millis(1500),
-                "B took the stream {:?} after A died, before its lease could expire",
-                killed.elapsed()
-            );
-            break p;
-        }
-        drop(p);
-        assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "B never took the dead pod's stream\n{}",
-            b.logs()
-        );
-        thread::sleep(Duration::from_millis(500));
-    };
+    let _pb = publish_when_admitted(&b, "b-other", ("other", OTHER_KEY), Duration::from_secs(20));
+    assert!(
+        killed.elapsed() >= Duration::from_millis(1500),
+        "B took the stream {:?} after A died, before its lease could expire",
+        killed.elapsed()
+    );
     assert_eq!(redis.lease("other").unwrap()["owner"], b.admin.to_string());
     drop(pa);
 }
@@ -422,9 +392,15 @@ fn any_pod_serves_a_stream_published_to_another_through_one_fetch_per_object() {
     );
 }
 
-/// A publisher for `key` on `server` that went live there: retried (each try bounded) while the
-/// server refuses it, as a publisher whose stream is still leased elsewhere is.
-fn publish_when_admitted(server: &Server, tag: &str, deadline: Duration) -> ChildGuard {
+/// A publisher of `stream` (with `key`) on `server` that went live there: retried (each try
+/// bounded) while the server refuses it, as a publisher whose stream is still leased elsewhere
+/// is.
+fn publish_when_admitted(
+    server: &Server,
+    tag: &str,
+    (stream, key): (&str, &str),
+    deadline: Duration,
+) -> ChildGuard {
     let until = Instant::now() + deadline;
     let mut attempt = 0;
     loop {
@@ -432,13 +408,13 @@ fn publish_when_admitted(server: &Server, tag: &str, deadline: Duration) -> Chil
         let mut p = ffmpeg_publish(
             &server.dir,
             &format!("{tag}-{attempt}"),
-            &server.rtmp_url(KEY),
+            &server.rtmp_url(key),
             "320x240",
             60,
         );
         let tried = Instant::now() + Duration::from_secs(4);
         while Instant::now() < tried && p.try_wait().is_none() {
-            if !server.stream("main")["publisher"].is_null() {
+            if !server.stream(stream)["publisher"].is_null() {
                 return p;
             }
             thread::sleep(Duration::from_millis(100));
@@ -513,7 +489,7 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
     let init_on_a = on_a.map_uri.clone().expect("A's init");
 
     // The publisher comes back on C, now that A's lease is gone.
-    let _pc = publish_when_admitted(&c, "c", Duration::from_secs(20));
+    let _pc = publish_when_admitted(&c, "c", ("main", KEY), Duration::from_secs(20));
     let on_c = wait_until(LIVE_TIMEOUT, "C's segments through B", || {
         let r = b.get(SOURCE);
         no_end(&r);
@@ -622,7 +598,7 @@ fn a_publish_that_comes_back_after_the_window_starts_new_playlists() {
     pa.expect_exit(Duration::from_secs(10));
     // Past the window: the continuity has expired with it.
     thread::sleep(Duration::from_secs(2));
-    let _pc = publish_when_admitted(&c, "c", Duration::from_secs(20));
+    let _pc = publish_when_admitted(&c, "c", ("main", KEY), Duration::from_secs(20));
     let on_c = wait_until(LIVE_TIMEOUT, "C's segments", || {
         let r = c.get(SOURCE);
         (r.status == 200)

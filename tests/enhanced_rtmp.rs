@@ -108,13 +108,19 @@ fn ffprobe_stream(file: &Path) -> Value {
         .unwrap_or_else(|| panic!("no video stream in {}: {v}", file.display()))
 }
 
+/// Stream `main`'s `rung` playlist once it lists `n` segments (bounded by [`LIVE_TIMEOUT`]).
+fn wait_segments(server: &Server, rung: &str, n: usize) -> support::hls::MediaPlaylist {
+    wait_until(LIVE_TIMEOUT, &format!("{n} {rung} segments"), || {
+        let r = server.get(&format!("/live/main/{rung}/index.m3u8"));
+        (r.status == 200)
+            .then(|| parse_media(&r.body))
+            .filter(|pl| pl.segments.len() >= n)
+    })
+}
+
 /// A rung's init segment and first two segments, written one after the other into a file.
 fn fetch_rung(server: &Server, rung: &str) -> PathBuf {
-    let pl = wait_until(LIVE_TIMEOUT, &format!("two {rung} segments"), || {
-        let r = server.get(&format!("/live/main/{rung}/index.m3u8"));
-        let pl = parse_media(&r.body);
-        (r.status == 200 && pl.segments.len() >= 2).then_some(pl)
-    });
+    let pl = wait_segments(server, rung, 2);
     let init = pl.map_uri.clone().expect("EXT-X-MAP");
     let mut bytes = server
         .get_bytes(&format!("/live/main/{rung}/{init}"))
@@ -337,10 +343,7 @@ fn config_change_restarts(server: &Server) -> f64 {
 #[test]
 fn a_multitrack_publish_is_served_from_its_track_0() {
     let (server, replay) = multitrack_publish(&[], 30, 0);
-    wait_until(LIVE_TIMEOUT, "two 360p segments", || {
-        let r = server.get("/live/main/360p/index.m3u8");
-        (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
-    });
+    wait_segments(&server, "360p", 2);
     let sent = replay.join(Duration::from_secs(30)).expect("the replay");
     assert!(sent > 400, "{sent} tags sent");
     // Track 1's 320x180 never reached the ladder: it would have restarted it.
@@ -441,10 +444,7 @@ fn a_track_that_starts_late_joins_with_one_restart() {
         .find(|v| v.uri.starts_with("track1/"))
         .unwrap_or_else(|| panic!("{master}"));
     assert_eq!(track1.resolution(), Some((320, 180)), "{master}");
-    wait_until(LIVE_TIMEOUT, "two track1 segments", || {
-        let r = server.get("/live/main/track1/index.m3u8");
-        (r.status == 200 && parse_media(&r.body).segments.len() >= 2).then_some(())
-    });
+    wait_segments(&server, "track1", 2);
     let sent = replay.join(Duration::from_secs(30)).expect("the replay");
     assert!(sent > 400, "{sent} tags sent");
     let restarts = config_change_restarts(&server);

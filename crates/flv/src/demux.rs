@@ -155,24 +155,16 @@ impl Demuxer {
                 {
                     return Ok(Outcome::Ignored(Ignored::UnchangedConfig));
                 }
-                let mut config = match codec {
-                    VideoCodec::Hevc => {
-                        media::hevc::video_config(record).map_err(Error::HevcSequenceHeader)?
-                    }
-                    VideoCodec::Av1 => {
-                        media::av1::video_config(record).map_err(Error::Av1SequenceHeader)?
-                    }
-                    VideoCodec::Vp9 => {
-                        // Handed on with the first keyframe, which has the picture size.
-                        let mut config =
-                            media::vp9::video_config(record).map_err(Error::Vp9SequenceHeader)?;
-                        config.frame_rate = self.hints.frame_rate;
-                        self.video = None;
-                        self.vp9_pending = Some(config);
-                        return Ok(Outcome::Ignored(Ignored::PendingConfig));
-                    }
-                    _ => media::h264::video_config(record).map_err(Error::AvcSequenceHeader)?,
-                };
+                if codec == VideoCodec::Vp9 {
+                    // Handed on with the first keyframe, which has the picture size.
+                    let mut config =
+                        media::vp9::video_config(record).map_err(Error::Vp9SequenceHeader)?;
+                    config.frame_rate = self.hints.frame_rate;
+                    self.video = None;
+                    self.vp9_pending = Some(config);
+                    return Ok(Outcome::Ignored(Ignored::PendingConfig));
+                }
+                let mut config = sequence_header(codec, record)?;
                 if config.frame_rate.is_none() {
                     config.frame_rate = self.hints.frame_rate;
                 }
@@ -194,22 +186,10 @@ impl Demuxer {
                 let Some(config) = self.video.as_ref().filter(|c| c.codec == codec) else {
                     return Ok(Outcome::WaitingForConfig(Track::Video));
                 };
-                if data.is_empty() {
-                    return Ok(Outcome::Ignored(Ignored::EmptyFrame));
-                }
-                // AV1 OBUs and VP9 frames are checked by their parsers; NAL units here.
-                if matches!(codec, VideoCodec::H264 | VideoCodec::Hevc) {
-                    for nal in media::h264::length_prefixed_nal_units(&data, config.nal_length_size)
-                    {
-                        nal.map_err(Error::AvcFrame)?;
-                    }
-                }
-                Ok(Outcome::Frame(MediaFrame::Video(VideoFrame {
-                    dts,
-                    pts: dts + MediaTime::from_millis(cts.into()),
-                    keyframe,
-                    data,
-                })))
+                Ok(match coded_frame(config, keyframe, dts, cts, data)? {
+                    Some(frame) => Outcome::Frame(MediaFrame::Video(frame)),
+                    None => Outcome::Ignored(Ignored::EmptyFrame),
+                })
             }
             VideoTag::Ignored(why) => Ok(Outcome::Ignored(why)),
             VideoTag::Unsupported(what) => Ok(Outcome::Unsupported(what)),
@@ -228,12 +208,10 @@ impl Demuxer {
                 {
                     return None;
                 }
-                let config = match codec {
-                    VideoCodec::H264 => media::h264::video_config(record).ok(),
-                    VideoCodec::Hevc => media::hevc::video_config(record).ok(),
-                    VideoCodec::Av1 => media::av1::video_config(record).ok(),
-                    _ => None,
-                };
+                // VP9 needs a keyframe for its picture size: not handed on here.
+                let config = (codec != VideoCodec::Vp9)
+                    .then(|| sequence_header(codec, record).ok())
+                    .flatten();
                 let Some(config) = config else {
                     self.tracks.remove(&id);
                     return None;
@@ -248,24 +226,8 @@ impl Demuxer {
                 data,
             } => {
                 let config = self.tracks.get(&id).filter(|c| c.codec == codec)?;
-                if data.is_empty() {
-                    return None;
-                }
-                if matches!(codec, VideoCodec::H264 | VideoCodec::Hevc)
-                    && media::h264::length_prefixed_nal_units(&data, config.nal_length_size)
-                        .any(|nal| nal.is_err())
-                {
-                    return None;
-                }
-                Some(MediaFrame::TrackVideo(
-                    id,
-                    VideoFrame {
-                        dts,
-                        pts: dts + MediaTime::from_millis(cts.into()),
-                        keyframe,
-                        data,
-                    },
-                ))
+                let frame = coded_frame(config, keyframe, dts, cts, data).ok()??;
+                Some(MediaFrame::TrackVideo(id, frame))
             }
             _ => None,
         }
@@ -367,6 +329,41 @@ impl Demuxer {
             AudioTag::Unsupported(what) => Ok(Outcome::Unsupported(what)),
         }
     }
+}
+
+/// The configuration of a `codec` sequence header (H.264, HEVC or AV1; another codec is read
+/// as H.264's).
+fn sequence_header(codec: VideoCodec, record: Bytes) -> Result<VideoConfig, Error> {
+    match codec {
+        VideoCodec::Hevc => media::hevc::video_config(record).map_err(Error::HevcSequenceHeader),
+        VideoCodec::Av1 => media::av1::video_config(record).map_err(Error::Av1SequenceHeader),
+        _ => media::h264::video_config(record).map_err(Error::AvcSequenceHeader),
+    }
+}
+
+/// A coded frame of `config`'s codec at `dts`; `None` when it is empty (a keep-alive). H.264 and
+/// HEVC NAL units are checked here; AV1 OBUs and VP9 frames by their parsers.
+fn coded_frame(
+    config: &VideoConfig,
+    keyframe: bool,
+    dts: MediaTime,
+    cts: i32,
+    data: Bytes,
+) -> Result<Option<VideoFrame>, Error> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    if matches!(config.codec, VideoCodec::H264 | VideoCodec::Hevc) {
+        for nal in media::h264::length_prefixed_nal_units(&data, config.nal_length_size) {
+            nal.map_err(Error::AvcFrame)?;
+        }
+    }
+    Ok(Some(VideoFrame {
+        dts,
+        pts: dts + MediaTime::from_millis(cts.into()),
+        keyframe,
+        data,
+    }))
 }
 
 /// The sample rate and channel count in the 4-byte MPEG audio frame header at the start of

@@ -400,7 +400,7 @@ mod tests {
                 Dropped { video: 5, audio: 0 },
             ),
             (
-                "a full queue drops another track's video until its keyframe, not track 0's",
+                "a full queue drops another track's video as it drops track 0's",
                 vec![video(0, true), audio(0), video(33, false), track(33, true)],
                 vec![Q, Q, Q, D],
                 vec!["V0k", "A0", "V33"],
