@@ -5,9 +5,10 @@
 //! expires. A Redis outage ends nothing that is live, refuses new publishes, and every live
 //! lease is asserted again once Redis is back. A publisher whose pod dies and that comes back
 //! on a third pod within the reconnect window continues the playlists (served through the
-//! second pod); after the window it starts new ones. A draining owner hands its stream over:
-//! its lease goes at once, and a blocking reload held on the second pod is answered by the new
-//! owner.
+//! second pod, where hls.js plays on across the move, and reloads made while the stream had no
+//! live owner are held until it has one); after the window it starts new ones. A draining owner
+//! hands its stream over: its lease goes at once, hls.js plays on, and a blocking reload held
+//! on the second pod is answered by the new owner.
 
 mod support;
 
@@ -24,6 +25,8 @@ const OTHER_KEY: &str = "e2e-cluster-other";
 /// A pod in cluster mode on `redis`, with streams `main` and `other`.
 fn pod(redis: &Redis) -> Server {
     Server::start(&[
+        "--set",
+        &support::player_assets_arg(),
         "--stream",
         &format!("main={KEY}"),
         "--stream",
@@ -401,6 +404,17 @@ fn publish_when_admitted(
     (stream, key): (&str, &str),
     deadline: Duration,
 ) -> ChildGuard {
+    publish_sized_when_admitted(server, tag, (stream, key), "320x240", deadline)
+}
+
+/// As [`publish_when_admitted`], a picture of `size`.
+fn publish_sized_when_admitted(
+    server: &Server,
+    tag: &str,
+    (stream, key): (&str, &str),
+    size: &str,
+    deadline: Duration,
+) -> ChildGuard {
     let until = Instant::now() + deadline;
     let mut attempt = 0;
     loop {
@@ -409,7 +423,7 @@ fn publish_when_admitted(
             &server.dir,
             &format!("{tag}-{attempt}"),
             &server.rtmp_url(key),
-            "320x240",
+            size,
             60,
         );
         let tried = Instant::now() + Duration::from_secs(4);
@@ -436,6 +450,17 @@ fn discontinuity_sequence(text: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().expect("a number"))
 }
 
+/// The continuity hash of `stream` in `redis` (field → value; empty when there is none).
+fn continuity(redis: &Redis, stream: &str) -> std::collections::HashMap<String, String> {
+    let out = redis.cli(&["HGETALL", &format!("ferrocast:continuity:{stream}")]);
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .chunks(2)
+        .filter(|kv| kv.len() == 2)
+        .map(|kv| (kv[0].to_owned(), kv[1].to_owned()))
+        .collect()
+}
+
 /// Publishes to a new pod A, viewed through B, until B lists three of A's segments; then
 /// stops A with `signal` (its publisher with it) and publishes again to C, and checks that
 /// the playlists B serves go on from A's: the sequence follows on, after one discontinuity,
@@ -447,7 +472,9 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
     let mut a = pod(&redis);
     let b = pod(&redis);
     let c = pod(&redis);
-    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
+    // Two rungs (source and 360p), so that each rung's own numbering is checked.
+    const SIZE: &str = "640x360";
+    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), SIZE, 60);
     a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
     // B serves A's playlists; A has a few segments, the newest ones in Redis.
     wait_until(LIVE_TIMEOUT, "three segments through B", || {
@@ -456,6 +483,10 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .then(|| support::hls::parse_media(&r.body))
             .filter(|p| p.segments.len() >= 3)
     });
+    // The viewers: hls.js plays B's watch page (LL-HLS) across the move.
+    support::require_browser_tools();
+    let player = support::play_at(b.http, "main", "", "moved", 24, Duration::from_secs(90));
+    player.wait_started(Duration::from_secs(60));
     let on_a = support::hls::parse_media(&a.get(SOURCE).body);
     // A drained owner's viewers: a blocking reload through B for the segment after A's open
     // one, held when A goes, is answered by the new owner within its hold.
@@ -481,15 +512,43 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             r.body
         );
     };
+    // A dead owner's viewers: a playlist reload through B while A's lease lasts, and another
+    // once it has expired, are held until the stream moves (not answered 503 or 404 at once).
+    let reload = || {
+        let http = b.http;
+        thread::spawn(move || support::http_get(http, SOURCE))
+    };
+    let reloads = if signal == "KILL" {
+        vec![reload()]
+    } else {
+        Vec::new()
+    };
     let lease_lasted = wait_until(Duration::from_secs(10), "A's lease to go", || {
-        no_end(&b.get(SOURCE));
-        redis.lease("main").is_none().then(|| signalled.elapsed())
+        if redis.lease("main").is_none() {
+            return Some(signalled.elapsed());
+        }
+        // A draining owner serves on until it has handed over (a dead one's reload is held).
+        if signal == "TERM" {
+            no_end(&b.get(SOURCE));
+        }
+        None
     });
+    let reloads: Vec<_> = reloads
+        .into_iter()
+        .chain((signal == "KILL").then(reload))
+        .collect();
     let last_on_a = on_a.last_msn().expect("A's segments");
     let init_on_a = on_a.map_uri.clone().expect("A's init");
+    // Where A left each rung: the state C continues (a drained owner's once it has flushed).
+    let left = wait_until(Duration::from_secs(10), "A's last continuity state", || {
+        let state = continuity(&redis, "main");
+        (signal == "KILL" || state.get("closed").is_some_and(|c| c == "1")).then_some(state)
+    });
+    let rungs: Vec<String> = left["rungs"].split(',').map(str::to_owned).collect();
+    assert!(rungs.len() >= 2, "one rung only: {left:?}");
 
     // The publisher comes back on C, now that A's lease is gone.
-    let _pc = publish_when_admitted(&c, "c", ("main", KEY), Duration::from_secs(20));
+    let _pc = publish_sized_when_admitted(&c, "c", ("main", KEY), SIZE, Duration::from_secs(20));
     let on_c = wait_until(LIVE_TIMEOUT, "C's segments through B", || {
         let r = b.get(SOURCE);
         no_end(&r);
@@ -498,6 +557,20 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .filter(|p| p.first_msn().is_some_and(|m| m > last_on_a) && p.segments.len() >= 2)
     });
     let first_on_c = on_c.first_msn().unwrap();
+    // Each rung goes on from its own number (one may have opened a segment more than another
+    // as A stopped): none skips a number.
+    for rung in &rungs {
+        let want: u64 = left[&format!("msn:{rung}")].parse().expect("a number");
+        let path = format!("/live/main/{rung}/index.m3u8");
+        let first = wait_until(LIVE_TIMEOUT, "C's rung through B", || {
+            let r = b.get(&path);
+            (r.status == 200)
+                .then(|| support::hls::parse_media(&r.body))
+                .filter(|p| p.map_uri.as_deref() != Some(init_on_a.as_str()))
+                .and_then(|p| p.first_msn())
+        });
+        assert_eq!(first, want, "{rung}: {left:?}");
+    }
     // The sequence goes on where A left it: after its last segment, or after the one it had
     // open (a drain finishes it; a dead owner's is skipped, as players may have cached its
     // parts). A segment that opened between the look at A and the signal moves it on by one.
@@ -538,6 +611,25 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
     assert!(
         !from_b.body.is_empty() && from_b.body == from_c.body,
         "{path}"
+    );
+    for r in reloads {
+        let r = r.join().expect("a held reload");
+        assert_eq!(r.status, 200, "a reload held across the move: {}", r.body);
+        let pl = support::hls::parse_media(&r.body);
+        assert!(
+            !pl.ended && pl.map_uri.as_deref() != Some(init_on_a.as_str()),
+            "a reload held across the move was not answered by the new owner:\n{}",
+            r.body
+        );
+    }
+    // It played on into C's media, with no error and without reloading.
+    let r = player.join().expect("the player");
+    support::check_played_across(&r, 12.0, &b.logs());
+    assert!(
+        r["end"]["recovered"]
+            .as_array()
+            .is_none_or(|v| v.is_empty()),
+        "the page reloaded: {r:#}"
     );
     if let Some(held) = held {
         let r = held.join().expect("the held request");

@@ -73,18 +73,22 @@ impl ContinuityHashes {
     pub async fn save(
         &self,
         stream: &str,
-        fields: &[(&str, String)],
-        growing: &[&str],
+        fields: &[(impl AsRef<str>, String)],
+        growing: &[impl AsRef<str>],
         ttl: Duration,
     ) -> Result<(), StoreDown> {
         if fields.is_empty() || growing.is_empty() {
             return Ok(());
         }
         let ttl = ttl.as_millis().max(1).to_string();
-        let growing = growing.join(",");
+        let growing = growing
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(",");
         let mut args: Vec<&str> = vec![&ttl, &growing];
         for (k, v) in fields {
-            args.push(k);
+            args.push(k.as_ref());
             args.push(v);
         }
         let _: i64 = self

@@ -153,6 +153,11 @@ impl Leases {
         &self.store
     }
 
+    /// How long a lease lasts unless renewed (a dead owner's stream is free after it).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// This pod's advertise address.
     pub fn advertise(&self) -> &str {
         &self.advertise

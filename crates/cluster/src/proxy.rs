@@ -29,6 +29,9 @@ const PROXY_MARGIN: Duration = Duration::from_secs(2);
 const MOVE_POLL: Duration = Duration::from_millis(250);
 /// Largest body taken from an owner (a segment is far smaller).
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// How long, beyond its lease's TTL, a stream whose owner could not be reached is waited for
+/// by playlist requests: its lease must expire, and its publisher reconnect to another pod.
+const ORPHAN_GRACE: Duration = Duration::from_secs(10);
 
 /// The cluster as a playback source.
 #[derive(Clone)]
@@ -41,6 +44,9 @@ struct Inner {
     owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
     /// Stream → when a held request last asked the store whether it moved.
     looked_up: Mutex<HashMap<String, Instant>>,
+    /// Stream → when its owner was last found unreachable (it may have died: its publisher
+    /// may come back on another pod).
+    orphaned: Mutex<HashMap<String, Instant>>,
     edge: EdgeCache,
     metrics: Arc<ClusterMetrics>,
 }
@@ -66,6 +72,7 @@ impl Proxy {
             client,
             owners: Mutex::new(HashMap::new()),
             looked_up: Mutex::new(HashMap::new()),
+            orphaned: Mutex::new(HashMap::new()),
             edge: EdgeCache::new(edge_cache_bytes),
             metrics,
         }))
@@ -80,9 +87,12 @@ impl Proxy {
 
 impl Source for Proxy {
     fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
-        // Known a moment ago to be nowhere else: not live, at once.
+        // Known a moment ago to be nowhere else: not live, at once (unless its owner died
+        // lately, and its publisher may come back on another pod).
         if let Some(None) = self.0.cached(stream) {
-            return Reply::Now(Answer::NotLive);
+            if !(request.is_playlist() && self.0.is_orphaned(stream)) {
+                return Reply::Now(Answer::NotLive);
+            }
         }
         let inner = self.0.clone();
         let stream = stream.to_owned();
@@ -139,17 +149,35 @@ impl Inner {
     }
 
     async fn answer(self: &Arc<Self>, stream: &str, request: Request, budget: Budget) -> Answer {
-        let Some(owner) = self.owner(stream).await else {
-            return Answer::NotLive;
-        };
         let path = request.to_path_and_query();
         let hold = budget.of(&request);
         let timeout = hold + PROXY_MARGIN;
+        let Some(owner) = self.owner(stream).await else {
+            // Its owner died a moment ago, and its lease has expired: a playlist request waits
+            // (within its hold) for the publisher to come back on another pod, as a paused
+            // stream's viewers do on one server, rather than being told it is not live.
+            if request.is_playlist() && self.is_orphaned(stream) {
+                let deadline = Instant::now() + hold;
+                if let Some(next) = self.moved(stream, None, deadline).await {
+                    return self.ask_moved(&next, stream, &path, deadline).await;
+                }
+            }
+            return Answer::NotLive;
+        };
         if is_blocking(&request) {
             return self.held(&owner, stream, &path, hold).await;
         }
         if request.is_playlist() {
-            return self.fetch(&owner, stream, &path, timeout, true).await;
+            let deadline = Instant::now() + hold;
+            let answer = self.fetch(&owner, stream, &path, timeout, true).await;
+            // An owner that cannot be reached may have died: wait (within the hold) for the
+            // stream to move, as a held request does.
+            if answer == Answer::Unreachable {
+                if let Some(next) = self.moved(stream, Some(&owner), deadline).await {
+                    return self.ask_moved(&next, stream, &path, deadline).await;
+                }
+            }
+            return answer;
         }
         let key = format!("{}/{stream}/{path}", owner.instance);
         let (this, owner_, stream_) = (self.clone(), owner.clone(), stream.to_owned());
@@ -166,7 +194,7 @@ impl Inner {
     async fn held(&self, owner: &Lease, stream: &str, path: &str, hold: Duration) -> Answer {
         let deadline = Instant::now() + hold;
         let first = self.fetch(owner, stream, path, hold + PROXY_MARGIN, true);
-        let moved = self.moved(stream, owner, deadline);
+        let moved = self.moved(stream, Some(owner), deadline);
         tokio::pin!(first, moved);
         let next = tokio::select! {
             answer = &mut first => {
@@ -181,15 +209,49 @@ impl Inner {
             }
             Some(next) = &mut moved => next,
         };
-        let left = deadline.saturating_duration_since(Instant::now());
         tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
-        self.fetch(&next, stream, path, left + PROXY_MARGIN, true)
-            .await
+        self.ask_moved(&next, stream, path, deadline).await
+    }
+
+    /// Asks `next`, the stream's new owner, for a playlist request held until `deadline`. It
+    /// takes the lease as it admits the publisher, a moment before its playlists exist: until
+    /// then (it answers not live), it is asked again every [`MOVE_POLL`] within the hold.
+    async fn ask_moved(&self, next: &Lease, stream: &str, path: &str, deadline: Instant) -> Answer {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let answer = self
+                .fetch(next, stream, path, left + PROXY_MARGIN, true)
+                .await;
+            let now = Instant::now();
+            if !matches!(answer, Answer::NotLive | Answer::Starting) || now + MOVE_POLL >= deadline
+            {
+                return answer;
+            }
+            tokio::time::sleep(MOVE_POLL).await;
+        }
+    }
+
+    /// Whether `stream`'s owner was found unreachable lately: within its lease's TTL and
+    /// [`ORPHAN_GRACE`], a new owner may yet take it.
+    fn is_orphaned(&self, stream: &str) -> bool {
+        let within = self.leases.ttl() + ORPHAN_GRACE;
+        let orphaned = self.orphaned.lock().expect("orphans lock");
+        orphaned.get(stream).is_some_and(|at| at.elapsed() < within)
+    }
+
+    /// Notes that `stream`'s owner could not be reached.
+    fn orphan(&self, stream: &str) {
+        let within = self.leases.ttl() + ORPHAN_GRACE;
+        let mut orphaned = self.orphaned.lock().expect("orphans lock");
+        if orphaned.len() > 10_000 {
+            orphaned.retain(|_, at| at.elapsed() < within);
+        }
+        orphaned.insert(stream.to_owned(), Instant::now());
     }
 
     /// The stream's owner once another pod than `owner` (and than this one) holds its lease,
     /// looked up in the store every [`MOVE_POLL`] until `deadline`; `None` if it does not move.
-    async fn moved(&self, stream: &str, owner: &Lease, deadline: Instant) -> Option<Lease> {
+    async fn moved(&self, stream: &str, owner: Option<&Lease>, deadline: Instant) -> Option<Lease> {
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -203,7 +265,7 @@ impl Inner {
                 None if self.may_look_up(stream) => self.owner(stream).await,
                 None => continue,
             };
-            if let Some(lease) = known.filter(|l| l.instance != owner.instance) {
+            if let Some(lease) = known.filter(|l| owner.is_none_or(|o| l.instance != o.instance)) {
                 return Some(lease);
             }
         }
@@ -273,6 +335,7 @@ impl Inner {
         };
         let Some(answer) = answer else {
             self.forget(stream);
+            self.orphan(stream);
             self.metrics.proxied(kind, ProxyOutcome::Unavailable, 0);
             return Answer::Unreachable;
         };

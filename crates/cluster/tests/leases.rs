@@ -391,12 +391,14 @@ async fn continuity_writes_merge_so_that_no_number_goes_back() {
     let redis = Redis::start();
     let a = Pod::start(&redis, "10.0.0.1:9091", OnStoreDown::Refuse).await;
     let hashes = cluster::ContinuityHashes::new(a.leases.store().clone());
-    const GROWING: [&str; 2] = ["next_msn", "next_init_version"];
+    // Each rung's own number (msn:<rung>) grows on its own, as the stream's does.
+    const GROWING: [&str; 3] = ["next_msn", "next_init_version", "msn:360p"];
     let state = |msn: u64, init: u32, closed: &str| {
         vec![
             ("next_msn", msn.to_string()),
             ("next_init_version", init.to_string()),
             ("closed", closed.to_owned()),
+            ("msn:360p", (msn - 1).to_string()),
         ]
     };
     let ttl = Duration::from_secs(30);
@@ -418,6 +420,7 @@ async fn continuity_writes_merge_so_that_no_number_goes_back() {
         .unwrap();
     let got = hashes.load("main").await.unwrap();
     assert_eq!(got["next_msn"], "101");
+    assert_eq!(got["msn:360p"], "100");
     assert_eq!(got["next_init_version"], "3");
     assert_eq!(got["closed"], "1");
     let pttl: i64 = redis

@@ -135,7 +135,7 @@ impl ContinuityStore for RedisContinuity {
         let window = self.window + self.lease_ttl;
         self.runtime.spawn(async move {
             let saved = hashes
-                .save(&stream, &state.to_fields(), &Continuity::GROWING, window)
+                .save(&stream, &state.to_fields(), &state.growing(), window)
                 .await;
             if let Err(e) = saved {
                 tracing::debug!(stream, error = %e, "cannot record the playlists' continuity");

@@ -72,6 +72,10 @@ pub struct PackagerConfig {
     /// after its previous publish's last segment, so a segment URI never names two different
     /// contents (segments are served as immutable).
     pub first_msn: u64,
+    /// Rungs whose numbering starts elsewhere than `first_msn`: each rung's playlist goes on
+    /// from its own last segment when a publish moves to another server (one rung may have
+    /// opened a segment the others had not when the previous owner stopped).
+    pub first_msn_of: Vec<(String, u64)>,
     /// `EXT-X-DISCONTINUITY-SEQUENCE` of the first segment. A player that watched the stream's
     /// previous playlists (before a restart of the process, say) sees the timeline change only
     /// if this is above what it saw. Keep it small: hls.js 1.x walks every number below it on
@@ -94,6 +98,7 @@ impl Default for PackagerConfig {
             part_segments: 3,
             whole_segments: false,
             first_msn: 0,
+            first_msn_of: Vec::new(),
             first_discontinuity_sequence: 0,
             first_init_version: 0,
         }
@@ -233,12 +238,17 @@ impl<S: SegmentStore> Packager<S> {
                 part_target: duration_to_media(config.part_target),
                 part_segments: config.part_segments.max(1),
             });
+            let first_msn = config
+                .first_msn_of
+                .iter()
+                .find(|(name, _)| *name == variant.name)
+                .map_or(config.first_msn, |&(_, msn)| msn);
             rungs.push(Rung {
                 variant,
                 playlist: {
                     let mut p =
                         MediaPlaylist::new(config.window, config.segment_duration, low_latency);
-                    p.media_sequence = config.first_msn;
+                    p.media_sequence = first_msn;
                     p.discontinuity_sequence = config.first_discontinuity_sequence;
                     p
                 },
@@ -246,7 +256,7 @@ impl<S: SegmentStore> Packager<S> {
                 init: None,
                 init_version: config.first_init_version,
                 open: None,
-                next_msn: config.first_msn,
+                next_msn: first_msn,
                 pending_discontinuity: false,
                 closed_early: false,
                 retained: VecDeque::new(),
@@ -581,6 +591,23 @@ impl<S: SegmentStore> Packager<S> {
             .map(|r| r.next_msn)
             .max()
             .unwrap_or(self.config.first_msn)
+    }
+
+    /// The media sequence number `rung`'s next segment will get.
+    pub fn next_msn_of(&self, rung: &str) -> Option<u64> {
+        self.rungs
+            .iter()
+            .find(|r| r.variant.name == rung)
+            .map(|r| r.next_msn)
+    }
+
+    /// Each rung's next media sequence number, by name, in ladder order: where a following
+    /// publish continues that rung's playlist ([`PackagerConfig::first_msn_of`]).
+    pub fn next_msns(&self) -> Vec<(String, u64)> {
+        self.rungs
+            .iter()
+            .map(|r| (r.variant.name.clone(), r.next_msn))
+            .collect()
     }
 
     /// The discontinuity sequence a following publish should start at

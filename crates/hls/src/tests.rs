@@ -1203,6 +1203,37 @@ fn first_msn_continues_numbering_for_a_new_publish() {
 }
 
 #[test]
+fn each_rung_can_continue_its_own_numbering() {
+    let config = PackagerConfig {
+        first_msn: 101,
+        first_msn_of: vec![("a".into(), 100), ("gone".into(), 7)],
+        ..PackagerConfig::default()
+    };
+    let mut p = Packager::in_memory(config, vec![variant("a", None), variant("b", None)]).unwrap();
+    assert_eq!(
+        p.next_msns(),
+        vec![("a".to_owned(), 100), ("b".to_owned(), 101)]
+    );
+    assert_eq!(p.next_msn(), 101);
+    let mut fa = Feed::new(&mut p, "a");
+    fa.segment(&mut p, &[2000], 10);
+    let mut fb = Feed::new(&mut p, "b");
+    fb.segment(&mut p, &[2000], 10);
+    assert_eq!(
+        parse(&p.media_playlist("a", false).unwrap()).media_sequence,
+        Some(100)
+    );
+    assert_eq!(
+        parse(&p.media_playlist("b", false).unwrap()).media_sequence,
+        Some(101)
+    );
+    assert_eq!(
+        p.next_msns(),
+        vec![("a".to_owned(), 101), ("b".to_owned(), 102)]
+    );
+}
+
+#[test]
 fn a_paused_stream_continues_the_same_playlist_after_a_discontinuity() {
     let mut p = Packager::in_memory(ll_config(), vec![variant("a", None)]).unwrap();
     let mut f = Feed::new(&mut p, "a");

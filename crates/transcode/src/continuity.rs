@@ -13,6 +13,11 @@ pub struct Continuity {
     /// segment is numbered. A segment that was open (its parts listed) when the owner died is
     /// never finished, and its number is not used again.
     pub next_msn: u64,
+    /// Each rung's own next media sequence number, by name (rungs of `rungs` only): a rung
+    /// continues its own numbering, which may be a segment behind the stream's when another
+    /// rung had opened one more as the owner stopped. A rung missing here starts at
+    /// `next_msn`.
+    pub next_msn_of: Vec<(String, u64)>,
     /// The discontinuity sequence the next publish starts at: one above every one used.
     pub next_discontinuity_sequence: u64,
     /// The init version the next publish starts at: above every one used.
@@ -32,23 +37,39 @@ pub struct Continuity {
 const SKEW: Duration = Duration::from_secs(10);
 
 impl Continuity {
-    /// The fields that only grow ([`ContinuityStore::save`] keeps the greatest of each); the
-    /// first, `next_msn`, orders the states.
-    pub const GROWING: [&'static str; 4] = [
+    /// The fields that only grow (the store keeps the greatest of each); the first,
+    /// `next_msn`, orders the states.
+    const GROWING: [&'static str; 4] = [
         "next_msn",
         "next_discontinuity_sequence",
         "next_init_version",
         "last_end_ms",
     ];
 
+    /// The hash field of `rung`'s next media sequence number.
+    fn rung_field(rung: &str) -> String {
+        format!("msn:{rung}")
+    }
+
+    /// The fields of this state that only grow ([`ContinuityStore::save`] keeps the greatest
+    /// of each, so that a late write never takes a number back); the first, `next_msn`, orders
+    /// the states.
+    pub fn growing(&self) -> Vec<String> {
+        Self::GROWING
+            .iter()
+            .map(|f| (*f).to_owned())
+            .chain(self.next_msn_of.iter().map(|(r, _)| Self::rung_field(r)))
+            .collect()
+    }
+
     /// The hash fields it is stored as.
-    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+    pub fn to_fields(&self) -> Vec<(String, String)> {
         let ms = |t: SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64)
         };
         let end_ms = ms(self.last_end);
-        vec![
+        let fixed = [
             ("next_msn", self.next_msn.to_string()),
             (
                 "next_discontinuity_sequence",
@@ -59,22 +80,51 @@ impl Continuity {
             ("rungs", self.rungs.join(",")),
             ("closed", u8::from(self.closed).to_string()),
             ("written_ms", ms(self.written).to_string()),
-        ]
+        ];
+        fixed
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(
+                self.next_msn_of
+                    .iter()
+                    .map(|(r, msn)| (Self::rung_field(r), msn.to_string())),
+            )
+            .collect()
+    }
+
+    /// Where `rung`'s playlist goes on: its own next number, or the stream's.
+    pub fn next_msn_of(&self, rung: &str) -> u64 {
+        self.next_msn_of
+            .iter()
+            .find(|(r, _)| r == rung)
+            .map_or(self.next_msn, |&(_, msn)| msn)
     }
 
     /// Reads it back from its hash fields; `None` when a field is missing or malformed.
     pub fn from_fields(fields: &HashMap<String, String>) -> Option<Continuity> {
         let get = |k: &str| fields.get(k).map(String::as_str);
+        let rungs: Vec<String> = get("rungs")?
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let next_msn: u64 = get("next_msn")?.parse().ok()?;
+        // A rung's own number, if its writer kept one; never beyond the stream's (the fields
+        // grow apart, and a damaged one is not followed).
+        let next_msn_of = rungs
+            .iter()
+            .filter_map(|r| {
+                let msn: u64 = get(&Self::rung_field(r))?.parse().ok()?;
+                Some((r.clone(), msn.min(next_msn)))
+            })
+            .collect();
         Some(Continuity {
-            next_msn: get("next_msn")?.parse().ok()?,
+            next_msn,
+            next_msn_of,
             next_discontinuity_sequence: get("next_discontinuity_sequence")?.parse().ok()?,
             next_init_version: get("next_init_version")?.parse().ok()?,
             last_end: UNIX_EPOCH + Duration::from_millis(get("last_end_ms")?.parse().ok()?),
-            rungs: get("rungs")?
-                .split(',')
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            rungs,
             closed: get("closed")? == "1",
             written: UNIX_EPOCH + Duration::from_millis(get("written_ms")?.parse().ok()?),
         })
@@ -113,6 +163,7 @@ mod tests {
     fn fields_round_trip_and_bad_ones_read_as_none() {
         let c = Continuity {
             next_msn: 3_600_123,
+            next_msn_of: vec![("source".into(), 3_600_122), ("360p".into(), 3_600_123)],
             next_discontinuity_sequence: 2,
             next_init_version: 5,
             last_end: UNIX_EPOCH + Duration::from_millis(1_765_000_000_123),
@@ -137,7 +188,21 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        assert_eq!(Continuity::from_fields(&fields), Some(c));
+        assert_eq!(Continuity::from_fields(&fields), Some(c.clone()));
+        assert_eq!(c.next_msn_of("source"), 3_600_122);
+        assert_eq!(c.next_msn_of("720p"), 3_600_123);
+        let growing = c.growing();
+        assert_eq!(growing[0], "next_msn");
+        assert!(growing.contains(&"msn:source".to_owned()), "{growing:?}");
+        // A rung's number without the rung listed, or one beyond the stream's, is not used; a
+        // state written without them (an older server) gives every rung the stream's number.
+        let mut odd = fields.clone();
+        odd.insert("msn:720p".into(), "5".into());
+        odd.insert("msn:360p".into(), "3600999".into());
+        odd.remove("msn:source");
+        let read = Continuity::from_fields(&odd).expect("readable");
+        assert_eq!(read.next_msn_of, vec![("360p".to_owned(), 3_600_123)]);
+        assert_eq!(read.next_msn_of("source"), 3_600_123);
         let mut bad = fields.clone();
         bad.insert("next_msn".into(), "x".into());
         assert_eq!(Continuity::from_fields(&bad), None);

@@ -477,17 +477,29 @@ impl Feeder {
                     t.outputs.first_discontinuity_sequence(&self.name),
                     t.outputs.first_init_version(&self.name),
                 );
+                let mut first_msn_of = Vec::new();
                 if let Some(c) = &carried {
-                    // Its numbers, not the clock's: the sequence goes on without a jump.
+                    // Its numbers, not the clock's: the sequence goes on without a jump, each
+                    // rung after its own last segment (one rung may have opened a segment more
+                    // than another as the owner stopped: no rung skips a number).
                     first_msn = c
                         .next_msn
                         .max(t.outputs.previous_msn(&self.name).unwrap_or(0));
+                    first_msn_of = names
+                        .iter()
+                        .map(|&rung| {
+                            let here = t.outputs.previous_msn_of(&self.name, rung);
+                            let msn = c.next_msn_of(rung).max(here.unwrap_or(0));
+                            (rung.to_owned(), msn)
+                        })
+                        .collect();
                     first_discontinuity_sequence =
                         first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                     first_init_version = first_init_version.max(c.next_init_version);
                     tracing::info!(
                         stream = %self.name,
                         first_msn,
+                        first_msn_of = ?first_msn_of,
                         first_discontinuity_sequence,
                         first_init_version,
                         same_rungs = c.rungs == plan.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
@@ -498,6 +510,7 @@ impl Feeder {
                     self.name.clone(),
                     hls::PackagerConfig {
                         first_msn,
+                        first_msn_of,
                         first_discontinuity_sequence,
                         first_init_version,
                         ..t.packager.clone()

@@ -129,6 +129,16 @@ impl Outputs {
             .and_then(|o| o.with_packager(|p| p.next_msn()))
     }
 
+    /// The media sequence number the previous publish of `name` on this server would have
+    /// given `rung`'s next segment (the stream's, if it had no such rung), if there was one.
+    pub(crate) fn previous_msn_of(&self, name: &StreamName, rung: &str) -> Option<u64> {
+        self.map
+            .lock()
+            .expect("outputs lock")
+            .get(name)
+            .and_then(|o| o.with_packager(|p| p.next_msn_of(rung).unwrap_or(p.next_msn())))
+    }
+
     /// Where a new publish of `name` starts its discontinuity sequence: after the previous
     /// publish's, so that a player that watched it sees a new timeline. A new process starts at
     /// 0: deriving it from the clock, as the media sequence is, would make it huge, and hls.js

@@ -397,7 +397,7 @@ impl Packaged {
             State::Live { packager, names } => {
                 let name = names.get(rung)?.clone();
                 let before = packager.stats(&name).map(|s| s.segments).unwrap_or(0);
-                let next_before = packager.next_msn();
+                let next_before = packager.next_msn_of(&name);
                 let pushed = packager.push(&name, chunk, pdt);
                 if let Err(e) = &pushed {
                     tracing::warn!(stream = %self.name, rung = %name, error = %e, "packager refused a chunk");
@@ -410,10 +410,10 @@ impl Packaged {
                 // A chunk is listed as it is pushed: as a part with LL-HLS, as a whole segment
                 // without (`PackagerConfig::whole_segments`).
                 let part = pushed.is_ok() && kind != ChunkKind::Init;
-                // Whenever any rung opens a segment (a number a player may have seen, with a
+                // Whenever a rung opens a segment (a number a player may have seen, with a
                 // part, is never handed on again), and as the first rung completes one.
-                let moved =
-                    packager.next_msn() != next_before || (rung == 0 && completed.is_some());
+                let moved = packager.next_msn_of(&name) != next_before
+                    || (rung == 0 && completed.is_some());
                 let continuity = moved.then(|| state_of(packager, names, end_pdt, false));
                 Some(Listed {
                     arrivals: if part { arrivals.to_vec() } else { Vec::new() },
@@ -600,6 +600,7 @@ fn state_of(
 ) -> Continuity {
     Continuity {
         next_msn: packager.next_msn(),
+        next_msn_of: packager.next_msns(),
         next_discontinuity_sequence: packager.next_discontinuity_sequence(),
         next_init_version: packager.next_init_version(),
         last_end,
