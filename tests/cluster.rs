@@ -624,6 +624,20 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
     }
     // It played on into C's media, with no error and without reloading.
     let r = player.join().expect("the player");
+    // A drained owner serves its objects on until it exits, and the new owner is waited for
+    // while it starts: nothing the player asks for is answered as missing (players do not retry
+    // a 404).
+    if signal == "TERM" {
+        let missing: Vec<&serde_json::Value> = r["errorResponses"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter(|e| e.as_str().is_some_and(|e| e.starts_with("404")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(missing.is_empty(), "404s across the drain: {missing:?}");
+    }
     support::check_played_across(&r, 12.0, &b.logs());
     assert!(
         r["end"]["recovered"]

@@ -44,6 +44,8 @@ struct Inner {
     owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
     /// Stream → when a held request last asked the store whether it moved.
     looked_up: Mutex<HashMap<String, Instant>>,
+    /// Stream → the pod that had it before its owner now, and when it left.
+    previous: Mutex<HashMap<String, (Lease, Instant)>>,
     /// Stream → when its owner was last found unreachable (it may have died: its publisher
     /// may come back on another pod).
     orphaned: Mutex<HashMap<String, Instant>>,
@@ -73,6 +75,7 @@ impl Proxy {
             owners: Mutex::new(HashMap::new()),
             looked_up: Mutex::new(HashMap::new()),
             orphaned: Mutex::new(HashMap::new()),
+            previous: Mutex::new(HashMap::new()),
             edge: EdgeCache::new(edge_cache_bytes),
             metrics,
         }))
@@ -128,10 +131,16 @@ impl Inner {
         match self.leases.owner(stream).await {
             Ok(lease) => {
                 let lease = lease.filter(|l| !self.leases.is_mine(l));
-                self.owners
+                let old = self
+                    .owners
                     .lock()
                     .expect("owners lock")
                     .insert(stream.to_owned(), (lease.clone(), Instant::now()));
+                if let Some((Some(old), _)) = old {
+                    if lease.as_ref().is_none_or(|l| l.instance != old.instance) {
+                        self.left(stream, old);
+                    }
+                }
                 lease
             }
             // The store is unreachable: the owner known last goes on serving.
@@ -144,90 +153,173 @@ impl Inner {
         }
     }
 
+    /// Drops `stream`'s cached owner (it failed, or said the stream is not live there).
     fn forget(&self, stream: &str) {
-        self.owners.lock().expect("owners lock").remove(stream);
+        let removed = self.owners.lock().expect("owners lock").remove(stream);
+        if let Some((Some(old), _)) = removed {
+            self.left(stream, old);
+        }
+    }
+
+    /// Notes that `stream` was at `old`, which no longer holds it (or failed).
+    fn left(&self, stream: &str, old: Lease) {
+        let within = self.leases.ttl() + ORPHAN_GRACE;
+        let mut previous = self.previous.lock().expect("previous lock");
+        if previous.len() > 10_000 {
+            previous.retain(|_, (_, at)| at.elapsed() < within);
+        }
+        previous.insert(stream.to_owned(), (old, Instant::now()));
+    }
+
+    /// The pod that had `stream` before `current`, lately (within its lease's TTL and
+    /// [`ORPHAN_GRACE`]): a drained one goes on serving what it has until it exits.
+    fn previous(&self, stream: &str, current: &Lease) -> Option<Lease> {
+        let within = self.leases.ttl() + ORPHAN_GRACE;
+        let previous = self.previous.lock().expect("previous lock");
+        previous
+            .get(stream)
+            .filter(|(old, at)| at.elapsed() < within && old.instance != current.instance)
+            .map(|(old, _)| old.clone())
     }
 
     async fn answer(self: &Arc<Self>, stream: &str, request: Request, budget: Budget) -> Answer {
         let path = request.to_path_and_query();
         let hold = budget.of(&request);
-        let timeout = hold + PROXY_MARGIN;
+        let deadline = Instant::now() + hold;
         let Some(owner) = self.owner(stream).await else {
             // Its owner died a moment ago, and its lease has expired: a playlist request waits
             // (within its hold) for the publisher to come back on another pod, as a paused
             // stream's viewers do on one server, rather than being told it is not live.
             if request.is_playlist() && self.is_orphaned(stream) {
-                let deadline = Instant::now() + hold;
                 if let Some(next) = self.moved(stream, None, deadline).await {
-                    return self.ask_moved(&next, stream, &path, deadline).await;
+                    return self.follow(next, stream, &path, deadline, None).await;
                 }
             }
             return Answer::NotLive;
         };
         if is_blocking(&request) {
-            return self.held(&owner, stream, &path, hold).await;
+            return self.held(owner, stream, &path, deadline).await;
         }
         if request.is_playlist() {
-            let deadline = Instant::now() + hold;
-            let answer = self.fetch(&owner, stream, &path, timeout, true).await;
-            // An owner that cannot be reached may have died: wait (within the hold) for the
-            // stream to move, as a held request does.
-            if answer == Answer::Unreachable {
-                if let Some(next) = self.moved(stream, Some(&owner), deadline).await {
-                    return self.ask_moved(&next, stream, &path, deadline).await;
-                }
-            }
+            return self.follow(owner, stream, &path, deadline, None).await;
+        }
+        let timeout = hold + PROXY_MARGIN;
+        let answer = self.media(&owner, stream, &path, timeout).await;
+        if !matches!(answer, Answer::NotLive | Answer::Gone | Answer::Starting) {
             return answer;
         }
+        // Not at the stream's owner: an object of the pod that had the stream before it (a
+        // drained one serves on until it exits; the new owner never had its objects).
+        if let Some(previous) = self.previous(stream, &owner) {
+            let earlier = self.media(&previous, stream, &path, timeout).await;
+            if matches!(earlier, Answer::Body { .. }) {
+                return earlier;
+            }
+        }
+        // The owner holds the lease but has no output yet (it took the lease as it admitted the
+        // publisher): not an end, so a player tries again.
+        if answer == Answer::NotLive {
+            Answer::Unreachable
+        } else {
+            answer
+        }
+    }
+
+    /// `path`, a media object of `stream`, from `owner` through the edge cache.
+    async fn media(
+        self: &Arc<Self>,
+        owner: &Lease,
+        stream: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Answer {
         let key = format!("{}/{stream}/{path}", owner.instance);
-        let (this, owner_, stream_) = (self.clone(), owner.clone(), stream.to_owned());
-        let fetch = async move { this.fetch(&owner_, &stream_, &path, timeout, false).await };
+        let (this, owner, stream, path) = (
+            self.clone(),
+            owner.clone(),
+            stream.to_owned(),
+            path.to_owned(),
+        );
+        let fetch = async move { this.fetch(&owner, &stream, &path, timeout, false).await };
         let (answer, lookup) = self.edge.get(key, fetch).await;
         self.metrics.edge_lookup(lookup.label());
         answer
     }
 
-    /// A blocking playlist request (`_HLS_msn`), held by `owner` for up to `hold`. When the
+    /// A blocking playlist request (`_HLS_msn`), held by `owner` until `deadline`. When the
     /// stream moves meanwhile (its owner dies, or drains and hands it over, and another pod
-    /// takes its lease), the request is asked once of the new owner, within what is left of
-    /// its hold: the viewer's reload is answered by where the stream went on, not by an error.
-    async fn held(&self, owner: &Lease, stream: &str, path: &str, hold: Duration) -> Answer {
-        let deadline = Instant::now() + hold;
-        let first = self.fetch(owner, stream, path, hold + PROXY_MARGIN, true);
-        let moved = self.moved(stream, Some(owner), deadline);
+    /// takes its lease), or the owner answers without a playlist, the request
+    /// [follows](Self::follow) the stream within what is left of its hold: the viewer's reload
+    /// is answered by where the stream went on, not by an error.
+    async fn held(&self, owner: Lease, stream: &str, path: &str, deadline: Instant) -> Answer {
+        let hold = deadline.saturating_duration_since(Instant::now());
+        let first = self.fetch(&owner, stream, path, hold + PROXY_MARGIN, true);
+        let moved = self.moved(stream, Some(&owner), deadline);
         tokio::pin!(first, moved);
-        let next = tokio::select! {
+        tokio::select! {
             answer = &mut first => {
-                if !matches!(answer, Answer::Unreachable | Answer::NotLive | Answer::NotInTime(_)) {
+                if !follows(&answer) {
                     return answer;
                 }
-                // The owner went away: a new one may take the stream within the hold.
-                match moved.await {
-                    Some(next) => next,
-                    None => return answer,
-                }
+                self.follow(owner.clone(), stream, path, deadline, Some(answer)).await
             }
-            Some(next) = &mut moved => next,
-        };
-        tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
-        self.ask_moved(&next, stream, path, deadline).await
+            Some(next) = &mut moved => {
+                tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
+                self.follow(next, stream, path, deadline, None).await
+            }
+        }
     }
 
-    /// Asks `next`, the stream's new owner, for a playlist request held until `deadline`. It
-    /// takes the lease as it admits the publisher, a moment before its playlists exist: until
-    /// then (it answers not live), it is asked again every [`MOVE_POLL`] within the hold.
-    async fn ask_moved(&self, next: &Lease, stream: &str, path: &str, deadline: Instant) -> Answer {
+    /// A playlist request held until `deadline`, asked of `owner` (`answer`: what it answered
+    /// already, if it was asked), and asked again every [`MOVE_POLL`] while no pod answers it
+    /// with a playlist, of whichever pod holds the stream by then: an owner takes the lease as
+    /// it admits the publisher, a moment before its playlists exist; a dead one's stream may be
+    /// taken by another pod. The store is asked at most once a second per stream.
+    async fn follow(
+        &self,
+        mut owner: Lease,
+        stream: &str,
+        path: &str,
+        deadline: Instant,
+        mut answer: Option<Answer>,
+    ) -> Answer {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let answer = self
-                .fetch(next, stream, path, left + PROXY_MARGIN, true)
-                .await;
-            let now = Instant::now();
-            if !matches!(answer, Answer::NotLive | Answer::Starting) || now + MOVE_POLL >= deadline
-            {
-                return answer;
+            let current = match answer.take() {
+                Some(a) => a,
+                None => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.fetch(&owner, stream, path, left + PROXY_MARGIN, true)
+                        .await
+                }
+            };
+            if !follows(&current) || Instant::now() + MOVE_POLL >= deadline {
+                return current;
             }
             tokio::time::sleep(MOVE_POLL).await;
+            let known = match self.cached(stream) {
+                Some(known) => known,
+                None if self.may_look_up(stream) => self.owner(stream).await,
+                None => Some(owner.clone()),
+            };
+            let next = match known {
+                // A dead owner still holding its lease: wait for another pod to take it, not
+                // knocking on the dead one.
+                Some(same) if current == Answer::Unreachable && same.instance == owner.instance => {
+                    self.moved(stream, Some(&owner), deadline).await
+                }
+                Some(next) => Some(next),
+                // Nobody holds it: it ended, unless its owner died lately (its publisher may
+                // come back on another pod).
+                None if self.is_orphaned(stream) => self.moved(stream, None, deadline).await,
+                None => None,
+            };
+            let Some(next) = next else {
+                return current;
+            };
+            if next.instance != owner.instance {
+                tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
+            }
+            owner = next;
         }
     }
 
@@ -355,6 +447,15 @@ impl Inner {
             .proxied(kind, outcome, answer.wire_body().len() as u64);
         answer
     }
+}
+
+/// Whether a playlist request answered so follows the stream (its owner has no playlists yet,
+/// or went away) rather than being answered.
+fn follows(answer: &Answer) -> bool {
+    matches!(
+        answer,
+        Answer::NotLive | Answer::Starting | Answer::Unreachable | Answer::NotInTime(_)
+    )
 }
 
 /// A blocking playlist request (`_HLS_msn`): the owner holds it until the part exists.
