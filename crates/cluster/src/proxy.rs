@@ -29,8 +29,9 @@ const PROXY_MARGIN: Duration = Duration::from_secs(2);
 const MOVE_POLL: Duration = Duration::from_millis(250);
 /// Largest body taken from an owner (a segment is far smaller).
 const MAX_BODY: usize = 64 * 1024 * 1024;
-/// How long, beyond its lease's TTL, a stream whose owner could not be reached is waited for
-/// by playlist requests: its lease must expire, and its publisher reconnect to another pod.
+/// How long, beyond its lease's TTL, a stream that lost its owner (unreachable, or no longer
+/// live there) is waited for by playlist requests: a dead owner's lease must expire, and the
+/// publisher reconnect to another pod.
 const ORPHAN_GRACE: Duration = Duration::from_secs(10);
 
 /// The cluster as a playback source.
@@ -46,8 +47,8 @@ struct Inner {
     looked_up: Mutex<HashMap<String, Instant>>,
     /// Stream → the pod that had it before its owner now, and when it left.
     previous: Mutex<HashMap<String, (Lease, Instant)>>,
-    /// Stream → when its owner was last found unreachable (it may have died: its publisher
-    /// may come back on another pod).
+    /// Stream → when its owner was last found unreachable, or said the stream is not live
+    /// there (it died, or let the stream go: its publisher may come back on another pod).
     orphaned: Mutex<HashMap<String, Instant>>,
     edge: EdgeCache,
     metrics: Arc<ClusterMetrics>,
@@ -211,9 +212,12 @@ impl Inner {
         // Not at the stream's owner: an object of the pod that had the stream before it (a
         // drained one serves on until it exits; the new owner never had its objects).
         if let Some(previous) = self.previous(stream, &owner) {
-            let earlier = self.media(&previous, stream, &path, timeout).await;
-            if matches!(earlier, Answer::Body { .. }) {
-                return earlier;
+            match self.media(&previous, stream, &path, timeout).await {
+                earlier @ Answer::Body { .. } => return earlier,
+                // It died with the object: lost, and a player should move on at once rather
+                // than retry.
+                Answer::Unreachable => return Answer::Gone,
+                _ => {}
             }
         }
         // The owner holds the lease but has no output yet (it took the lease as it admitted the
@@ -323,15 +327,15 @@ impl Inner {
         }
     }
 
-    /// Whether `stream`'s owner was found unreachable lately: within its lease's TTL and
-    /// [`ORPHAN_GRACE`], a new owner may yet take it.
+    /// Whether `stream` lost its owner lately (found unreachable, or not live there): within
+    /// its lease's TTL and [`ORPHAN_GRACE`], a new owner may yet take it.
     fn is_orphaned(&self, stream: &str) -> bool {
         let within = self.leases.ttl() + ORPHAN_GRACE;
         let orphaned = self.orphaned.lock().expect("orphans lock");
         orphaned.get(stream).is_some_and(|at| at.elapsed() < within)
     }
 
-    /// Notes that `stream`'s owner could not be reached.
+    /// Notes that `stream`'s owner could not be reached, or no longer has it.
     fn orphan(&self, stream: &str) {
         let within = self.leases.ttl() + ORPHAN_GRACE;
         let mut orphaned = self.orphaned.lock().expect("orphans lock");
@@ -432,8 +436,10 @@ impl Inner {
             return Answer::Unreachable;
         };
         if answer == Answer::NotLive {
-            // It moved, or ended: look it up again next time.
+            // It moved, or ended: look it up again next time. A drained owner's publisher may
+            // be taken by another pod a moment later.
             self.forget(stream);
+            self.orphan(stream);
         }
         let outcome = match &answer {
             Answer::Playlist { .. } | Answer::Body { .. } => ProxyOutcome::Ok,
