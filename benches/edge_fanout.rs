@@ -14,6 +14,8 @@
 //!    requests B proxied to A, over the distinct parts its viewers fetched). Ratios are the
 //!    edge's over the owner's.
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -23,25 +25,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::cpu_seconds;
 use support::redis::Redis;
 use support::{env_or, ffmpeg_publish, http_get, wait_until, Server, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const PLAYLIST: &str = "/live/bench/240p/index.m3u8";
-
-/// CPU seconds (user and system) a process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15; USER_HZ is 100.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
-}
 
 /// The newest part a media playlist lists, as (MSN, index).
 fn newest_part(text: &str) -> Option<(u64, u32)> {

@@ -14,6 +14,11 @@
 //! Both sides are reported as CPU seconds per media second; the ratio is Ferrocast / ffmpeg.
 //! The machine is shared and noisy: `BENCH_RUNS` (default 3) runs, medians reported.
 
+#[path = "common.rs"]
+mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,7 +37,7 @@ fn main() {
     let runs: usize = env_or("BENCH_RUNS", 3);
     let work = tempdir();
     let input = work.join("input.mp4");
-    generate_input(&input, seconds);
+    common::noisy_1080p30(&input, u64::from(seconds), 60);
 
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
@@ -87,35 +92,6 @@ fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ferrocast-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// High detail (noise over a moving pattern) so the encoders work as on camera input.
-fn generate_input(path: &Path, seconds: u32) {
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args(["-vf", "noise=alls=20:allf=t+u,format=yuv420p"])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "6000k", "-maxrate", "6000k",
-            "-bufsize", "12000k",
-        ])
-        .args([
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-profile:v",
-            "high",
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k"])
-        .arg(path)
-        .status()
-        .expect("ffmpeg must be installed to run this benchmark");
-    assert!(status.success(), "generating the input failed");
 }
 
 fn proc_cpu_seconds(pid: u32) -> Option<f64> {

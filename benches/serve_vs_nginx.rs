@@ -19,6 +19,8 @@
 //! serves the playlist as rendered once per change of the stream (cached) and segments from memory
 //! (`Bytes`).
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -28,6 +30,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::Nginx;
 use support::hls::parse_media;
 use support::{ffmpeg_publish, http_get, http_get_bytes, wait_until, ChildGuard, Server, TempDir};
 
@@ -198,20 +201,6 @@ http {{
 "#,
         root = root.display()
     )
-}
-
-/// Stops nginx with SIGQUIT (graceful: the master stops its workers) before the guard's SIGKILL;
-/// a SIGKILLed master leaves its workers behind.
-struct Nginx(ChildGuard);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.0.signal("QUIT");
-        if self.0.wait_timeout(Duration::from_secs(5)).is_none() {
-            self.0.signal("TERM");
-            let _ = self.0.wait_timeout(Duration::from_secs(5));
-        }
-    }
 }
 
 fn start_nginx(prefix: &Path, conf: &Path, port: u16) -> ChildGuard {
