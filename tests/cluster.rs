@@ -562,10 +562,16 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .filter(|p| p.first_msn().is_some_and(|m| m > last_on_a) && p.segments.len() >= 2)
     });
     let first_on_c = on_c.first_msn().unwrap();
-    // Each rung goes on from its own number (one may have opened a segment more than another
-    // as A stopped): none skips a number.
+    // After a drain, each rung goes on from its own number (one may have flushed a segment
+    // more than another): none skips a number. After a death, every rung from the stream's
+    // (a rung's last write may not have landed, and no number a player saw is used again).
     for rung in &rungs {
-        let want: u64 = left[&format!("msn:{rung}")].parse().expect("a number");
+        let field = if signal == "TERM" {
+            format!("msn:{rung}")
+        } else {
+            "next_msn".to_owned()
+        };
+        let want: u64 = left[&field].parse().expect("a number");
         let path = format!("/live/main/{rung}/index.m3u8");
         let first = wait_until(LIVE_TIMEOUT, "C's rung through B", || {
             let r = b.get(&path);

@@ -27,6 +27,11 @@ const OWNER_FRESH: Duration = Duration::from_secs(1);
 const PROXY_MARGIN: Duration = Duration::from_secs(2);
 /// How often a held request looks whether its stream moved to another pod.
 const MOVE_POLL: Duration = Duration::from_millis(250);
+/// How long an owner looked up and not asked for since is kept (the maps are pruned of older
+/// entries when they grow past 10,000 streams).
+const STALE_OWNERS: Duration = Duration::from_secs(60);
+/// A stream's owner seen last, and its previous one, each with when.
+type OwnerHistory = ((Lease, Instant), Option<(Lease, Instant)>);
 /// Largest body taken from an owner (a segment is far smaller).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// How long, beyond its lease's TTL, a stream that lost its owner (unreachable, or no longer
@@ -45,8 +50,9 @@ struct Inner {
     owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
     /// Stream → when a held request last asked the store whether it moved.
     looked_up: Mutex<HashMap<String, Instant>>,
-    /// Stream → the pod that had it before its owner now, and when it left.
-    previous: Mutex<HashMap<String, (Lease, Instant)>>,
+    /// Stream → its owner seen last in the store (and when), and the pod that had it before
+    /// (and when it moved).
+    seen: Mutex<HashMap<String, OwnerHistory>>,
     /// Stream → when its owner was last found unreachable, or said the stream is not live
     /// there (it died, or let the stream go: its publisher may come back on another pod).
     orphaned: Mutex<HashMap<String, Instant>>,
@@ -76,7 +82,7 @@ impl Proxy {
             owners: Mutex::new(HashMap::new()),
             looked_up: Mutex::new(HashMap::new()),
             orphaned: Mutex::new(HashMap::new()),
-            previous: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
             edge: EdgeCache::new(edge_cache_bytes),
             metrics,
         }))
@@ -129,18 +135,24 @@ impl Inner {
         if let Some(known) = self.cached(stream) {
             return known;
         }
+        // The store is asked at most once a second per stream, however many requests come;
+        // meanwhile the owner known last answers.
+        if !self.may_look_up(stream) {
+            if let Some((known, _)) = self.owners.lock().expect("owners lock").get(stream) {
+                return known.clone();
+            }
+        }
         match self.leases.owner(stream).await {
             Ok(lease) => {
                 let lease = lease.filter(|l| !self.leases.is_mine(l));
-                let old = self
-                    .owners
-                    .lock()
-                    .expect("owners lock")
-                    .insert(stream.to_owned(), (lease.clone(), Instant::now()));
-                if let Some((Some(old), _)) = old {
-                    if lease.as_ref().is_none_or(|l| l.instance != old.instance) {
-                        self.left(stream, old);
-                    }
+                let mut owners = self.owners.lock().expect("owners lock");
+                if owners.len() > 10_000 {
+                    owners.retain(|_, (_, at)| at.elapsed() < STALE_OWNERS);
+                }
+                owners.insert(stream.to_owned(), (lease.clone(), Instant::now()));
+                drop(owners);
+                if let Some(lease) = &lease {
+                    self.seen(stream, lease);
                 }
                 lease
             }
@@ -154,31 +166,51 @@ impl Inner {
         }
     }
 
-    /// Drops `stream`'s cached owner (it failed, or said the stream is not live there).
-    fn forget(&self, stream: &str) {
-        let removed = self.owners.lock().expect("owners lock").remove(stream);
-        if let Some((Some(old), _)) = removed {
-            self.left(stream, old);
+    /// Marks `stream`'s cached owner stale when it is `asked` (which failed, or said the
+    /// stream is not live there): the next request looks the owner up again (at most once a
+    /// second per stream). An answer from another pod (the previous owner) leaves it be.
+    fn forget(&self, stream: &str, asked: &Lease) {
+        let mut owners = self.owners.lock().expect("owners lock");
+        if let Some((Some(cached), at)) = owners.get_mut(stream) {
+            if cached.instance == asked.instance {
+                *at = Instant::now()
+                    .checked_sub(OWNER_FRESH)
+                    .unwrap_or_else(Instant::now);
+            }
         }
     }
 
-    /// Notes that `stream` was at `old`, which no longer holds it (or failed).
-    fn left(&self, stream: &str, old: Lease) {
+    /// Notes that `lease` holds `stream` now; when another pod held it before, that pod is
+    /// remembered as its previous owner.
+    fn seen(&self, stream: &str, lease: &Lease) {
         let within = self.leases.ttl() + ORPHAN_GRACE;
-        let mut previous = self.previous.lock().expect("previous lock");
-        if previous.len() > 10_000 {
-            previous.retain(|_, (_, at)| at.elapsed() < within);
+        let mut seen = self.seen.lock().expect("seen lock");
+        if seen.len() > 10_000 {
+            seen.retain(|_, (current, previous)| {
+                current.1.elapsed() < STALE_OWNERS
+                    || previous
+                        .as_ref()
+                        .is_some_and(|(_, at)| at.elapsed() < within)
+            });
         }
-        previous.insert(stream.to_owned(), (old, Instant::now()));
+        let entry = seen
+            .entry(stream.to_owned())
+            .or_insert_with(|| ((lease.clone(), Instant::now()), None));
+        if entry.0 .0.instance != lease.instance {
+            let old = std::mem::replace(&mut entry.0, (lease.clone(), Instant::now()));
+            entry.1 = Some((old.0, Instant::now()));
+        } else {
+            entry.0 .1 = Instant::now();
+        }
     }
 
     /// The pod that had `stream` before `current`, lately (within its lease's TTL and
     /// [`ORPHAN_GRACE`]): a drained one goes on serving what it has until it exits.
     fn previous(&self, stream: &str, current: &Lease) -> Option<Lease> {
         let within = self.leases.ttl() + ORPHAN_GRACE;
-        let previous = self.previous.lock().expect("previous lock");
-        previous
-            .get(stream)
+        let seen = self.seen.lock().expect("seen lock");
+        seen.get(stream)
+            .and_then(|(_, previous)| previous.as_ref())
             .filter(|(old, at)| at.elapsed() < within && old.instance != current.instance)
             .map(|(old, _)| old.clone())
     }
@@ -192,9 +224,11 @@ impl Inner {
             // (within its hold) for the publisher to come back on another pod, as a paused
             // stream's viewers do on one server, rather than being told it is not live.
             if request.is_playlist() && self.is_orphaned(stream) {
-                if let Some(next) = self.moved(stream, None, deadline).await {
-                    return self.follow(next, stream, &path, deadline, None).await;
-                }
+                return match self.moved(stream, None, deadline).await {
+                    Some(next) => self.follow(next, stream, &path, deadline, None).await,
+                    // Still between owners: a player should try again, not give up.
+                    None => Answer::Unreachable,
+                };
             }
             return Answer::NotLive;
         };
@@ -212,7 +246,8 @@ impl Inner {
         // Not at the stream's owner: an object of the pod that had the stream before it (a
         // drained one serves on until it exits; the new owner never had its objects).
         if let Some(previous) = self.previous(stream, &owner) {
-            match self.media(&previous, stream, &path, timeout).await {
+            let left = deadline.saturating_duration_since(Instant::now()) + PROXY_MARGIN;
+            match self.media(&previous, stream, &path, left).await {
                 earlier @ Answer::Body { .. } => return earlier,
                 // It died with the object: lost, and a player should move on at once rather
                 // than retry.
@@ -300,11 +335,7 @@ impl Inner {
                 return current;
             }
             tokio::time::sleep(MOVE_POLL).await;
-            let known = match self.cached(stream) {
-                Some(known) => known,
-                None if self.may_look_up(stream) => self.owner(stream).await,
-                None => Some(owner.clone()),
-            };
+            let known = self.owner(stream).await;
             let next = match known {
                 // A dead owner still holding its lease: wait for another pod to take it, not
                 // knocking on the dead one.
@@ -314,7 +345,13 @@ impl Inner {
                 Some(next) => Some(next),
                 // Nobody holds it: it ended, unless its owner died lately (its publisher may
                 // come back on another pod).
-                None if self.is_orphaned(stream) => self.moved(stream, None, deadline).await,
+                None if self.is_orphaned(stream) => {
+                    match self.moved(stream, None, deadline).await {
+                        Some(next) => Some(next),
+                        // Still between owners: a player should try again, not give up.
+                        None => return Answer::Unreachable,
+                    }
+                }
                 None => None,
             };
             let Some(next) = next else {
@@ -356,19 +393,15 @@ impl Inner {
             tokio::time::sleep(MOVE_POLL.min(deadline - now)).await;
             // The owner known a moment ago; the store is asked at most once a second per
             // stream, however many requests are held.
-            let known = match self.cached(stream) {
-                Some(known) => known,
-                None if self.may_look_up(stream) => self.owner(stream).await,
-                None => continue,
-            };
+            let known = self.owner(stream).await;
             if let Some(lease) = known.filter(|l| owner.is_none_or(|o| l.instance != o.instance)) {
                 return Some(lease);
             }
         }
     }
 
-    /// Whether a held request may ask the store for `stream`'s owner now: once a second per
-    /// stream at most.
+    /// Whether `stream`'s owner may be looked up in the store now: once a second per stream at
+    /// most.
     fn may_look_up(&self, stream: &str) -> bool {
         let mut looked = self.looked_up.lock().expect("lookups lock");
         if looked.len() > 10_000 {
@@ -430,7 +463,7 @@ impl Inner {
             }
         };
         let Some(answer) = answer else {
-            self.forget(stream);
+            self.forget(stream, owner);
             self.orphan(stream);
             self.metrics.proxied(kind, ProxyOutcome::Unavailable, 0);
             return Answer::Unreachable;
@@ -438,7 +471,7 @@ impl Inner {
         if answer == Answer::NotLive {
             // It moved, or ended: look it up again next time. A drained owner's publisher may
             // be taken by another pod a moment later.
-            self.forget(stream);
+            self.forget(stream, owner);
             self.orphan(stream);
         }
         let outcome = match &answer {

@@ -485,14 +485,19 @@ impl Feeder {
                     first_msn = c
                         .next_msn
                         .max(t.outputs.previous_msn(&self.name).unwrap_or(0));
-                    first_msn_of = names
-                        .iter()
-                        .map(|&rung| {
-                            let here = t.outputs.previous_msn_of(&self.name, rung);
-                            let msn = c.next_msn_of(rung).max(here.unwrap_or(0));
-                            (rung.to_owned(), msn)
-                        })
-                        .collect();
+                    // Only from a closed state (the owner flushed, and every rung's number
+                    // was written before it): a dead owner's last write of a rung may not have
+                    // landed, and a number its players saw must not be used again.
+                    if c.closed {
+                        first_msn_of = names
+                            .iter()
+                            .map(|&rung| {
+                                let here = t.outputs.previous_msn_of(&self.name, rung);
+                                let msn = c.next_msn_of(rung).max(here.unwrap_or(0));
+                                (rung.to_owned(), msn)
+                            })
+                            .collect();
+                    }
                     first_discontinuity_sequence =
                         first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                     first_init_version = first_init_version.max(c.next_init_version);
