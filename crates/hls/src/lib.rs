@@ -79,6 +79,7 @@
 //! # Ok::<(), hls::Error>(())
 //! ```
 
+mod answers;
 mod error;
 mod packager;
 mod playlist;
