@@ -443,11 +443,25 @@ fn publish_sized_when_admitted(
     }
 }
 
-/// `EXT-X-DISCONTINUITY-SEQUENCE` of a media playlist (0 when absent).
-fn discontinuity_sequence(text: &str) -> u64 {
-    text.lines()
+/// The discontinuity numbers of a media playlist's first segment with media (not a gap) and of
+/// its newest media: `EXT-X-DISCONTINUITY-SEQUENCE` (0 when absent) plus the
+/// `EXT-X-DISCONTINUITY` tags before each.
+fn discontinuity_numbers(text: &str) -> (Option<u64>, u64) {
+    let mut n = text
+        .lines()
         .find_map(|l| l.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:"))
-        .map_or(0, |v| v.trim().parse().expect("a number"))
+        .map_or(0, |v| v.trim().parse().expect("a number"));
+    let (mut first_media, mut gap) = (None, false);
+    for line in text.lines() {
+        if line == "#EXT-X-DISCONTINUITY" {
+            n += 1;
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if !line.starts_with('#') && !line.is_empty() && !std::mem::take(&mut gap) {
+            first_media.get_or_insert(n);
+        }
+    }
+    (first_media, n)
 }
 
 /// The continuity hash of `stream` in `redis` (field → value; empty when there is none).
@@ -483,15 +497,11 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .then(|| support::hls::parse_media(&r.body))
             .filter(|p| p.segments.len() >= 3)
     });
-    // A drained owner's viewers: hls.js plays B's watch page (LL-HLS) across the hand-over.
-    // Not across a SIGKILL yet: a player waiting for a part of the segment the dead owner had
-    // open can stall, as that segment is lost (README, known issues).
-    let player = (signal == "TERM").then(|| {
-        support::require_browser_tools();
-        let p = support::play_at(b.http, "main", "", "moved", 24, Duration::from_secs(90));
-        p.wait_started(Duration::from_secs(60));
-        p
-    });
+    // The viewers: hls.js plays B's watch page (LL-HLS) across the hand-over. After a death,
+    // it skips the rest of the segment the dead owner had open (C lists it as a gap).
+    support::require_browser_tools();
+    let player = support::play_at(b.http, "main", "", "moved", 24, Duration::from_secs(90));
+    player.wait_started(Duration::from_secs(60));
     let on_a = support::hls::parse_media(&a.get(SOURCE).body);
     // A drained owner's viewers: a blocking reload through B for the segment after A's open
     // one, held when A goes, is answered by the new owner within its hold.
@@ -559,9 +569,11 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         no_end(&r);
         (r.status == 200)
             .then(|| support::hls::parse_media(&r.body))
-            .filter(|p| p.first_msn().is_some_and(|m| m > last_on_a) && p.segments.len() >= 2)
+            .filter(|p| {
+                p.media().next().is_some_and(|s| s.msn > last_on_a) && p.media().count() >= 2
+            })
     });
-    let first_on_c = on_c.first_msn().unwrap();
+    let first_on_c = on_c.media().next().unwrap().msn;
     // After a drain, each rung goes on from its own number (one may have flushed a segment
     // more than another): none skips a number. After a death, every rung from the stream's
     // (a rung's last write may not have landed, and no number a player saw is used again).
@@ -573,14 +585,29 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         };
         let want: u64 = left[&field].parse().expect("a number");
         let path = format!("/live/main/{rung}/index.m3u8");
-        let first = wait_until(LIVE_TIMEOUT, "C's rung through B", || {
+        let pl = wait_until(LIVE_TIMEOUT, "C's rung through B", || {
             let r = b.get(&path);
             (r.status == 200)
                 .then(|| support::hls::parse_media(&r.body))
-                .filter(|p| p.map_uri.as_deref() != Some(init_on_a.as_str()))
-                .and_then(|p| p.first_msn())
+                .filter(|p| {
+                    p.map_uri.as_deref() != Some(init_on_a.as_str()) && p.media().next().is_some()
+                })
         });
-        assert_eq!(first, want, "{rung}: {left:?}");
+        let first = pl.media().next().unwrap().msn;
+        assert_eq!(first, want, "{rung}: {left:?}\n{}", pl.text);
+        // After a death, the segment the rung had open on A (and any it had not opened yet)
+        // is listed as a gap before C's first; after a drain there is none.
+        let gaps: Vec<u64> = pl
+            .segments
+            .iter()
+            .filter(|s| s.gap)
+            .map(|s| s.msn)
+            .collect();
+        let lost: Vec<u64> = match left.get(&format!("open:{rung}")) {
+            Some(open) if signal == "KILL" => (open.parse().expect("a number")..want).collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(gaps, lost, "{rung}: {left:?}\n{}", pl.text);
     }
     // The sequence goes on where A left it: after its last segment, or after the one it had
     // open (a drain finishes it; a dead owner's is skipped, as players may have cached its
@@ -595,10 +622,12 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         on_a.text,
         on_c.text
     );
-    // After a discontinuity (a higher discontinuity sequence: a drained owner numbered one for
-    // its own continuation, which never came), with a new init segment.
+    // After a discontinuity (a higher number than A's newest media, whose gaps C lists in
+    // A's; a drained owner numbered one for its own continuation, which never came), with a
+    // new init segment.
+    let c_first = discontinuity_numbers(&on_c.text).0.expect("C's media");
     assert!(
-        discontinuity_sequence(&on_c.text) > discontinuity_sequence(&on_a.text),
+        c_first > discontinuity_numbers(&on_a.text).1,
         "{}\n{}",
         on_a.text,
         on_c.text
@@ -615,7 +644,7 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         "{log}"
     );
     // B's bytes are C's.
-    let s = on_c.segments[0].uri.clone();
+    let s = on_c.media().next().unwrap().uri.clone();
     let path = format!("/live/main/source/{s}");
     let (from_b, from_c) = (b.get_bytes(&path), c.get_bytes(&path));
     assert_eq!((from_b.status, from_c.status), (200, 200), "{path}");
@@ -634,11 +663,11 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
         );
     }
     // It played on into C's media, with no error and without reloading.
-    if let Some(player) = player {
+    {
         let r = player.join().expect("the player");
         // The new owner is waited for while it starts: no playlist the player asks for is
         // answered as missing (players do not retry a 404). A hinted part may be (the drain
-        // closed its segment before it).
+        // closed its segment before it; a dead owner's is lost).
         let missing: Vec<&serde_json::Value> = r["errorResponses"]
             .as_array()
             .map(|v| {
@@ -652,7 +681,7 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
             .unwrap_or_default();
         assert!(
             missing.is_empty(),
-            "playlists 404 across the drain: {missing:?}"
+            "playlists 404 across the move: {missing:?}"
         );
         support::check_played_across(&r, 12.0, &b.logs());
         assert!(
@@ -728,7 +757,12 @@ fn a_publish_that_comes_back_after_the_window_starts_new_playlists() {
             .then(|| support::hls::parse_media(&r.body))
             .filter(|p| !p.segments.is_empty())
     });
-    assert_eq!(discontinuity_sequence(&on_c.text), 0, "{}", on_c.text);
+    assert_eq!(
+        discontinuity_numbers(&on_c.text),
+        (Some(0), 0),
+        "{}",
+        on_c.text
+    );
     let log = c.logs();
     assert!(
         !log.contains("continuing the playlists another server left"),

@@ -80,6 +80,8 @@ pub(crate) struct Segment {
     /// The `#EXT-X-PROGRAM-DATE-TIME` written right before it, as written.
     pub(crate) pdt: Option<String>,
     pub(crate) uri: String,
+    /// Marked `#EXT-X-GAP`: listed, with no media.
+    pub(crate) gap: bool,
 }
 
 impl Segment {
@@ -132,6 +134,11 @@ impl MediaPlaylist {
         self.segments.last().map(|s| s.msn)
     }
 
+    /// The segments with media (not `#EXT-X-GAP`).
+    pub(crate) fn media(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.iter().filter(|s| !s.gap)
+    }
+
     pub(crate) fn segment(&self, msn: u64) -> Option<&Segment> {
         self.segments.iter().find(|s| s.msn == msn)
     }
@@ -150,6 +157,7 @@ pub(crate) fn parse_media(text: &str) -> MediaPlaylist {
     };
     let mut duration = None;
     let mut pdt = None;
+    let mut gap = false;
     let mut skipped = 0u64;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
@@ -170,6 +178,8 @@ pub(crate) fn parse_media(text: &str) -> MediaPlaylist {
             pdt = Some(v.to_owned());
         } else if line == "#EXT-X-ENDLIST" {
             pl.ended = true;
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
         } else if !line.starts_with('#') {
             let msn = pl.media_sequence + skipped + pl.segments.len() as u64;
             pl.segments.push(Segment {
@@ -179,6 +189,7 @@ pub(crate) fn parse_media(text: &str) -> MediaPlaylist {
                     .unwrap_or_else(|| panic!("segment {line} without EXTINF:\n{text}")),
                 pdt: pdt.take(),
                 uri: line.to_owned(),
+                gap: std::mem::take(&mut gap),
             });
         }
     }

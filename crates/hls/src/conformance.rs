@@ -635,6 +635,81 @@ fn a_segment_that_ends_on_a_short_part_is_closed_with_it() {
 /// A short part that turns out not to be the last (the muxer ran the fragment on past its end):
 /// the segment stays as listed, and the chunks after it are dropped until the next keyframe, so
 /// no segment starts without one and the rung's sequence numbers stay in step with the others'.
+/// A stream taken over after its owner died: the segment the owner had open is listed as a
+/// gap, in the owner's discontinuity, before the new publish's first segment, which opens the
+/// next one. Every render conforms, and a blocking request for a part of the lost segment (a
+/// player that had some of it) is answered at once, not held.
+#[test]
+fn segments_lost_with_a_dead_owner_are_listed_as_gaps() {
+    let lost_start = base() + Duration::from_secs(100);
+    let taken = PackagerConfig {
+        first_msn: 42,
+        first_discontinuity_sequence: 3,
+        lost_of: vec![("720p".into(), 41, lost_start)],
+        ..config(500, 2)
+    };
+    let mut p = one_rung(taken.clone(), "720p");
+    let text = p.media_playlist("720p", false).unwrap();
+    check_playlist(&text, false).unwrap();
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:41\n"), "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "{text}");
+    assert!(
+        text.contains("#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:01:40.000Z\n#EXT-X-GAP\n#EXTINF:2.00000,\nseg-41.m4s\n"),
+        "{text}"
+    );
+    assert_eq!(
+        p.playlist_request("720p", 41, Some(3)).unwrap(),
+        Blocking::Ready
+    );
+    assert_eq!(
+        p.resource_status(&Resource::Part("720p".into(), 41, 3))
+            .unwrap(),
+        ResourceStatus::Gone
+    );
+    assert_eq!(
+        p.incomplete(),
+        vec![("720p".to_owned(), 42, lost_start + Duration::from_secs(2))]
+    );
+    // The new publish's media, seconds later on the clock.
+    let resumed = base() + Duration::from_secs(109);
+    for (i, start) in [0, 500, 1000, 1500, 2000].into_iter().enumerate() {
+        let kind = if start % 2000 == 0 {
+            ChunkKind::SegmentStart
+        } else {
+            ChunkKind::Continuation
+        };
+        let pdt = resumed + Duration::from_millis(start as u64);
+        p.push("720p", chunk(kind, start, 500), pdt).unwrap();
+        let text = p.media_playlist("720p", false).unwrap();
+        check_playlist(&text, false).unwrap();
+        check_playlist(&p.media_playlist("720p", true).unwrap(), false).unwrap();
+        assert!(
+            text.contains("seg-41.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2024-05-01T12:01:49.000Z\n"),
+            "part {i}: {text}"
+        );
+    }
+    assert_eq!(
+        p.incomplete(),
+        vec![("720p".to_owned(), 43, resumed + Duration::from_secs(2))]
+    );
+    // A rung not named, or a claim of more lost segments than a death loses, lists no gap.
+    for lost_of in [
+        vec![("480p".to_owned(), 41, lost_start)],
+        vec![("720p".to_owned(), 42 - MAX_LOST - 1, lost_start)],
+    ] {
+        let p = one_rung(
+            PackagerConfig {
+                lost_of,
+                ..taken.clone()
+            },
+            "720p",
+        );
+        let text = p.media_playlist("720p", false).unwrap();
+        assert!(!text.contains("#EXT-X-GAP"), "{text}");
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:42\n"), "{text}");
+    }
+}
+
 #[test]
 fn a_continuation_after_an_early_close_is_dropped() {
     let mut p = one_rung(config(500, 2), "a");

@@ -104,7 +104,7 @@ mod strict_reader;
 
 pub use error::Error;
 pub use packager::{
-    Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, Variant, VariantStats,
+    Blocking, Cursor, Packager, PackagerConfig, ResourceStatus, Variant, VariantStats, MAX_LOST,
     NOMINAL_AUDIO_BITRATE, SHORT_PART_PERCENT,
 };
 pub use playlist::{

@@ -85,7 +85,17 @@ pub struct PackagerConfig {
     /// new packager starts above the old one's, so that `init-V.mp4` never names two contents
     /// (players cache init segments by URI).
     pub first_init_version: u32,
+    /// Segments a previous server had open when it died, by rung: the first lost number and
+    /// where it started on the program-date-time clock. Each number from it up to the rung's
+    /// first is listed as an `EXT-X-GAP` of `segment_duration`, and the rung's first segment
+    /// is marked `EXT-X-DISCONTINUITY`: a player that had fetched some of the lost segment's
+    /// parts skips the rest of it and plays on into this publish, instead of waiting for parts
+    /// nobody will make. At most [`MAX_LOST`] numbers a rung; more is not believed.
+    pub lost_of: Vec<(String, u64, SystemTime)>,
 }
+
+/// The most segments [`PackagerConfig::lost_of`] lists as lost in one rung.
+pub const MAX_LOST: u64 = 3;
 
 impl Default for PackagerConfig {
     fn default() -> Self {
@@ -101,6 +111,7 @@ impl Default for PackagerConfig {
             first_msn_of: Vec::new(),
             first_discontinuity_sequence: 0,
             first_init_version: 0,
+            lost_of: Vec::new(),
         }
     }
 }
@@ -213,6 +224,35 @@ pub(crate) struct Rung {
     pub(crate) shed: bool,
 }
 
+impl Rung {
+    /// Lists the segments `lost..next_msn` as gaps from `start` (see
+    /// [`PackagerConfig::lost_of`]), numbered in the discontinuity before the configured one,
+    /// which the rung's first segment opens. Only a new rung, and only a few numbers.
+    fn list_lost(&mut self, lost: u64, start: SystemTime, config: &PackagerConfig) {
+        let first = self.next_msn;
+        if lost >= first || first - lost > MAX_LOST || !self.playlist.segments.is_empty() {
+            return;
+        }
+        self.playlist.media_sequence = lost;
+        self.playlist.discontinuity_sequence =
+            config.first_discontinuity_sequence.saturating_sub(1);
+        let duration = duration_to_media(config.segment_duration);
+        for (i, msn) in (lost..first).enumerate() {
+            self.playlist.push_segment(Segment {
+                msn,
+                duration,
+                program_date_time: start + config.segment_duration * i as u32,
+                discontinuity: false,
+                init: self.init_version,
+                parts: Vec::new(),
+                size: 0,
+                gap: true,
+            });
+        }
+        self.pending_discontinuity = true;
+    }
+}
+
 impl Packager<MemoryStore> {
     /// A packager writing to a fresh [`MemoryStore`].
     pub fn in_memory(config: PackagerConfig, variants: Vec<Variant>) -> Result<Self, Error> {
@@ -263,6 +303,15 @@ impl<S: SegmentStore> Packager<S> {
                 stats: VariantStats::default(),
                 shed: false,
             });
+        }
+        for rung in &mut rungs {
+            if let Some(&(_, lost, start)) = config
+                .lost_of
+                .iter()
+                .find(|(n, ..)| *n == rung.variant.name)
+            {
+                rung.list_lost(lost, start, &config);
+            }
         }
         let mut packager = Packager {
             config,
@@ -610,6 +659,29 @@ impl<S: SegmentStore> Packager<S> {
             .collect()
     }
 
+    /// Where each rung's complete media ends: the first segment not complete (the open one,
+    /// or the next to open) and its start on the program-date-time clock (the open segment's
+    /// date, or the end of the last complete one). Rungs with neither are left out. What a
+    /// server that takes the stream over after this one died lists as lost
+    /// ([`PackagerConfig::lost_of`]).
+    pub fn incomplete(&self) -> Vec<(String, u64, SystemTime)> {
+        self.rungs
+            .iter()
+            .filter_map(|r| {
+                let pl = &r.playlist;
+                let (msn, start) = match (&pl.partial, pl.segments.back()) {
+                    (Some(open), _) => (open.msn, open.program_date_time),
+                    (None, Some(last)) => (
+                        r.next_msn,
+                        last.program_date_time + media_to_duration(last.duration),
+                    ),
+                    (None, None) => return None,
+                };
+                Some((r.variant.name.clone(), msn, start))
+            })
+            .collect()
+    }
+
     /// The discontinuity sequence a following publish should start at
     /// ([`PackagerConfig::first_discontinuity_sequence`]): one above every discontinuity this
     /// packager has numbered, listed or trimmed.
@@ -779,4 +851,8 @@ fn variant_stream(rung: &Rung) -> VariantStream {
 
 pub(crate) fn duration_to_media(d: Duration) -> MediaTime {
     MediaTime::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn media_to_duration(t: MediaTime) -> Duration {
+    Duration::from_nanos(u64::try_from(t.as_nanos()).unwrap_or(0))
 }

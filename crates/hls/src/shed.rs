@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use media::MediaTime;
 
 use crate::error::Error;
-use crate::packager::{duration_to_media, Packager};
+use crate::packager::{duration_to_media, media_to_duration, Packager};
 use crate::playlist::Segment;
 use crate::store::SegmentStore;
 
@@ -136,8 +136,4 @@ impl<S: SegmentStore> Packager<S> {
             }
         }
     }
-}
-
-fn media_to_duration(t: MediaTime) -> Duration {
-    Duration::from_nanos(u64::try_from(t.as_nanos()).unwrap_or(0))
 }

@@ -18,6 +18,11 @@ pub struct Continuity {
     /// rung had opened one more as the owner stopped. A rung missing here starts at
     /// `next_msn`.
     pub next_msn_of: Vec<(String, u64)>,
+    /// Where each rung's complete media ended, by name (rungs of `rungs` only): its first
+    /// segment that was not complete (the open one, or the next) and that segment's start on
+    /// the program-date-time clock. A server that continues after this one died lists the
+    /// numbers from there up to its first as gaps (`hls::PackagerConfig::lost_of`).
+    pub open_of: Vec<(String, u64, SystemTime)>,
     /// The discontinuity sequence the next publish starts at: one above every one used.
     pub next_discontinuity_sequence: u64,
     /// The init version the next publish starts at: above every one used.
@@ -51,6 +56,11 @@ impl Continuity {
         format!("msn:{rung}")
     }
 
+    /// The hash fields of `rung`'s first incomplete segment and of its start (ms).
+    fn open_fields(rung: &str) -> (String, String) {
+        (format!("open:{rung}"), format!("open_ms:{rung}"))
+    }
+
     /// The fields of this state that only grow ([`ContinuityStore::save`] keeps the greatest
     /// of each, so that a late write never takes a number back); the first, `next_msn`, orders
     /// the states.
@@ -59,6 +69,10 @@ impl Continuity {
             .iter()
             .map(|f| (*f).to_owned())
             .chain(self.next_msn_of.iter().map(|(r, _)| Self::rung_field(r)))
+            .chain(self.open_of.iter().flat_map(|(r, ..)| {
+                let (msn, at) = Self::open_fields(r);
+                [msn, at]
+            }))
             .collect()
     }
 
@@ -89,6 +103,10 @@ impl Continuity {
                     .iter()
                     .map(|(r, msn)| (Self::rung_field(r), msn.to_string())),
             )
+            .chain(self.open_of.iter().flat_map(|(r, msn, at)| {
+                let (f_msn, f_at) = Self::open_fields(r);
+                [(f_msn, msn.to_string()), (f_at, ms(*at).to_string())]
+            }))
             .collect()
     }
 
@@ -98,6 +116,14 @@ impl Continuity {
             .iter()
             .find(|(r, _)| r == rung)
             .map_or(self.next_msn, |&(_, msn)| msn)
+    }
+
+    /// Where `rung`'s complete media ended ([`Continuity::open_of`]), if its writer said.
+    pub fn open_of(&self, rung: &str) -> Option<(u64, SystemTime)> {
+        self.open_of
+            .iter()
+            .find(|(r, ..)| r == rung)
+            .map(|&(_, msn, at)| (msn, at))
     }
 
     /// Reads it back from its hash fields; `None` when a field is missing or malformed.
@@ -118,9 +144,20 @@ impl Continuity {
                 Some((r.clone(), msn.min(next_msn)))
             })
             .collect();
+        // Likewise where a rung's complete media ended (never beyond the stream's number).
+        let open_of = rungs
+            .iter()
+            .filter_map(|r| {
+                let (f_msn, f_at) = Self::open_fields(r);
+                let msn: u64 = get(&f_msn)?.parse().ok()?;
+                let at: u64 = get(&f_at)?.parse().ok()?;
+                (msn <= next_msn).then(|| (r.clone(), msn, UNIX_EPOCH + Duration::from_millis(at)))
+            })
+            .collect();
         Some(Continuity {
             next_msn,
             next_msn_of,
+            open_of,
             next_discontinuity_sequence: get("next_discontinuity_sequence")?.parse().ok()?,
             next_init_version: get("next_init_version")?.parse().ok()?,
             last_end: UNIX_EPOCH + Duration::from_millis(get("last_end_ms")?.parse().ok()?),
@@ -164,6 +201,18 @@ mod tests {
         let c = Continuity {
             next_msn: 3_600_123,
             next_msn_of: vec![("source".into(), 3_600_122), ("360p".into(), 3_600_123)],
+            open_of: vec![
+                (
+                    "source".into(),
+                    3_600_121,
+                    UNIX_EPOCH + Duration::from_millis(1_765_000_000_000),
+                ),
+                (
+                    "360p".into(),
+                    3_600_122,
+                    UNIX_EPOCH + Duration::from_millis(1_765_000_000_010),
+                ),
+            ],
             next_discontinuity_sequence: 2,
             next_init_version: 5,
             last_end: UNIX_EPOCH + Duration::from_millis(1_765_000_000_123),
@@ -194,6 +243,15 @@ mod tests {
         let growing = c.growing();
         assert_eq!(growing[0], "next_msn");
         assert!(growing.contains(&"msn:source".to_owned()), "{growing:?}");
+        assert!(growing.contains(&"open_ms:360p".to_owned()), "{growing:?}");
+        assert_eq!(
+            c.open_of("360p"),
+            Some((
+                3_600_122,
+                UNIX_EPOCH + Duration::from_millis(1_765_000_000_010)
+            ))
+        );
+        assert_eq!(c.open_of("720p"), None);
         // A rung's number without the rung listed, or one beyond the stream's, is not used; a
         // state written without them (an older server) gives every rung the stream's number.
         let mut odd = fields.clone();
@@ -203,6 +261,12 @@ mod tests {
         let read = Continuity::from_fields(&odd).expect("readable");
         assert_eq!(read.next_msn_of, vec![("360p".to_owned(), 3_600_123)]);
         assert_eq!(read.next_msn_of("source"), 3_600_123);
+        // So is a rung's incomplete segment beyond the stream's number, or half of one.
+        let mut odd = fields.clone();
+        odd.insert("open:360p".into(), "3600124".into());
+        odd.remove("open_ms:source");
+        let read = Continuity::from_fields(&odd).expect("readable");
+        assert!(read.open_of.is_empty(), "{read:?}");
         let mut bad = fields.clone();
         bad.insert("next_msn".into(), "x".into());
         assert_eq!(Continuity::from_fields(&bad), None);

@@ -477,7 +477,7 @@ impl Feeder {
                     t.outputs.first_discontinuity_sequence(&self.name),
                     t.outputs.first_init_version(&self.name),
                 );
-                let mut first_msn_of = Vec::new();
+                let (mut first_msn_of, mut lost_of) = (Vec::new(), Vec::new());
                 if let Some(c) = &carried {
                     // Its numbers, not the clock's: the sequence goes on without a jump, each
                     // rung after its own last segment (one rung may have opened a segment more
@@ -497,6 +497,17 @@ impl Feeder {
                                 (rung.to_owned(), msn)
                             })
                             .collect();
+                    } else if first_msn == c.next_msn {
+                        // A dead owner's: the segment each rung had open is lost. Its players
+                        // may have some of its parts; they are told it is a gap, so that they
+                        // skip the rest and play on into this publish.
+                        lost_of = names
+                            .iter()
+                            .filter_map(|&rung| {
+                                let (msn, start) = c.open_of(rung)?;
+                                Some((rung.to_owned(), msn, start))
+                            })
+                            .collect();
                     }
                     first_discontinuity_sequence =
                         first_discontinuity_sequence.max(c.next_discontinuity_sequence);
@@ -505,6 +516,7 @@ impl Feeder {
                         stream = %self.name,
                         first_msn,
                         first_msn_of = ?first_msn_of,
+                        lost_of = ?lost_of.iter().map(|(r, msn, _)| (r, msn)).collect::<Vec<_>>(),
                         first_discontinuity_sequence,
                         first_init_version,
                         same_rungs = c.rungs == plan.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
@@ -518,6 +530,7 @@ impl Feeder {
                         first_msn_of,
                         first_discontinuity_sequence,
                         first_init_version,
+                        lost_of,
                         ..t.packager.clone()
                     },
                     plan.len(),

@@ -601,6 +601,7 @@ fn state_of(
     Continuity {
         next_msn: packager.next_msn(),
         next_msn_of: packager.next_msns(),
+        open_of: packager.incomplete(),
         next_discontinuity_sequence: packager.next_discontinuity_sequence(),
         next_init_version: packager.next_init_version(),
         last_end,
