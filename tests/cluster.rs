@@ -721,6 +721,54 @@ fn a_draining_owner_hands_its_stream_over_and_the_playlists_continue() {
     assert!(lasted < Duration::from_secs(1), "{lasted:?}");
 }
 
+/// The publisher of a dead owner's stream comes back on the very pod its viewers ask: a reload
+/// that pod held for them while the stream was between owners is answered by its own output,
+/// once that exists, within the hold (not 503 when the hold runs out).
+#[test]
+fn a_stream_that_moves_to_the_pod_its_viewers_ask_is_answered_there() {
+    const SOURCE: &str = "/live/main/source/index.m3u8";
+    let redis = Redis::start();
+    let mut a = pod(&redis);
+    let b = pod(&redis);
+    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
+    a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
+    wait_until(LIVE_TIMEOUT, "two segments through B", || {
+        let r = b.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.segments.len() >= 2)
+    });
+    let init_on_a = support::hls::parse_media(&a.get(SOURCE).body)
+        .map_uri
+        .expect("A's init");
+    a.process.signal("KILL");
+    a.process.expect_exit(Duration::from_secs(5));
+    drop(pa);
+    // A viewer's reload through B, held while the stream has no owner (10 s at most).
+    let http = b.http;
+    let asked = Instant::now();
+    let held = thread::spawn(move || support::http_get(http, SOURCE));
+    wait_until(Duration::from_secs(10), "A's lease to expire", || {
+        redis.lease("main").is_none().then_some(())
+    });
+    let _pb = publish_when_admitted(&b, "b", ("main", KEY), Duration::from_secs(20));
+    let r = held.join().expect("the held reload");
+    assert_eq!(
+        r.status,
+        200,
+        "after {:?}: {}\n{}",
+        asked.elapsed(),
+        r.body,
+        b.logs()
+    );
+    let pl = support::hls::parse_media(&r.body);
+    assert!(
+        !pl.ended && pl.map_uri.as_deref() != Some(init_on_a.as_str()),
+        "not B's own playlist:\n{}",
+        r.body
+    );
+}
+
 #[test]
 fn a_publish_that_comes_back_after_the_window_starts_new_playlists() {
     const SOURCE: &str = "/live/main/source/index.m3u8";

@@ -46,7 +46,7 @@ pub struct Proxy(Arc<Inner>);
 struct Inner {
     leases: Arc<Leases>,
     client: Client<HttpConnector, Empty<Bytes>>,
-    /// Stream → its owner (none: nobody holds it), and when that was read.
+    /// Stream → its owner, this pod included (none: nobody holds it), and when that was read.
     owners: Mutex<HashMap<String, (Option<Lease>, Instant)>>,
     /// Stream → when a held request last asked the store whether it moved.
     looked_up: Mutex<HashMap<String, Instant>>,
@@ -93,14 +93,20 @@ impl Proxy {
     pub async fn remote_owner(&self, stream: &str) -> Option<Lease> {
         self.0.owner(stream).await
     }
+
+    /// Whether this pod held `stream`'s lease when the store was last asked: the stream moved
+    /// here (a held request is then answered by this pod's own output, once it exists).
+    pub fn is_here(&self, stream: &str) -> bool {
+        self.0.is_here(stream)
+    }
 }
 
 impl Source for Proxy {
     fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
         // Known a moment ago to be nowhere else: not live, at once (unless its owner died
-        // lately, and its publisher may come back on another pod).
+        // lately, and its publisher may come back on another pod). Here: this pod answers.
         if let Some(None) = self.0.cached(stream) {
-            if !(request.is_playlist() && self.0.is_orphaned(stream)) {
+            if self.0.is_here(stream) || !(request.is_playlist() && self.0.is_orphaned(stream)) {
                 return Reply::Now(Answer::NotLive);
             }
         }
@@ -115,7 +121,10 @@ impl Source for Proxy {
         let owners = self.0.owners.lock().expect("owners lock");
         owners
             .iter()
-            .filter(|(_, (owner, at))| owner.is_some() && at.elapsed() < OWNER_FRESH)
+            .filter(|(_, (owner, at))| {
+                owner.as_ref().is_some_and(|l| !self.0.leases.is_mine(l))
+                    && at.elapsed() < OWNER_FRESH
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -128,12 +137,31 @@ impl Inner {
         owners
             .get(stream)
             .filter(|(_, at)| at.elapsed() < OWNER_FRESH)
-            .map(|(owner, _)| owner.clone())
+            .map(|(owner, _)| owner.clone().filter(|l| !self.leases.is_mine(l)))
     }
 
+    /// Whether this pod held `stream`'s lease when the store was last asked.
+    fn is_here(&self, stream: &str) -> bool {
+        let owners = self.owners.lock().expect("owners lock");
+        owners
+            .get(stream)
+            .and_then(|(owner, _)| owner.as_ref())
+            .is_some_and(|l| self.leases.is_mine(l))
+    }
+
+    /// The pod other than this one that holds `stream`'s lease, if any.
     async fn owner(&self, stream: &str) -> Option<Lease> {
-        if let Some(known) = self.cached(stream) {
-            return known;
+        self.lookup(stream)
+            .await
+            .filter(|l| !self.leases.is_mine(l))
+    }
+
+    /// The pod that holds `stream`'s lease, this one included.
+    async fn lookup(&self, stream: &str) -> Option<Lease> {
+        if let Some((known, at)) = self.owners.lock().expect("owners lock").get(stream) {
+            if at.elapsed() < OWNER_FRESH {
+                return known.clone();
+            }
         }
         // The store is asked at most once a second per stream, however many requests come;
         // meanwhile the owner known last answers.
@@ -144,14 +172,13 @@ impl Inner {
         }
         match self.leases.owner(stream).await {
             Ok(lease) => {
-                let lease = lease.filter(|l| !self.leases.is_mine(l));
                 let mut owners = self.owners.lock().expect("owners lock");
                 if owners.len() > 10_000 {
                     owners.retain(|_, (_, at)| at.elapsed() < STALE_OWNERS);
                 }
                 owners.insert(stream.to_owned(), (lease.clone(), Instant::now()));
                 drop(owners);
-                if let Some(lease) = &lease {
+                if let Some(lease) = lease.as_ref().filter(|l| !self.leases.is_mine(l)) {
                     self.seen(stream, lease);
                 }
                 lease
@@ -223,11 +250,10 @@ impl Inner {
             // Its owner died a moment ago, and its lease has expired: a playlist request waits
             // (within its hold) for the publisher to come back on another pod, as a paused
             // stream's viewers do on one server, rather than being told it is not live.
-            if request.is_playlist() && self.is_orphaned(stream) {
+            if request.is_playlist() && !self.is_here(stream) && self.is_orphaned(stream) {
                 return match self.moved(stream, None, deadline).await {
                     Some(next) => self.follow(next, stream, &path, deadline, None).await,
-                    // Still between owners: a player should try again, not give up.
-                    None => Answer::Unreachable,
+                    None => self.between_owners(stream),
                 };
             }
             return Answer::NotLive;
@@ -345,22 +371,37 @@ impl Inner {
                 Some(next) => Some(next),
                 // Nobody holds it: it ended, unless its owner died lately (its publisher may
                 // come back on another pod).
-                None if self.is_orphaned(stream) => {
+                None if self.is_orphaned(stream) && !self.is_here(stream) => {
                     match self.moved(stream, None, deadline).await {
                         Some(next) => Some(next),
-                        // Still between owners: a player should try again, not give up.
-                        None => return Answer::Unreachable,
+                        None => return self.between_owners(stream),
                     }
                 }
                 None => None,
             };
             let Some(next) = next else {
-                return current;
+                // Moved here: this pod's own output answers (`NotLive` sends it there).
+                return if self.is_here(stream) {
+                    Answer::NotLive
+                } else {
+                    current
+                };
             };
             if next.instance != owner.instance {
                 tracing::info!(stream, from = %owner.owner, to = %next.owner, "the stream moved while a request was held; asking its new owner");
             }
             owner = next;
+        }
+    }
+
+    /// What a held playlist request is answered when no other pod took `stream` in time: 503
+    /// (a player should try again, not give up), or `NotLive` when it moved here (this pod's
+    /// own output answers).
+    fn between_owners(&self, stream: &str) -> Answer {
+        if self.is_here(stream) {
+            Answer::NotLive
+        } else {
+            Answer::Unreachable
         }
     }
 
@@ -383,7 +424,8 @@ impl Inner {
     }
 
     /// The stream's owner once another pod than `owner` (and than this one) holds its lease,
-    /// looked up in the store every [`MOVE_POLL`] until `deadline`; `None` if it does not move.
+    /// looked up in the store every [`MOVE_POLL`] until `deadline`; `None` if it does not move
+    /// there (or moves to this pod: [`Inner::is_here`]).
     async fn moved(&self, stream: &str, owner: Option<&Lease>, deadline: Instant) -> Option<Lease> {
         loop {
             let now = Instant::now();
@@ -396,6 +438,10 @@ impl Inner {
             let known = self.owner(stream).await;
             if let Some(lease) = known.filter(|l| owner.is_none_or(|o| l.instance != o.instance)) {
                 return Some(lease);
+            }
+            // It moved here.
+            if self.is_here(stream) {
+                return None;
             }
         }
     }

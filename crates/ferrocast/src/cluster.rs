@@ -220,27 +220,61 @@ impl ClusterSource {
     }
 }
 
+/// Whether `stream` is live on this pod (not ended, not paused).
+fn is_live(local: &Outputs, stream: &str) -> bool {
+    local
+        .get(stream)
+        .is_some_and(|o| !o.is_over() && !o.is_paused())
+}
+
+/// How often a request for a stream that moved to this pod looks whether its output is live.
+const HERE_POLL: Duration = Duration::from_millis(50);
+
+/// `request` answered by this pod's own output. While this pod holds the stream's lease but its
+/// output is not live yet (the lease is taken as the publisher is admitted, a moment before),
+/// it waits for it, until `deadline`.
+async fn answer_here(
+    local: Arc<Outputs>,
+    proxy: Proxy,
+    stream: String,
+    request: Request,
+    budget: Budget,
+    deadline: tokio::time::Instant,
+) -> Answer {
+    while proxy.is_here(&stream)
+        && !is_live(&local, &stream)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(HERE_POLL).await;
+    }
+    match local.answer(&stream, request, budget) {
+        Reply::Now(answer) => answer,
+        Reply::Held(held) => held.await,
+    }
+}
+
 impl Source for ClusterSource {
     fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
-        let live_here = self
-            .local
-            .get(stream)
-            .is_some_and(|o| !o.is_over() && !o.is_paused());
-        if live_here {
+        if is_live(&self.local, stream) {
             return self.local.answer(stream, request, budget);
         }
+        let deadline = tokio::time::Instant::now() + budget.of(&request);
+        let (local, proxy) = (self.local.clone(), self.proxy.clone());
         match self.proxy.answer(stream, request.clone(), budget) {
+            Reply::Now(Answer::NotLive) if self.proxy.is_here(stream) => Reply::Held(Box::pin(
+                answer_here(local, proxy, stream.to_owned(), request, budget, deadline),
+            )),
             Reply::Now(Answer::NotLive) => self.local.answer(stream, request, budget),
             Reply::Now(answer) => Reply::Now(answer),
             Reply::Held(elsewhere) => {
-                let local = self.local.clone();
                 let stream = stream.to_owned();
                 Reply::Held(Box::pin(async move {
                     match elsewhere.await {
-                        Answer::NotLive => match local.answer(&stream, request, budget) {
-                            Reply::Now(answer) => answer,
-                            Reply::Held(here) => here.await,
-                        },
+                        // Not live elsewhere: this pod's output answers (waited for when the
+                        // stream moved here while the request was held).
+                        Answer::NotLive => {
+                            answer_here(local, proxy, stream, request, budget, deadline).await
+                        }
                         answer => answer,
                     }
                 }))
