@@ -721,6 +721,19 @@ fn a_draining_owner_hands_its_stream_over_and_the_playlists_continue() {
     assert!(lasted < Duration::from_secs(1), "{lasted:?}");
 }
 
+/// A publisher of `main` on `a`, once `b` lists two of its segments.
+fn publish_seen_through(a: &Server, b: &Server) -> ChildGuard {
+    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
+    a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
+    wait_until(LIVE_TIMEOUT, "two segments through B", || {
+        let r = b.get("/live/main/source/index.m3u8");
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.segments.len() >= 2)
+    });
+    pa
+}
+
 /// The publisher of a dead owner's stream comes back on the very pod its viewers ask: a reload
 /// that pod held for them while the stream was between owners is answered by its own output,
 /// once that exists, within the hold (not 503 when the hold runs out).
@@ -730,14 +743,7 @@ fn a_stream_that_moves_to_the_pod_its_viewers_ask_is_answered_there() {
     let redis = Redis::start();
     let mut a = pod(&redis);
     let b = pod(&redis);
-    let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
-    a.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
-    wait_until(LIVE_TIMEOUT, "two segments through B", || {
-        let r = b.get(SOURCE);
-        (r.status == 200)
-            .then(|| support::hls::parse_media(&r.body))
-            .filter(|p| p.segments.len() >= 2)
-    });
+    let pa = publish_seen_through(&a, &b);
     let init_on_a = support::hls::parse_media(&a.get(SOURCE).body)
         .map_uri
         .expect("A's init");
@@ -766,6 +772,63 @@ fn a_stream_that_moves_to_the_pod_its_viewers_ask_is_answered_there() {
         !pl.ended && pl.map_uri.as_deref() != Some(init_on_a.as_str()),
         "not B's own playlist:\n{}",
         r.body
+    );
+}
+
+/// The publisher leaves (a network blip) and comes back on another pod. Meanwhile its owner
+/// keeps the stream paused, as one server does, and viewers through a third pod are served that
+/// paused playlist, not told the stream is gone (players give up on a 404); a blocking reload
+/// held for them then is answered by the new owner, whose playlists go on.
+#[test]
+fn a_paused_stream_is_served_through_other_pods_until_its_publisher_comes_back() {
+    const SOURCE: &str = "/live/main/source/index.m3u8";
+    let redis = Redis::start();
+    let a = pod(&redis);
+    let b = pod(&redis);
+    let c = pod(&redis);
+    let pa = publish_seen_through(&a, &b);
+    // The publisher goes: A pauses the stream and lets its lease go at once.
+    drop(pa);
+    wait_until(Duration::from_secs(10), "A's lease to go", || {
+        redis.lease("main").is_none().then_some(())
+    });
+    // Past B's cached lookup of the owner (a second): B finds nobody holds the stream.
+    thread::sleep(Duration::from_millis(1500));
+    let paused = b.get(SOURCE);
+    assert_eq!(paused.status, 200, "{}\n{}", paused.body, b.logs());
+    let on_a = support::hls::parse_media(&paused.body);
+    assert!(!on_a.ended, "B ended the paused stream:\n{}", paused.body);
+    assert_eq!(b.get("/live/main/index.m3u8").status, 200);
+    let init_on_a = on_a.map_uri.clone().expect("A's init");
+    // A viewer's blocking reload for the next segment, held through B.
+    let next = on_a.last_msn().expect("A's segments") + 1;
+    let http = b.http;
+    let held = thread::spawn(move || {
+        support::http_get(http, &format!("{SOURCE}?_HLS_msn={next}&_HLS_part=0"))
+    });
+    thread::sleep(Duration::from_millis(300));
+    let _pc = publish_when_admitted(&c, "c", ("main", KEY), Duration::from_secs(20));
+    let r = held.join().expect("the held reload");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, b.logs());
+    let pl = support::hls::parse_media(&r.body);
+    assert!(
+        !pl.ended && pl.map_uri.as_deref() != Some(init_on_a.as_str()),
+        "the held reload was not answered by the new owner:\n{}",
+        r.body
+    );
+    // B's playlists are C's now, going on after A's.
+    let on_c = wait_until(LIVE_TIMEOUT, "C's segments through B", || {
+        let r = b.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.map_uri.as_deref() != Some(init_on_a.as_str()))
+            .filter(|p| p.media().next().is_some())
+    });
+    assert_eq!(
+        on_c.media().next().map(|s| s.msn),
+        Some(next),
+        "{}",
+        on_c.text
     );
 }
 

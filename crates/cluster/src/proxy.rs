@@ -55,7 +55,9 @@ struct Inner {
     seen: Mutex<HashMap<String, OwnerHistory>>,
     /// Stream → when its owner was last found unreachable, or said the stream is not live
     /// there (it died, or let the stream go: its publisher may come back on another pod).
-    orphaned: Mutex<HashMap<String, Instant>>,
+    /// With it, the pod last found unreachable for the stream, if any (never asked as its last
+    /// owner again, until a pod serves the stream).
+    orphaned: Mutex<HashMap<String, (Instant, Option<String>)>>,
     edge: EdgeCache,
     metrics: Arc<ClusterMetrics>,
 }
@@ -103,10 +105,13 @@ impl Proxy {
 
 impl Source for Proxy {
     fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
-        // Known a moment ago to be nowhere else: not live, at once (unless its owner died
-        // lately, and its publisher may come back on another pod). Here: this pod answers.
+        // Known a moment ago to be nowhere else: not live, at once, unless the pod that had it
+        // last may still answer for it (its publisher left, and may come back), or its owner
+        // died lately (its publisher may come back on another pod). Here: this pod answers.
         if let Some(None) = self.0.cached(stream) {
-            if self.0.is_here(stream) || !(request.is_playlist() && self.0.is_orphaned(stream)) {
+            let elsewhere = self.0.last_owner(stream).is_some()
+                || (request.is_playlist() && self.0.is_orphaned(stream));
+            if self.0.is_here(stream) || !elsewhere {
                 return Reply::Now(Answer::NotLive);
             }
         }
@@ -231,6 +236,36 @@ impl Inner {
         }
     }
 
+    /// The pod seen last holding `stream` (not this one), within [`STALE_OWNERS`], while the
+    /// stream is not orphaned, unless it was found unreachable or said it no longer has the
+    /// stream: after its publisher left, it keeps the stream paused for the reconnect window
+    /// and answers for it.
+    fn last_owner(&self, stream: &str) -> Option<Lease> {
+        if self.is_orphaned(stream) {
+            return None;
+        }
+        let last = {
+            let seen = self.seen.lock().expect("seen lock");
+            seen.get(stream)
+                .map(|(current, _)| current)
+                .filter(|(l, at)| at.elapsed() < STALE_OWNERS && !self.leases.is_mine(l))
+                .map(|(l, _)| l.clone())
+        }?;
+        (!self.found_dead(stream, &last)).then_some(last)
+    }
+
+    /// Forgets `last` as the pod that had `stream` last ([`Inner::last_owner`]): it died, or
+    /// let the stream go for good.
+    fn forget_last(&self, stream: &str, last: &Lease) {
+        let mut seen = self.seen.lock().expect("seen lock");
+        if seen
+            .get(stream)
+            .is_some_and(|((current, _), _)| current.instance == last.instance)
+        {
+            seen.remove(stream);
+        }
+    }
+
     /// The pod that had `stream` before `current`, lately (within its lease's TTL and
     /// [`ORPHAN_GRACE`]): a drained one goes on serving what it has until it exits.
     fn previous(&self, stream: &str, current: &Lease) -> Option<Lease> {
@@ -247,6 +282,37 @@ impl Inner {
         let hold = budget.of(&request);
         let deadline = Instant::now() + hold;
         let Some(owner) = self.owner(stream).await else {
+            if self.is_here(stream) {
+                return Answer::NotLive;
+            }
+            // Nobody holds it, but the pod that had it last may have it paused (its publisher
+            // left, and may come back within the reconnect window, there or on another pod):
+            // that pod answers, as it answers its own viewers, so a viewer here sees what it
+            // would see there. A blocking reload waits there, or goes where the stream goes on.
+            if let Some(last) = self.last_owner(stream) {
+                let answer = if is_blocking(&request) {
+                    self.held(last.clone(), stream, &path, deadline).await
+                } else if request.is_playlist() {
+                    self.fetch(&last, stream, &path, hold + PROXY_MARGIN, true)
+                        .await
+                } else {
+                    // A part the last owner hinted may be made by the next one.
+                    match self.media_or_moved(&last, stream, &path, deadline).await {
+                        Some(answer) => return answer,
+                        None => Answer::NotLive,
+                    }
+                };
+                if !matches!(answer, Answer::NotLive | Answer::Unreachable) {
+                    self.seen(stream, &last);
+                    return answer;
+                }
+                if self.is_here(stream) {
+                    return Answer::NotLive;
+                }
+                // It died, or let the stream go for good: not asked again.
+                self.forget_last(stream, &last);
+                self.orphan(stream, None);
+            }
             // Its owner died a moment ago, and its lease has expired: a playlist request waits
             // (within its hold) for the publisher to come back on another pod, as a paused
             // stream's viewers do on one server, rather than being told it is not live.
@@ -287,6 +353,35 @@ impl Inner {
             Answer::Unreachable
         } else {
             answer
+        }
+    }
+
+    /// `path`, a media object of `stream`, from `last` (the pod that had the stream last), or
+    /// from the pod that takes the stream meanwhile: `None` when `last` no longer has the
+    /// stream or cannot be reached, and nobody took it.
+    async fn media_or_moved(
+        self: &Arc<Self>,
+        last: &Lease,
+        stream: &str,
+        path: &str,
+        deadline: Instant,
+    ) -> Option<Answer> {
+        let hold = deadline.saturating_duration_since(Instant::now());
+        let first = self.media(last, stream, path, hold + PROXY_MARGIN);
+        let moved = self.moved(stream, Some(last), deadline);
+        tokio::pin!(first, moved);
+        tokio::select! {
+            answer = &mut first => {
+                (!matches!(answer, Answer::NotLive | Answer::Unreachable)).then_some(answer)
+            }
+            Some(next) = &mut moved => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                Some(match self.media(&next, stream, path, left + PROXY_MARGIN).await {
+                    // It holds the lease but has no output yet: a player tries again.
+                    Answer::NotLive => Answer::Unreachable,
+                    answer => answer,
+                })
+            }
         }
     }
 
@@ -410,17 +505,43 @@ impl Inner {
     fn is_orphaned(&self, stream: &str) -> bool {
         let within = self.leases.ttl() + ORPHAN_GRACE;
         let orphaned = self.orphaned.lock().expect("orphans lock");
-        orphaned.get(stream).is_some_and(|at| at.elapsed() < within)
+        orphaned
+            .get(stream)
+            .is_some_and(|(at, _)| at.elapsed() < within)
     }
 
-    /// Notes that `stream`'s owner could not be reached, or no longer has it.
-    fn orphan(&self, stream: &str) {
+    /// Whether `lease`'s pod was found unreachable for `stream` since a pod last served it.
+    fn found_dead(&self, stream: &str, lease: &Lease) -> bool {
+        let orphaned = self.orphaned.lock().expect("orphans lock");
+        orphaned
+            .get(stream)
+            .and_then(|(_, dead)| dead.as_deref())
+            .is_some_and(|dead| dead == lease.instance)
+    }
+
+    /// Notes that a pod serves `stream` again: it is no longer orphaned.
+    fn adopted(&self, stream: &str) {
+        let mut orphaned = self.orphaned.lock().expect("orphans lock");
+        if !orphaned.is_empty() {
+            orphaned.remove(stream);
+        }
+    }
+
+    /// Notes that `stream`'s owner no longer has it, or could not be reached (`dead`).
+    fn orphan(&self, stream: &str, dead: Option<&Lease>) {
         let within = self.leases.ttl() + ORPHAN_GRACE;
         let mut orphaned = self.orphaned.lock().expect("orphans lock");
         if orphaned.len() > 10_000 {
-            orphaned.retain(|_, at| at.elapsed() < within);
+            orphaned.retain(|_, (at, _)| at.elapsed() < within);
         }
-        orphaned.insert(stream.to_owned(), Instant::now());
+        let dead = dead.map(|l| l.instance.clone());
+        let entry = orphaned
+            .entry(stream.to_owned())
+            .or_insert((Instant::now(), None));
+        entry.0 = Instant::now();
+        if dead.is_some() {
+            entry.1 = dead;
+        }
     }
 
     /// The stream's owner once another pod than `owner` (and than this one) holds its lease,
@@ -510,7 +631,7 @@ impl Inner {
         };
         let Some(answer) = answer else {
             self.forget(stream, owner);
-            self.orphan(stream);
+            self.orphan(stream, Some(owner));
             self.metrics.proxied(kind, ProxyOutcome::Unavailable, 0);
             return Answer::Unreachable;
         };
@@ -518,7 +639,11 @@ impl Inner {
             // It moved, or ended: look it up again next time. A drained owner's publisher may
             // be taken by another pod a moment later.
             self.forget(stream, owner);
-            self.orphan(stream);
+            self.orphan(stream, None);
+        } else if matches!(answer, Answer::Playlist { .. } | Answer::Body { .. }) {
+            // Served: whatever was found of it before (an owner not live yet as it started,
+            // one that died and came back) is over.
+            self.adopted(stream);
         }
         let outcome = match &answer {
             Answer::Playlist { .. } | Answer::Body { .. } => ProxyOutcome::Ok,
