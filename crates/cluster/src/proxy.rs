@@ -254,6 +254,17 @@ impl Inner {
         (!self.found_dead(stream, &last)).then_some(last)
     }
 
+    /// Notes that `last` still answers for `stream`, if it is still the pod seen last with it
+    /// (a pod that took the stream meanwhile stays the current one, and `last` its previous).
+    fn still_seen(&self, stream: &str, last: &Lease) {
+        let mut seen = self.seen.lock().expect("seen lock");
+        if let Some(((current, at), _)) = seen.get_mut(stream) {
+            if current.instance == last.instance {
+                *at = Instant::now();
+            }
+        }
+    }
+
     /// Forgets `last` as the pod that had `stream` last ([`Inner::last_owner`]): it died, or
     /// let the stream go for good.
     fn forget_last(&self, stream: &str, last: &Lease) {
@@ -303,7 +314,7 @@ impl Inner {
                     }
                 };
                 if !matches!(answer, Answer::NotLive | Answer::Unreachable) {
-                    self.seen(stream, &last);
+                    self.still_seen(stream, &last);
                     return answer;
                 }
                 if self.is_here(stream) {
@@ -370,19 +381,24 @@ impl Inner {
         let first = self.media(last, stream, path, hold + PROXY_MARGIN);
         let moved = self.moved(stream, Some(last), deadline);
         tokio::pin!(first, moved);
-        tokio::select! {
+        let next = tokio::select! {
             answer = &mut first => {
-                (!matches!(answer, Answer::NotLive | Answer::Unreachable)).then_some(answer)
+                if !matches!(answer, Answer::NotLive | Answer::Unreachable) {
+                    return Some(answer);
+                }
+                // Gone from there: the pod that takes the stream within the hold may have it.
+                (&mut moved).await?
             }
-            Some(next) = &mut moved => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                Some(match self.media(&next, stream, path, left + PROXY_MARGIN).await {
-                    // It holds the lease but has no output yet: a player tries again.
-                    Answer::NotLive => Answer::Unreachable,
-                    answer => answer,
-                })
-            }
-        }
+            Some(next) = &mut moved => next,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        Some(
+            match self.media(&next, stream, path, left + PROXY_MARGIN).await {
+                // It holds the lease but has no output yet: a player tries again.
+                Answer::NotLive => Answer::Unreachable,
+                answer => answer,
+            },
+        )
     }
 
     /// `path`, a media object of `stream`, from `owner` through the edge cache.

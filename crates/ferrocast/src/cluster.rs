@@ -230,23 +230,33 @@ fn is_live(local: &Outputs, stream: &str) -> bool {
 /// How often a request for a stream that moved to this pod looks whether its output is live.
 const HERE_POLL: Duration = Duration::from_millis(50);
 
-/// `request` answered by this pod's own output. While this pod holds the stream's lease but its
-/// output is not live yet (the lease is taken as the publisher is admitted, a moment before),
-/// it waits for it, until `deadline`.
+/// `request` answered by this pod's own output, within `deadline`. While this pod holds the
+/// stream's lease but its output is not live yet (the lease is taken as the publisher is
+/// admitted, a moment before), it waits for it; if another pod takes the stream meanwhile, the
+/// player is told to try again (its next request goes there).
 async fn answer_here(
     local: Arc<Outputs>,
     proxy: Proxy,
     stream: String,
     request: Request,
-    budget: Budget,
     deadline: tokio::time::Instant,
 ) -> Answer {
-    while proxy.is_here(&stream)
-        && !is_live(&local, &stream)
-        && tokio::time::Instant::now() < deadline
-    {
+    while !is_live(&local, &stream) && tokio::time::Instant::now() < deadline {
+        // Looked up in the store at most once a second, however many requests wait.
+        if proxy.remote_owner(&stream).await.is_some() {
+            return Answer::Unreachable;
+        }
+        if !proxy.is_here(&stream) {
+            break;
+        }
         tokio::time::sleep(HERE_POLL).await;
     }
+    // What is left of the request's hold.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let budget = Budget {
+        start: left,
+        blocking: left,
+    };
     match local.answer(&stream, request, budget) {
         Reply::Now(answer) => answer,
         Reply::Held(held) => held.await,
@@ -262,7 +272,7 @@ impl Source for ClusterSource {
         let (local, proxy) = (self.local.clone(), self.proxy.clone());
         match self.proxy.answer(stream, request.clone(), budget) {
             Reply::Now(Answer::NotLive) if self.proxy.is_here(stream) => Reply::Held(Box::pin(
-                answer_here(local, proxy, stream.to_owned(), request, budget, deadline),
+                answer_here(local, proxy, stream.to_owned(), request, deadline),
             )),
             Reply::Now(Answer::NotLive) => self.local.answer(stream, request, budget),
             Reply::Now(answer) => Reply::Now(answer),
@@ -273,7 +283,7 @@ impl Source for ClusterSource {
                         // Not live elsewhere: this pod's output answers (waited for when the
                         // stream moved here while the request was held).
                         Answer::NotLive => {
-                            answer_here(local, proxy, stream, request, budget, deadline).await
+                            answer_here(local, proxy, stream, request, deadline).await
                         }
                         answer => answer,
                     }

@@ -632,9 +632,6 @@ fn a_segment_that_ends_on_a_short_part_is_closed_with_it() {
     assert_eq!(p.media("720p").unwrap().segments.len(), 1);
 }
 
-/// A short part that turns out not to be the last (the muxer ran the fragment on past its end):
-/// the segment stays as listed, and the chunks after it are dropped until the next keyframe, so
-/// no segment starts without one and the rung's sequence numbers stay in step with the others'.
 /// A stream taken over after its owner died: the segment the owner had open is listed as a
 /// gap, in the owner's discontinuity, before the new publish's first segment, which opens the
 /// next one. Every render conforms, and a blocking request for a part of the lost segment (a
@@ -710,6 +707,9 @@ fn segments_lost_with_a_dead_owner_are_listed_as_gaps() {
     }
 }
 
+/// A short part that turns out not to be the last (the muxer ran the fragment on past its end):
+/// the segment stays as listed, and the chunks after it are dropped until the next keyframe, so
+/// no segment starts without one and the rung's sequence numbers stay in step with the others'.
 #[test]
 fn a_continuation_after_an_early_close_is_dropped() {
     let mut p = one_rung(config(500, 2), "a");
