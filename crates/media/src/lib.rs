@@ -29,6 +29,7 @@ mod time;
 pub mod aac;
 pub mod av1;
 pub mod cmaf;
+pub mod fmp4;
 pub mod fuzz;
 pub mod h264;
 pub mod hevc;
