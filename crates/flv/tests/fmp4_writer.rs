@@ -8,15 +8,16 @@ use std::process::Command;
 
 use bytes::Bytes;
 use flv::{Demuxer, Outcome};
+use media::cmaf::ChunkKind;
 use media::fmp4::{self, Run, Sample, Track, VIDEO_TIMESCALE};
 use media::{AudioConfig, AudioFrame, MediaFrame, VideoConfig, VideoFrame};
 
-/// A directory of this process's own (nextest runs tests side by side, in processes of their
-/// own).
-fn work_dir() -> PathBuf {
+/// A directory of this process's and this test's own (tests run side by side, in processes or
+/// threads of their own).
+fn work_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("fmp4-writer")
-        .join(std::process::id().to_string());
+        .join(format!("{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -40,6 +41,20 @@ fn run(program: &str, args: &[&str]) -> (String, String) {
         output.status
     );
     (out, err)
+}
+
+/// What ffmpeg publishes over RTMP, as an FLV file in `dir`: 3 s of 320x240 H.264 at 30 fps
+/// (two B-frames, a keyframe a second) and stereo AAC at 48 kHz.
+fn publish_flv(dir: &Path) -> PathBuf {
+    let path = dir.join("in.flv");
+    let args = format!(
+        "-hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 \
+         -f lavfi -i sine=frequency=440:sample_rate=48000 -t 3 -c:v libx264 -bf 2 -g 30 \
+         -sc_threshold 0 -pix_fmt yuv420p -c:a aac -ac 2 -f flv {}",
+        path.display()
+    );
+    run("ffmpeg", &args.split_whitespace().collect::<Vec<_>>());
+    path
 }
 
 /// The frames of an FLV file, through the demuxer RTMP ingest uses.
@@ -75,15 +90,8 @@ fn ticks(t: media::MediaTime, timescale: u32) -> i64 {
 
 #[test]
 fn what_ffmpeg_publishes_written_as_fmp4_decodes_frame_for_frame() {
-    let dir = work_dir();
-    let flv_path = dir.join("in.flv");
-    let flv_arg = flv_path.to_str().unwrap();
-    let args = format!(
-        "-hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 \
-         -f lavfi -i sine=frequency=440:sample_rate=48000 -t 3 -c:v libx264 -bf 2 -g 30 \
-         -sc_threshold 0 -pix_fmt yuv420p -c:a aac -ac 2 -f flv {flv_arg}"
-    );
-    run("ffmpeg", &args.split_whitespace().collect::<Vec<_>>());
+    let dir = work_dir("writer");
+    let flv_path = publish_flv(&dir);
     let frames = demux(&flv_path);
     let mut video_config: Option<VideoConfig> = None;
     let mut audio_config: Option<AudioConfig> = None;
@@ -206,11 +214,89 @@ fn what_ffmpeg_publishes_written_as_fmp4_decodes_frame_for_frame() {
             && lines[1].contains(&format!("nb_read_frames={}", audio.len())),
         "{json}"
     );
-    // And ffmpeg decodes it all without an error, in presentation order.
+    decodes_without_error(mp4_arg);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ffmpeg decodes `path` to the end without an error.
+fn decodes_without_error(path: &str) {
     let (_, err) = run(
         "ffmpeg",
-        &["-v", "error", "-xerror", "-i", mp4_arg, "-f", "null", "-"],
+        &["-v", "error", "-xerror", "-i", path, "-f", "null", "-"],
     );
     assert!(err.trim().is_empty(), "{err}");
+}
+
+/// ffprobe's count of each stream's frames in `path`: (codec, frames).
+fn frame_counts(path: &str) -> Vec<(String, usize)> {
+    let args = format!(
+        "-v error -count_frames -show_entries stream=codec_name,nb_read_frames \
+         -of compact=p=0:nk=1 {path}"
+    );
+    let (out, _) = run("ffprobe", &args.split_whitespace().collect::<Vec<_>>());
+    out.lines()
+        .map(|l| {
+            let (codec, n) = l.split_once('|').unwrap_or_else(|| panic!("{out}"));
+            (
+                codec.to_owned(),
+                n.trim().parse().unwrap_or_else(|_| panic!("{out}")),
+            )
+        })
+        .collect()
+}
+
+/// The same publish cut by `fmp4::Chunker` as a passed-through rung is: an init segment, then
+/// chunks of 334 ms parts in segments of a second that start on the GOPs' keyframes. Their
+/// concatenation plays every frame that followed the first keyframe.
+#[test]
+fn the_chunker_cuts_segments_at_keyframes_and_parts_that_play_back_to_back() {
+    let dir = work_dir("chunker");
+    let flv_path = publish_flv(&dir);
+    let mut chunker = fmp4::Chunker::new(
+        (true, true),
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_millis(334),
+    );
+    let (mut video, mut audio, mut keyed) = (0, 0, false);
+    let mut chunks = Vec::new();
+    for f in demux(&flv_path) {
+        match &f {
+            MediaFrame::Video(v) => {
+                keyed |= v.keyframe;
+                video += usize::from(keyed);
+            }
+            MediaFrame::Audio(_) => audio += usize::from(keyed),
+            _ => {}
+        }
+        chunks.extend(chunker.push(f).unwrap());
+    }
+    chunks.extend(chunker.flush().unwrap());
+    let kinds: Vec<ChunkKind> = chunks.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds[0], ChunkKind::Init, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == ChunkKind::Init).count(),
+        1,
+        "{kinds:?}"
+    );
+    let starts: Vec<&media::cmaf::CmafChunk> = chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::SegmentStart)
+        .collect();
+    assert_eq!(starts.len(), 3, "{kinds:?}");
+    assert!(starts.iter().all(|c| c.independent));
+    // Parts of about 334 ms (whole frames), each segment a second.
+    for c in chunks.iter().filter(|c| c.kind != ChunkKind::Init) {
+        let ms = c.duration.as_millis();
+        assert!((250..=400).contains(&ms), "a part of {ms} ms: {kinds:?}");
+    }
+    let file: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+    let mp4 = dir.join("chunked.mp4");
+    std::fs::write(&mp4, &file).unwrap();
+    let mp4_arg = mp4.to_str().unwrap();
+    assert_eq!(
+        frame_counts(mp4_arg),
+        [("h264".to_owned(), video), ("aac".to_owned(), audio)]
+    );
+    decodes_without_error(mp4_arg);
     let _ = std::fs::remove_dir_all(&dir);
 }

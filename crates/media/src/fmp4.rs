@@ -16,6 +16,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+mod chunker;
+
+pub use chunker::Chunker;
+
 use crate::codec::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 
 /// Ticks per second of a video track.
@@ -402,7 +406,7 @@ pub fn fragment(sequence: u32, runs: &[Run<'_>]) -> Result<Bytes, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The boxes at the top of `data`: (type, size).
@@ -422,7 +426,8 @@ mod tests {
         out
     }
 
-    fn video() -> VideoConfig {
+    /// An H.264 configuration for tests.
+    pub(super) fn video() -> VideoConfig {
         VideoConfig {
             codec: VideoCodec::H264,
             record: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
