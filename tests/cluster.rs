@@ -557,7 +557,9 @@ fn publish_moves_and_continues(signal: &str) -> Duration {
     // Where A left each rung: the state C continues (a drained owner's once it has flushed).
     let left = wait_until(Duration::from_secs(10), "A's last continuity state", || {
         let state = continuity(&redis, "main");
-        (signal == "KILL" || state.get("closed").is_some_and(|c| c == "1")).then_some(state)
+        let closed =
+            state.contains_key("closed_msn") && state.get("closed_msn") == state.get("next_msn");
+        (signal == "KILL" || closed).then_some(state)
     });
     let rungs: Vec<String> = left["rungs"].split(',').map(str::to_owned).collect();
     assert!(rungs.len() >= 2, "one rung only: {left:?}");

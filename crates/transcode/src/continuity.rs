@@ -32,7 +32,9 @@ pub struct Continuity {
     pub last_end: SystemTime,
     /// The ladder's rung names, in order.
     pub rungs: Vec<String>,
-    /// The owner had flushed its pipeline when it wrote this: nothing follows it there.
+    /// The owner had flushed its pipeline when it wrote this: nothing follows it there. Kept
+    /// as `closed_msn`, the `next_msn` of the owner's closing write (a number that only grows),
+    /// so that a write from before the flush that lands after it does not reopen the state.
     pub closed: bool,
     /// When it was written (the writer's clock).
     pub written: SystemTime,
@@ -44,11 +46,12 @@ const SKEW: Duration = Duration::from_secs(10);
 impl Continuity {
     /// The fields that only grow (the store keeps the greatest of each); the first,
     /// `next_msn`, orders the states.
-    const GROWING: [&'static str; 4] = [
+    const GROWING: [&'static str; 5] = [
         "next_msn",
         "next_discontinuity_sequence",
         "next_init_version",
         "last_end_ms",
+        "closed_msn",
     ];
 
     /// The hash field of `rung`'s next media sequence number.
@@ -93,10 +96,13 @@ impl Continuity {
             ("last_end_ms", end_ms.to_string()),
             ("rungs", self.rungs.join(",")),
             ("closed", u8::from(self.closed).to_string()),
+            // Written by a closing write only (the store keeps the greatest).
+            ("closed_msn", self.next_msn.to_string()),
             ("written_ms", ms(self.written).to_string()),
         ];
         fixed
             .into_iter()
+            .filter(|(k, _)| self.closed || *k != "closed_msn")
             .map(|(k, v)| (k.to_owned(), v))
             .chain(
                 self.next_msn_of
@@ -162,7 +168,12 @@ impl Continuity {
             next_init_version: get("next_init_version")?.parse().ok()?,
             last_end: UNIX_EPOCH + Duration::from_millis(get("last_end_ms")?.parse().ok()?),
             rungs,
-            closed: get("closed")? == "1",
+            // Closed when the closing write is the newest (another server's writes move
+            // `next_msn` past it); `closed` alone from a writer without `closed_msn`.
+            closed: match get("closed_msn").and_then(|v| v.parse::<u64>().ok()) {
+                Some(at) => at == next_msn,
+                None => get("closed")? == "1",
+            },
             written: UNIX_EPOCH + Duration::from_millis(get("written_ms")?.parse().ok()?),
         })
     }
@@ -267,6 +278,21 @@ mod tests {
         odd.remove("open_ms:source");
         let read = Continuity::from_fields(&odd).expect("readable");
         assert!(read.open_of.is_empty(), "{read:?}");
+        // A write from before the flush that lands after it (closed 0, the same next_msn)
+        // does not reopen the state; another server's later write does.
+        let mut late = fields.clone();
+        late.insert("closed".into(), "0".into());
+        assert!(Continuity::from_fields(&late).expect("readable").closed);
+        late.insert("next_msn".into(), "3600124".into());
+        assert!(!Continuity::from_fields(&late).expect("readable").closed);
+        let open = Continuity {
+            closed: false,
+            ..c.clone()
+        };
+        assert!(
+            !open.to_fields().iter().any(|(k, _)| k == "closed_msn"),
+            "an open state writes no closed_msn"
+        );
         let mut bad = fields.clone();
         bad.insert("next_msn".into(), "x".into());
         assert_eq!(Continuity::from_fields(&bad), None);
