@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{fragment, init_segment, Error, Run, Sample, Track, VIDEO_TIMESCALE};
+use super::write::{fragment, init_segment, Error, Run, Sample, Track, VIDEO_TIMESCALE};
 use crate::cmaf::{ChunkKind, CmafChunk};
 use crate::codec::{AudioCodec, AudioConfig, VideoConfig};
 use crate::frame::{AudioFrame, MediaFrame, VideoFrame};
@@ -334,7 +334,7 @@ mod tests {
             Duration::from_millis(334),
         );
         let mut chunks = c
-            .push(MediaFrame::VideoConfig(super::super::tests::video()))
+            .push(MediaFrame::VideoConfig(super::super::write::tests::video()))
             .unwrap();
         // A delta frame before the first keyframe is dropped.
         chunks.extend(c.push(frame(-1, false)).unwrap());
