@@ -834,6 +834,44 @@ fn a_paused_stream_is_served_through_other_pods_until_its_publisher_comes_back()
     );
 }
 
+/// A publisher that leaves its pod and comes back on the pod its viewers ask: a player behind
+/// the live edge still gets the segments only the first pod made, through the second (which
+/// asks the first: it keeps its paused output), byte for byte, and through the first.
+#[test]
+fn a_stream_that_moved_here_serves_what_only_its_last_owner_had() {
+    const SOURCE: &str = "/live/main/source/index.m3u8";
+    let redis = Redis::start();
+    let a = pod(&redis);
+    let b = pod(&redis);
+    let pa = publish_seen_through(&a, &b);
+    let on_a = support::hls::parse_media(&a.get(SOURCE).body);
+    let first = on_a.media().next().expect("A's segments").uri.clone();
+    let path = format!("/live/main/source/{first}");
+    let from_a = a.get_bytes(&path);
+    assert_eq!(from_a.status, 200, "{path}");
+    drop(pa);
+    wait_until(Duration::from_secs(10), "A's lease to go", || {
+        redis.lease("main").is_none().then_some(())
+    });
+    let _pb = publish_when_admitted(&b, "b", ("main", KEY), Duration::from_secs(20));
+    wait_until(LIVE_TIMEOUT, "B's own segments", || {
+        let r = b.get(SOURCE);
+        (r.status == 200)
+            .then(|| support::hls::parse_media(&r.body))
+            .filter(|p| p.map_uri != on_a.map_uri && p.media().next().is_some())
+    });
+    let through_b = b.get_bytes(&path);
+    assert_eq!(through_b.status, 200, "{path}\n{}", b.logs());
+    assert!(
+        !through_b.body.is_empty() && through_b.body == from_a.body,
+        "{path}"
+    );
+    // And A's own viewers still get it from A (B never had it).
+    let again = a.get_bytes(&path);
+    assert_eq!(again.status, 200, "{path}\n{}", a.logs());
+    assert!(again.body == from_a.body, "{path}");
+}
+
 #[test]
 fn a_publish_that_comes_back_after_the_window_starts_new_playlists() {
     const SOURCE: &str = "/live/main/source/index.m3u8";

@@ -101,6 +101,28 @@ impl Proxy {
     pub fn is_here(&self, stream: &str) -> bool {
         self.0.is_here(stream)
     }
+
+    /// An object of `stream` that this pod does not have (`request`), asked of the pod that had
+    /// the stream last, when it moved here from one lately (a drained or paused owner serves on
+    /// what it has): its bytes, or `Gone`. `None` when there is no such pod.
+    pub fn from_last_owner(
+        &self,
+        stream: &str,
+        request: &Request,
+        budget: Budget,
+    ) -> Option<hls::Held> {
+        let last = self.0.last_owner(stream)?;
+        let inner = self.0.clone();
+        let stream = stream.to_owned();
+        let path = request.to_path_and_query();
+        let timeout = budget.of(request) + PROXY_MARGIN;
+        Some(Box::pin(async move {
+            match inner.media(&last, &stream, &path, timeout).await {
+                body @ Answer::Body { .. } => body,
+                _ => Answer::Gone,
+            }
+        }))
+    }
 }
 
 impl Source for Proxy {

@@ -266,7 +266,18 @@ async fn answer_here(
 impl Source for ClusterSource {
     fn answer(&self, stream: &str, request: Request, budget: Budget) -> Reply {
         if is_live(&self.local, stream) {
-            return self.local.answer(stream, request, budget);
+            if request.is_playlist() {
+                return self.local.answer(stream, request, budget);
+            }
+            // An object only the pod the stream moved here from had (a drained owner's last
+            // parts, for a player behind the live edge) comes from there.
+            let reply = self.local.answer(stream, request.clone(), budget);
+            if let Reply::Now(Answer::Gone) = reply {
+                if let Some(held) = self.proxy.from_last_owner(stream, &request, budget) {
+                    return Reply::Held(held);
+                }
+            }
+            return reply;
         }
         let deadline = tokio::time::Instant::now() + budget.of(&request);
         let (local, proxy) = (self.local.clone(), self.proxy.clone());
@@ -284,6 +295,14 @@ impl Source for ClusterSource {
                         // stream moved here while the request was held).
                         Answer::NotLive => {
                             answer_here(local, proxy, stream, request, deadline).await
+                        }
+                        // An object the pod that has the stream now never had, which this pod
+                        // made before the stream moved (its paused or ended output keeps it).
+                        Answer::Gone if !request.is_playlist() => {
+                            match local.answer(&stream, request, budget) {
+                                Reply::Now(body @ Answer::Body { .. }) => body,
+                                _ => Answer::Gone,
+                            }
                         }
                         answer => answer,
                     }
