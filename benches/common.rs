@@ -1,5 +1,5 @@
-//! What several benches share: a process's CPU time, the noisy 1080p30 input, and nginx stopped
-//! the way it must be. Included with `#[path = "common.rs"] mod common;` next to `support`.
+//! What several benches share: a process's CPU time, the noisy 1080p30 input, nginx stopped the
+//! way it must be, the passthrough-only ladder and medians. Included with `#[path = "common.rs"] mod common;` next to `support`.
 
 #![allow(dead_code)] // each bench uses a different subset
 
@@ -8,6 +8,19 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::ChildGuard;
+
+/// A ladder of the source alone, repackaged (no decode, no encode).
+pub(crate) const PASSTHROUGH_ONLY: &str = r#"
+[[transcode.renditions]]
+name = "source"
+passthrough = true
+"#;
+
+/// The median of `v` (the upper one of an even count; NaN when empty).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
 
 /// CPU seconds (user and system) a process has used.
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {

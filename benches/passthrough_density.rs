@@ -35,15 +35,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, Nginx};
+use common::{cpu_seconds, median, Nginx, PASSTHROUGH_ONLY};
 use support::{env_or, http_get, wait_until, ChildGuard, Server, TempDir};
-
-/// The ladder: the source, repackaged.
-const PASSTHROUGH_ONLY: &str = r#"
-[[transcode.renditions]]
-name = "source"
-passthrough = true
-"#;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -116,11 +109,6 @@ fn main() {
 struct Measure {
     cpu_per_stream: f64,
     rss_mib_per_stream: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// `n` ffmpeg publishers of `input` to `url(i)`.
