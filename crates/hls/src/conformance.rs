@@ -665,7 +665,12 @@ fn segments_lost_with_a_dead_owner_are_listed_as_gaps() {
     );
     assert_eq!(
         p.incomplete(),
-        vec![("720p".to_owned(), 42, lost_start + Duration::from_secs(2))]
+        vec![(
+            "720p".to_owned(),
+            42,
+            lost_start + Duration::from_secs(2),
+            3
+        )]
     );
     // The new publish's media, seconds later on the clock.
     let resumed = base() + Duration::from_secs(109);
@@ -687,8 +692,15 @@ fn segments_lost_with_a_dead_owner_are_listed_as_gaps() {
     }
     assert_eq!(
         p.incomplete(),
-        vec![("720p".to_owned(), 43, resumed + Duration::from_secs(2))]
+        vec![("720p".to_owned(), 43, resumed + Duration::from_secs(2), 3)]
     );
+    assert_eq!(p.next_discontinuity_sequence(), 4);
+    // A discontinuity pending for the next segment: a server taking over would number its own
+    // first segment two above the open one's, which one EXT-X-DISCONTINUITY cannot say (it
+    // lists no gap then).
+    p.discontinuity("720p").unwrap();
+    assert_eq!(p.incomplete()[0].3, 3);
+    assert_eq!(p.next_discontinuity_sequence(), 5);
     // A rung not named, or a claim of more lost segments than a death loses, lists no gap.
     for lost_of in [
         vec![("480p".to_owned(), 41, lost_start)],

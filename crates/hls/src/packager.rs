@@ -660,24 +660,27 @@ impl<S: SegmentStore> Packager<S> {
     }
 
     /// Where each rung's complete media ends: the first segment not complete (the open one,
-    /// or the next to open) and its start on the program-date-time clock (the open segment's
-    /// date, or the end of the last complete one). Rungs with neither are left out. What a
-    /// server that takes the stream over after this one died lists as lost
-    /// ([`PackagerConfig::lost_of`]).
-    pub fn incomplete(&self) -> Vec<(String, u64, SystemTime)> {
+    /// or the next to open), its start on the program-date-time clock (the open segment's
+    /// date, or the end of the last complete one) and its discontinuity number. Rungs with
+    /// neither are left out. What a server that takes the stream over after this one died
+    /// lists as lost ([`PackagerConfig::lost_of`]).
+    pub fn incomplete(&self) -> Vec<(String, u64, SystemTime, u64)> {
         self.rungs
             .iter()
             .filter_map(|r| {
                 let pl = &r.playlist;
-                let (msn, start) = match (&pl.partial, pl.segments.back()) {
-                    (Some(open), _) => (open.msn, open.program_date_time),
+                let listed = pl.segments.iter().filter(|s| s.discontinuity).count() as u64;
+                let (msn, start, tagged) = match (&pl.partial, pl.segments.back()) {
+                    (Some(open), _) => (open.msn, open.program_date_time, open.discontinuity),
                     (None, Some(last)) => (
                         r.next_msn,
                         last.program_date_time + media_to_duration(last.duration),
+                        r.pending_discontinuity,
                     ),
                     (None, None) => return None,
                 };
-                Some((r.variant.name.clone(), msn, start))
+                let discontinuity = pl.discontinuity_sequence + listed + u64::from(tagged);
+                Some((r.variant.name.clone(), msn, start, discontinuity))
             })
             .collect()
     }

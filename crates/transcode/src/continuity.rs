@@ -19,10 +19,11 @@ pub struct Continuity {
     /// `next_msn`.
     pub next_msn_of: Vec<(String, u64)>,
     /// Where each rung's complete media ended, by name (rungs of `rungs` only): its first
-    /// segment that was not complete (the open one, or the next) and that segment's start on
-    /// the program-date-time clock. A server that continues after this one died lists the
-    /// numbers from there up to its first as gaps (`hls::PackagerConfig::lost_of`).
-    pub open_of: Vec<(String, u64, SystemTime)>,
+    /// segment that was not complete (the open one, or the next), that segment's start on the
+    /// program-date-time clock, and its discontinuity number. A server that continues after
+    /// this one died lists the numbers from there up to its first as gaps
+    /// (`hls::PackagerConfig::lost_of`), when they are in the discontinuity before its own.
+    pub open_of: Vec<(String, u64, SystemTime, u64)>,
     /// The discontinuity sequence the next publish starts at: one above every one used.
     pub next_discontinuity_sequence: u64,
     /// The init version the next publish starts at: above every one used.
@@ -59,9 +60,14 @@ impl Continuity {
         format!("msn:{rung}")
     }
 
-    /// The hash fields of `rung`'s first incomplete segment and of its start (ms).
-    fn open_fields(rung: &str) -> (String, String) {
-        (format!("open:{rung}"), format!("open_ms:{rung}"))
+    /// The hash fields of `rung`'s first incomplete segment, of its start (ms) and of its
+    /// discontinuity number.
+    fn open_fields(rung: &str) -> [String; 3] {
+        [
+            format!("open:{rung}"),
+            format!("open_ms:{rung}"),
+            format!("open_ds:{rung}"),
+        ]
     }
 
     /// The fields of this state that only grow ([`ContinuityStore::save`] keeps the greatest
@@ -72,10 +78,7 @@ impl Continuity {
             .iter()
             .map(|f| (*f).to_owned())
             .chain(self.next_msn_of.iter().map(|(r, _)| Self::rung_field(r)))
-            .chain(self.open_of.iter().flat_map(|(r, ..)| {
-                let (msn, at) = Self::open_fields(r);
-                [msn, at]
-            }))
+            .chain(self.open_of.iter().flat_map(|(r, ..)| Self::open_fields(r)))
             .collect()
     }
 
@@ -109,9 +112,13 @@ impl Continuity {
                     .iter()
                     .map(|(r, msn)| (Self::rung_field(r), msn.to_string())),
             )
-            .chain(self.open_of.iter().flat_map(|(r, msn, at)| {
-                let (f_msn, f_at) = Self::open_fields(r);
-                [(f_msn, msn.to_string()), (f_at, ms(*at).to_string())]
+            .chain(self.open_of.iter().flat_map(|(r, msn, at, ds)| {
+                let [f_msn, f_at, f_ds] = Self::open_fields(r);
+                [
+                    (f_msn, msn.to_string()),
+                    (f_at, ms(*at).to_string()),
+                    (f_ds, ds.to_string()),
+                ]
             }))
             .collect()
     }
@@ -125,11 +132,11 @@ impl Continuity {
     }
 
     /// Where `rung`'s complete media ended ([`Continuity::open_of`]), if its writer said.
-    pub fn open_of(&self, rung: &str) -> Option<(u64, SystemTime)> {
+    pub fn open_of(&self, rung: &str) -> Option<(u64, SystemTime, u64)> {
         self.open_of
             .iter()
             .find(|(r, ..)| r == rung)
-            .map(|&(_, msn, at)| (msn, at))
+            .map(|&(_, msn, at, ds)| (msn, at, ds))
     }
 
     /// Reads it back from its hash fields; `None` when a field is missing or malformed.
@@ -154,10 +161,12 @@ impl Continuity {
         let open_of = rungs
             .iter()
             .filter_map(|r| {
-                let (f_msn, f_at) = Self::open_fields(r);
+                let [f_msn, f_at, f_ds] = Self::open_fields(r);
                 let msn: u64 = get(&f_msn)?.parse().ok()?;
                 let at: u64 = get(&f_at)?.parse().ok()?;
-                (msn <= next_msn).then(|| (r.clone(), msn, UNIX_EPOCH + Duration::from_millis(at)))
+                let ds: u64 = get(&f_ds)?.parse().ok()?;
+                (msn <= next_msn)
+                    .then(|| (r.clone(), msn, UNIX_EPOCH + Duration::from_millis(at), ds))
             })
             .collect();
         Some(Continuity {
@@ -217,11 +226,13 @@ mod tests {
                     "source".into(),
                     3_600_121,
                     UNIX_EPOCH + Duration::from_millis(1_765_000_000_000),
+                    1,
                 ),
                 (
                     "360p".into(),
                     3_600_122,
                     UNIX_EPOCH + Duration::from_millis(1_765_000_000_010),
+                    1,
                 ),
             ],
             next_discontinuity_sequence: 2,
@@ -259,7 +270,8 @@ mod tests {
             c.open_of("360p"),
             Some((
                 3_600_122,
-                UNIX_EPOCH + Duration::from_millis(1_765_000_000_010)
+                UNIX_EPOCH + Duration::from_millis(1_765_000_000_010),
+                1
             ))
         );
         assert_eq!(c.open_of("720p"), None);

@@ -500,12 +500,16 @@ impl Feeder {
                     } else if first_msn == c.next_msn {
                         // A dead owner's: the segment each rung had open is lost. Its players
                         // may have some of its parts; they are told it is a gap, so that they
-                        // skip the rest and play on into this publish.
+                        // skip the rest and play on into this publish. Only where it was in
+                        // the discontinuity just before this publish's (the gaps are listed
+                        // there; a rung that had one pending, or was shed, differs).
+                        let before =
+                            first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                         lost_of = names
                             .iter()
                             .filter_map(|&rung| {
-                                let (msn, start) = c.open_of(rung)?;
-                                Some((rung.to_owned(), msn, start))
+                                let (msn, start, ds) = c.open_of(rung)?;
+                                (ds + 1 == before).then(|| (rung.to_owned(), msn, start))
                             })
                             .collect();
                     }
