@@ -17,8 +17,8 @@ impl<S: SegmentStore> Packager<S> {
 
     /// Decides a blocking playlist request `_HLS_msn=msn[&_HLS_part=part]` (RFC 8216bis 6.2.5.2).
     /// Without `part`, it waits for segment `msn` to be complete; with it, for part `part` of
-    /// segment `msn` or any later part, or for segment `msn` to be complete (a segment that
-    /// closed before that part, or a gap, has nothing more to wait for).
+    /// segment `msn` or any later part (of a segment that closed before that part, or of a gap,
+    /// the next segment's first).
     pub fn playlist_request(
         &self,
         rung: &str,
@@ -37,9 +37,7 @@ impl<S: SegmentStore> Packager<S> {
         let ready = match (cursor, part) {
             (None, _) => false,
             (Some(c), None) => c.last_complete.is_some_and(|m| m >= msn),
-            (Some(c), Some(p)) => {
-                (c.msn, c.part) >= (msn, p) || c.last_complete.is_some_and(|m| m >= msn)
-            }
+            (Some(c), Some(p)) => (c.msn, c.part) >= (msn, p),
         };
         Ok(if ready {
             Blocking::Ready
