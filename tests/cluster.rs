@@ -166,9 +166,7 @@ fn one_publisher_per_stream_across_pods_until_it_stops_or_its_owner_dies() {
 
     // A's publisher stops: the lease goes with it, and B takes the stream.
     drop(pa);
-    wait_until(Duration::from_secs(10), "A's lease to be released", || {
-        redis.lease("main").is_none().then_some(())
-    });
+    wait_lease_gone(&redis, "A's lease to be released");
     let pb = ffmpeg_publish(&b.dir, "b", &b.rtmp_url(KEY), "320x240", 60);
     b.wait_live("main", LIVE_TIMEOUT, |p| p.is_object());
     assert_eq!(redis.lease("main").unwrap()["owner"], b.admin.to_string());
@@ -723,6 +721,13 @@ fn a_draining_owner_hands_its_stream_over_and_the_playlists_continue() {
     assert!(lasted < Duration::from_secs(1), "{lasted:?}");
 }
 
+/// Waits (10 s at most) until nobody holds `main`'s lease in `redis`.
+fn wait_lease_gone(redis: &Redis, what: &str) {
+    wait_until(Duration::from_secs(10), what, || {
+        redis.lease("main").is_none().then_some(())
+    });
+}
+
 /// A publisher of `main` on `a`, once `b` lists two of its segments.
 fn publish_seen_through(a: &Server, b: &Server) -> ChildGuard {
     let pa = ffmpeg_publish(&a.dir, "a", &a.rtmp_url(KEY), "320x240", 60);
@@ -756,9 +761,7 @@ fn a_stream_that_moves_to_the_pod_its_viewers_ask_is_answered_there() {
     let http = b.http;
     let asked = Instant::now();
     let held = thread::spawn(move || support::http_get(http, SOURCE));
-    wait_until(Duration::from_secs(10), "A's lease to expire", || {
-        redis.lease("main").is_none().then_some(())
-    });
+    wait_lease_gone(&redis, "A's lease to expire");
     let _pb = publish_when_admitted(&b, "b", ("main", KEY), Duration::from_secs(20));
     let r = held.join().expect("the held reload");
     assert_eq!(
@@ -791,9 +794,7 @@ fn a_paused_stream_is_served_through_other_pods_until_its_publisher_comes_back()
     let pa = publish_seen_through(&a, &b);
     // The publisher goes: A pauses the stream and lets its lease go at once.
     drop(pa);
-    wait_until(Duration::from_secs(10), "A's lease to go", || {
-        redis.lease("main").is_none().then_some(())
-    });
+    wait_lease_gone(&redis, "A's lease to go");
     // Past B's cached lookup of the owner (a second): B finds nobody holds the stream.
     thread::sleep(Duration::from_millis(1500));
     let paused = b.get(SOURCE);
@@ -850,9 +851,7 @@ fn a_stream_that_moved_here_serves_what_only_its_last_owner_had() {
     let from_a = a.get_bytes(&path);
     assert_eq!(from_a.status, 200, "{path}");
     drop(pa);
-    wait_until(Duration::from_secs(10), "A's lease to go", || {
-        redis.lease("main").is_none().then_some(())
-    });
+    wait_lease_gone(&redis, "A's lease to go");
     let _pb = publish_when_admitted(&b, "b", ("main", KEY), Duration::from_secs(20));
     wait_until(LIVE_TIMEOUT, "B's own segments", || {
         let r = b.get(SOURCE);

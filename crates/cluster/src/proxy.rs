@@ -158,13 +158,20 @@ impl Source for Proxy {
 }
 
 impl Inner {
-    /// The cached owner of `stream`, if fresh: `Some(None)` when nobody else holds it.
-    fn cached(&self, stream: &str) -> Option<Option<Lease>> {
+    /// The cached holder of `stream`'s lease (this pod included), if fresh: `Some(None)` when
+    /// nobody holds it.
+    fn cached_holder(&self, stream: &str) -> Option<Option<Lease>> {
         let owners = self.owners.lock().expect("owners lock");
         owners
             .get(stream)
             .filter(|(_, at)| at.elapsed() < OWNER_FRESH)
-            .map(|(owner, _)| owner.clone().filter(|l| !self.leases.is_mine(l)))
+            .map(|(owner, _)| owner.clone())
+    }
+
+    /// The cached owner of `stream`, if fresh: `Some(None)` when nobody else holds it.
+    fn cached(&self, stream: &str) -> Option<Option<Lease>> {
+        self.cached_holder(stream)
+            .map(|owner| owner.filter(|l| !self.leases.is_mine(l)))
     }
 
     /// Whether this pod held `stream`'s lease when the store was last asked.
@@ -185,10 +192,8 @@ impl Inner {
 
     /// The pod that holds `stream`'s lease, this one included.
     async fn lookup(&self, stream: &str) -> Option<Lease> {
-        if let Some((known, at)) = self.owners.lock().expect("owners lock").get(stream) {
-            if at.elapsed() < OWNER_FRESH {
-                return known.clone();
-            }
+        if let Some(known) = self.cached_holder(stream) {
+            return known;
         }
         // The store is asked at most once a second per stream, however many requests come;
         // meanwhile the owner known last answers.

@@ -488,6 +488,8 @@ impl Feeder {
                     // Only from a closed state (the owner flushed, and every rung's number
                     // was written before it): a dead owner's last write of a rung may not have
                     // landed, and a number its players saw must not be used again.
+                    first_discontinuity_sequence =
+                        first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                     if c.closed {
                         first_msn_of = names
                             .iter()
@@ -503,18 +505,15 @@ impl Feeder {
                         // skip the rest and play on into this publish. Only where it was in
                         // the discontinuity just before this publish's (the gaps are listed
                         // there; a rung that had one pending, or was shed, differs).
-                        let before =
-                            first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                         lost_of = names
                             .iter()
                             .filter_map(|&rung| {
                                 let (msn, start, ds) = c.open_of(rung)?;
-                                (ds + 1 == before).then(|| (rung.to_owned(), msn, start))
+                                (ds + 1 == first_discontinuity_sequence)
+                                    .then(|| (rung.to_owned(), msn, start))
                             })
                             .collect();
                     }
-                    first_discontinuity_sequence =
-                        first_discontinuity_sequence.max(c.next_discontinuity_sequence);
                     first_init_version = first_init_version.max(c.next_init_version);
                     tracing::info!(
                         stream = %self.name,
