@@ -65,11 +65,39 @@ try {
         switches: f.switches ? [...f.switches] : null,
         gaps: f.gaps ?? null,
         state: document.getElementById('state')?.textContent ?? null,
+        buffered: Array.from({ length: v.buffered.length }, (_, i) => `${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`),
+        trail: f.trail ? [...f.trail] : null,
       };
     });
 
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   const t0 = Date.now();
+  // A trail of what hls.js did (the last 80 loads, playlist updates and errors), for a failing
+  // test to show where playback stopped.
+  await page.evaluate(() => {
+    const f = window.ferrocast || {};
+    const hls = f.hls;
+    const E = typeof Hls !== 'undefined' ? Hls.Events : null;
+    if (!hls || !E) return;
+    const trail = (f.trail = []);
+    const t0 = performance.now();
+    const note = (what) => {
+      trail.push(`${((performance.now() - t0) / 1000).toFixed(2)} ${what}`);
+      if (trail.length > 80) trail.shift();
+    };
+    const frag = (d) => {
+      const fr = d.frag || {};
+      const p = d.part ? `.${d.part.index}` : '';
+      return `l${fr.level} sn${fr.sn}${p} cc${fr.cc} @${(d.part || fr).start?.toFixed(2)}+${(d.part || fr).duration?.toFixed(2)}`;
+    };
+    hls.on(E.FRAG_LOADED, (_e, d) => note(`loaded ${frag(d)}`));
+    hls.on(E.FRAG_BUFFERED, (_e, d) => note(`buffered ${frag(d)}`));
+    hls.on(E.LEVEL_UPDATED, (_e, d) => {
+      const l = d.details || {};
+      note(`level ${d.level} sn${l.startSN}-${l.endSN} part${l.partList?.length ?? 0} cc${l.startCC}-${l.endCC} end@${l.edge?.toFixed?.(2)}`);
+    });
+    hls.on(E.ERROR, (_e, d) => note(`error ${d.details}${d.fatal ? ' fatal' : ''} ${d.response?.code ?? ''} ${d.frag ? frag(d) : ''}`));
+  });
   // Playback has started once frames are decoded and the clock moves (hls.js seeks to the live
   // edge before the first frame, so a non-zero currentTime alone is not playback).
   const playing = (s) =>
@@ -83,7 +111,7 @@ try {
     first = await sample();
   }
   result.startMs = Date.now() - t0;
-  result.start = first;
+  result.start = { ...first, trail: undefined };
   if (process.env.PLAY_STARTED_FILE && playing(first)) {
     writeFileSync(process.env.PLAY_STARTED_FILE + '.tmp', JSON.stringify(first));
     renameSync(process.env.PLAY_STARTED_FILE + '.tmp', process.env.PLAY_STARTED_FILE);
