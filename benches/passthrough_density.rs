@@ -8,7 +8,8 @@
 //! 2. For each stream count N in `BENCH_STREAMS` (default 1, 8, 32), `BENCH_RUNS` times (default
 //!    3), one server after the other:
 //!    - Ferrocast (the bench binary) with a passthrough-only ladder (`source`), default LL-HLS
-//!      (fMP4, 2 s segments, 0.5 s parts), N configured streams;
+//!      (fMP4, 2 s segments, 0.5 s parts), N configured streams: once repackaging in GStreamer,
+//!      once with `transcode.direct_passthrough` (Ferrocast's own fMP4 writer);
 //!    - nginx with Debian's nginx-rtmp module (`libnginx-mod-rtmp`), configured as its users do:
 //!      one worker, `live on`, `hls on`, `hls_fragment 1s`, `hls_playlist_length 6s`, nested
 //!      per-stream directories under a temporary prefix.
@@ -18,8 +19,8 @@
 //!    `/proc/PID/stat`; nginx: master and worker) are taken over `BENCH_SECONDS` (default 20).
 //!    Every stream must have gone on producing segments through the window (and every publisher
 //!    still be running), or the run is rejected. RSS at the end of the window is recorded too.
-//! 3. Prints, per N, both sides' CPU seconds per second per stream and RSS per stream, and the
-//!    ratio Ferrocast / nginx-rtmp (target ≤ 1.0); medians over the runs.
+//! 3. Prints, per N, each side's CPU seconds per second per stream and RSS per stream, and the
+//!    ratios Ferrocast / nginx-rtmp (target ≤ 1.0) for both engines; medians over the runs.
 //!
 //! What differs: nginx-rtmp writes MPEG-TS segments to files (no LL-HLS parts), Ferrocast keeps
 //! fMP4 segments and their LL-HLS parts in memory. Both receive the same RTMP bytes.
@@ -68,33 +69,42 @@ fn main() {
     let mut summary = Vec::new();
     for &n in &counts {
         let mut ours = Vec::new();
+        let mut direct = Vec::new();
         let mut theirs = Vec::new();
         for run in 1..=runs {
-            let f = run_ferrocast(&input, n, warmup, seconds);
+            let f = run_ferrocast(&input, n, warmup, seconds, false);
+            let d = run_ferrocast(&input, n, warmup, seconds, true);
             let g = run_nginx(&work, module, &input, n, warmup, seconds);
             println!(
-                "N={n} run {run}: ferrocast {:.4} CPU s/s per stream, {:.1} MiB per stream | nginx-rtmp {:.4} CPU s/s per stream, {:.1} MiB per stream | ratio {:.2}",
+                "N={n} run {run}: ferrocast {:.4} CPU s/s per stream, {:.1} MiB per stream | direct {:.4}, {:.1} MiB | nginx-rtmp {:.4}, {:.1} MiB | ratios {:.2} and direct {:.2}",
                 f.cpu_per_stream,
                 f.rss_mib_per_stream,
+                d.cpu_per_stream,
+                d.rss_mib_per_stream,
                 g.cpu_per_stream,
                 g.rss_mib_per_stream,
-                f.cpu_per_stream / g.cpu_per_stream
+                f.cpu_per_stream / g.cpu_per_stream,
+                d.cpu_per_stream / g.cpu_per_stream
             );
             ours.push(f);
+            direct.push(d);
             theirs.push(g);
         }
         let med = |v: &[Measure], f: fn(&Measure) -> f64| median(v.iter().map(f).collect());
-        let (fc, gc) = (
+        let (fc, dc, gc) = (
             med(&ours, |m| m.cpu_per_stream),
+            med(&direct, |m| m.cpu_per_stream),
             med(&theirs, |m| m.cpu_per_stream),
         );
-        let (fr, gr) = (
+        let (fr, dr, gr) = (
             med(&ours, |m| m.rss_mib_per_stream),
+            med(&direct, |m| m.rss_mib_per_stream),
             med(&theirs, |m| m.rss_mib_per_stream),
         );
         summary.push(format!(
-            "  N={n:<3} ferrocast {fc:.4} CPU s/s per stream ({fr:.1} MiB) | nginx-rtmp {gc:.4} ({gr:.1} MiB) | ratio {:.2}",
-            fc / gc
+            "  N={n:<3} ferrocast {fc:.4} CPU s/s per stream ({fr:.1} MiB) | direct {dc:.4} ({dr:.1} MiB) | nginx-rtmp {gc:.4} ({gr:.1} MiB) | ratio {:.2}, direct {:.2}",
+            fc / gc,
+            dc / gc
         ));
     }
     println!();
@@ -200,13 +210,17 @@ fn measure(
     }
 }
 
-fn run_ferrocast(input: &Path, n: usize, warmup: u64, seconds: u64) -> Measure {
+/// Ferrocast with `n` streams; `direct`: with `transcode.direct_passthrough`.
+fn run_ferrocast(input: &Path, n: usize, warmup: u64, seconds: u64, direct: bool) -> Measure {
     let config = TempDir::new("passthrough-ferrocast");
     let path = config.file("ferrocast.toml");
     std::fs::write(&path, PASSTHROUGH_ONLY).expect("write config");
     let path = path.display().to_string();
     let streams: Vec<String> = (0..n).map(|i| format!("s{i}=bench-key-{i}")).collect();
     let mut args = vec!["--config", &path, "--log-level", "warn"];
+    if direct {
+        args.extend(["--set", "transcode.direct_passthrough=true"]);
+    }
     for s in &streams {
         args.extend(["--stream", s.as_str()]);
     }

@@ -26,6 +26,11 @@ pub struct StartOptions {
     /// configurations: each is passed through as rung `track<id>` after the ladder
     /// ([`crate::with_tracks`]).
     pub tracks: Vec<(u8, media::VideoConfig)>,
+    /// Repackage a stream whose ladder keeps only the passthrough rung without GStreamer (the
+    /// fMP4 writer of `media`, on the pushing thread), where the publish allows it: one video
+    /// track of H.264, HEVC, AV1 or VP9, with AAC audio or none. Off: every stream runs in
+    /// GStreamer.
+    pub direct_passthrough: bool,
 }
 
 /// What one rung's encoder turned out to be.

@@ -77,7 +77,9 @@ mod chunk;
 mod config;
 #[doc(hidden)]
 pub mod demo;
+mod direct;
 mod elements;
+mod engine;
 mod error;
 mod graph;
 mod init;
@@ -97,8 +99,9 @@ pub use config::{
     audio_only_plan, default_ladder, plan, with_tracks, LadderConfig, Rendition, RungPlan,
     X264_PRESETS,
 };
+pub use engine::StreamPipeline;
 pub use error::Error;
 pub use init::init;
 pub use sink::{AcceleratorFault, ChunkSink, Failure, RungInfo};
 pub use stats::{PipelineStats, RungStats};
-pub use stream::{check_track, PushResult, StatsReader, StreamPipeline};
+pub use stream::{check_track, PushResult, StatsReader};

@@ -224,25 +224,7 @@ impl RungOutput {
         if chunk.kind == ChunkKind::Init && !self.announced.swap(true, Ordering::SeqCst) {
             self.sink.on_rung_ready(self.info());
         }
-        let arrivals = if chunk.kind == ChunkKind::Init {
-            Vec::new()
-        } else {
-            let start = u64::try_from(chunk.pts.as_nanos()).unwrap_or(0);
-            let end = u64::try_from((chunk.pts + chunk.duration).as_nanos()).unwrap_or(0);
-            self.shared.arrivals_between(start, end)
-        };
-        if let Some(c) = self.shared.rungs.get(self.index) {
-            c.bytes
-                .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
-            c.chunks.fetch_add(1, Ordering::Relaxed);
-            if chunk.kind == ChunkKind::SegmentStart {
-                c.segments.fetch_add(1, Ordering::Relaxed);
-            }
-            if chunk.kind != ChunkKind::Init {
-                c.media_end
-                    .fetch_max((chunk.pts + chunk.duration).as_nanos(), Ordering::Relaxed);
-            }
-        }
+        let arrivals = self.shared.chunk_out(self.index, &chunk);
         self.sink.on_chunk(self.index, chunk, &arrivals);
     }
 

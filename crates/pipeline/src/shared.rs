@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use media::cmaf::{ChunkKind, CmafChunk};
+
 use crate::config::RungPlan;
 use crate::stats::{PipelineStats, RungStats};
 
@@ -132,6 +134,28 @@ impl Shared {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Rung `rung` hands `chunk` on: it is counted, and the arrival times of the video frames
+    /// it presents are returned (none for an init segment).
+    pub(crate) fn chunk_out(&self, rung: usize, chunk: &CmafChunk) -> Vec<Instant> {
+        let end = chunk.pts + chunk.duration;
+        if let Some(c) = self.rungs.get(rung) {
+            c.bytes
+                .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+            c.chunks.fetch_add(1, Ordering::Relaxed);
+            if chunk.kind == ChunkKind::SegmentStart {
+                c.segments.fetch_add(1, Ordering::Relaxed);
+            }
+            if chunk.kind != ChunkKind::Init {
+                c.media_end.fetch_max(end.as_nanos(), Ordering::Relaxed);
+            }
+        }
+        if chunk.kind == ChunkKind::Init {
+            return Vec::new();
+        }
+        let ns = |t: media::MediaTime| u64::try_from(t.as_nanos()).unwrap_or(0);
+        self.arrivals_between(ns(chunk.pts), ns(end))
     }
 
     /// Asks for rung `rung` to be shed (or brought back) from the next cut on.

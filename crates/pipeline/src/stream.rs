@@ -29,7 +29,7 @@ use crate::stats::PipelineStats;
 /// How long `finish` waits for the last segments to flush.
 const EOS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Outcome of [`StreamPipeline::push`].
+/// Outcome of [`crate::StreamPipeline::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushResult {
     /// The frame is in the pipeline's input queue.
@@ -53,8 +53,9 @@ struct InputState {
     closed: bool,
 }
 
-/// One stream's pipeline. Dropping it without [`StreamPipeline::finish`] stops it at once.
-pub struct StreamPipeline {
+/// One stream's GStreamer pipeline (behind [`crate::StreamPipeline`]). Dropping it without
+/// [`GstPipeline::finish`] stops it at once.
+pub(crate) struct GstPipeline {
     name: String,
     pipeline: gst::Pipeline,
     video_src: Option<gst_app::AppSrc>,
@@ -76,64 +77,18 @@ pub struct StreamPipeline {
     _chain: Chain,
 }
 
-impl StreamPipeline {
-    /// Builds and starts the pipeline for one stream.
-    ///
-    /// `video` is the stream's current H.264 configuration; `audio`, when present, is AAC
-    /// (passed through) or MP3 (encoded to AAC once, for every rung).
-    /// Chunks, rung announcements and errors go to `sink` from GStreamer's threads.
-    pub fn start(
-        stream_name: &str,
-        video: &VideoConfig,
-        audio: Option<&AudioConfig>,
-        ladder: &LadderConfig,
-        sink: Arc<dyn ChunkSink>,
-    ) -> Result<StreamPipeline, Error> {
-        Self::start_with(
-            stream_name,
-            video,
-            audio,
-            ladder,
-            sink,
-            &StartOptions::default(),
-        )
-    }
-
-    /// [`StreamPipeline::start`] with an element chain, encoder-session admission and a
-    /// continued timeline. A failure of a hardware element is reported through
-    /// [`ChunkSink::on_failure`] with [`crate::Failure::accelerator`] set.
-    pub fn start_with(
-        stream_name: &str,
-        video: &VideoConfig,
-        audio: Option<&AudioConfig>,
-        ladder: &LadderConfig,
-        sink: Arc<dyn ChunkSink>,
-        options: &StartOptions,
-    ) -> Result<StreamPipeline, Error> {
-        Self::start_tracks(stream_name, Some(video), audio, ladder, sink, options)
-    }
-
-    /// Starts the pipeline of a stream without video: one rung
-    /// ([`crate::audio_only_plan`]) that carries `audio` alone, cut into segments on audio
-    /// frames. Video frames pushed to it are dropped.
-    pub fn start_audio_only(
-        stream_name: &str,
-        audio: &AudioConfig,
-        ladder: &LadderConfig,
-        sink: Arc<dyn ChunkSink>,
-        options: &StartOptions,
-    ) -> Result<StreamPipeline, Error> {
-        Self::start_tracks(stream_name, None, Some(audio), ladder, sink, options)
-    }
-
-    fn start_tracks(
+impl GstPipeline {
+    /// Builds and starts the GStreamer pipeline of a stream with `video` (none: one rung of
+    /// `audio` alone, cut on audio frames). Chunks, rung announcements and errors go to `sink`
+    /// from GStreamer's threads.
+    pub(crate) fn start(
         stream_name: &str,
         video: Option<&VideoConfig>,
         audio: Option<&AudioConfig>,
         ladder: &LadderConfig,
         sink: Arc<dyn ChunkSink>,
         options: &StartOptions,
-    ) -> Result<StreamPipeline, Error> {
+    ) -> Result<GstPipeline, Error> {
         init()?;
         ladder.validate()?;
         check_input(video, audio)?;
@@ -231,7 +186,7 @@ impl StreamPipeline {
                 None
             }
         });
-        let mut me = StreamPipeline {
+        let mut me = GstPipeline {
             name: stream_name.to_owned(),
             pipeline,
             video_src,
@@ -278,35 +233,30 @@ impl StreamPipeline {
     }
 
     /// The rungs this pipeline makes, after skipping those above the source's size.
-    pub fn rungs(&self) -> Vec<RungPlan> {
+    pub(crate) fn rungs(&self) -> Vec<RungPlan> {
         self.plan.clone()
     }
 
-    /// The stream's name, as given to [`StreamPipeline::start`].
-    pub fn name(&self) -> &str {
+    /// The stream's name, as given to [`crate::StreamPipeline::start`].
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The element chain: decoder, scaler, and each rung's encoder with its backend.
-    pub fn backends(&self) -> &StreamBackends {
+    pub(crate) fn backends(&self) -> &StreamBackends {
         &self.backends
     }
 
     /// The input timestamp (ns) that is media time zero, once the first frame has arrived.
     /// Hand it to a replacement pipeline ([`StartOptions::input_offset`]) to continue the
     /// timeline.
-    pub fn input_offset(&self) -> Option<i64> {
+    pub(crate) fn input_offset(&self) -> Option<i64> {
         self.input.lock().ok().and_then(|st| st.frames.offset())
     }
 
-    /// Counters, read without locking the pipeline.
-    pub fn stats(&self) -> PipelineStats {
-        self.stats_reader().read()
-    }
-
-    /// A handle that reads [`StreamPipeline::stats`] from any thread without holding the
+    /// A handle that reads [`crate::StreamPipeline::stats`] from any thread without holding the
     /// pipeline: whoever owns the pipeline hands this to the metrics and the API.
-    pub fn stats_reader(&self) -> StatsReader {
+    pub(crate) fn stats_reader(&self) -> StatsReader {
         StatsReader {
             shared: self.shared.clone(),
             plan: self.plan.clone().into(),
@@ -315,11 +265,11 @@ impl StreamPipeline {
         }
     }
 
-    /// Whether rung `rung` (an index into [`StreamPipeline::rungs`]) can be shed: it is
+    /// Whether rung `rung` (an index into [`crate::StreamPipeline::rungs`]) can be shed: it is
     /// encoded in software (a passthrough rung costs nothing to keep; a hardware encoder may
     /// hand frames on later than the gate needs), and the stream has audio (the muxer of a
     /// shed rung cuts its segments on the audio while its video is a gap).
-    pub fn can_shed(&self, rung: usize) -> bool {
+    pub(crate) fn can_shed(&self, rung: usize) -> bool {
         self.audio_src.is_some()
             && self.plan.get(rung).is_some_and(|p| !p.passthrough)
             && self
@@ -333,8 +283,8 @@ impl StreamPipeline {
     /// rung's frames are dropped before its scaler and encoder, so it costs nothing, and its
     /// segments are reported as gaps ([`ChunkSink::on_gap`]) in step with the other rungs'.
     /// A rung brought back starts again on a cut, with an IDR, its segments aligned as before.
-    /// Returns false (and does nothing) for a rung that [`StreamPipeline::can_shed`] refuses.
-    pub fn shed(&self, rung: usize, shed: bool) -> bool {
+    /// Returns false (and does nothing) for a rung that [`crate::StreamPipeline::can_shed`] refuses.
+    pub(crate) fn shed(&self, rung: usize, shed: bool) -> bool {
         if !self.can_shed(rung) {
             return false;
         }
@@ -343,13 +293,13 @@ impl StreamPipeline {
     }
 
     /// True once the pipeline has reported an error; further pushes are discarded.
-    pub fn has_failed(&self) -> bool {
+    pub(crate) fn has_failed(&self) -> bool {
         self.shared.failed.load(Ordering::SeqCst)
     }
 
     /// Hands one frame to the pipeline. Never blocks on the pipeline: when its input queue is
     /// full the frame is dropped and counted, and video then waits for the next keyframe.
-    pub fn push(&self, frame: &MediaFrame) -> PushResult {
+    pub(crate) fn push(&self, frame: &MediaFrame) -> PushResult {
         if self.has_failed() {
             return PushResult::Closed;
         }
@@ -552,7 +502,7 @@ impl StreamPipeline {
 
     /// Ends the stream: sends end-of-stream, waits (bounded) until every rung has flushed its
     /// last segment, then stops the pipeline and its bus thread.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.teardown(true);
     }
 
@@ -601,7 +551,7 @@ struct TrackSrc {
     rung: usize,
 }
 
-/// Reads a pipeline's counters ([`StreamPipeline::stats_reader`]). It keeps the counters, not
+/// Reads a pipeline's counters ([`crate::StreamPipeline::stats_reader`]). It keeps the counters, not
 /// the pipeline: once the pipeline is gone, its input queues read empty.
 #[derive(Clone)]
 pub struct StatsReader {
@@ -612,6 +562,16 @@ pub struct StatsReader {
 }
 
 impl StatsReader {
+    /// A reader of `shared`'s counters for a pipeline with no input queues.
+    pub(crate) fn counters(shared: Arc<Shared>, plan: Arc<[RungPlan]>) -> StatsReader {
+        StatsReader {
+            shared,
+            plan,
+            video_src: None,
+            audio_src: None,
+        }
+    }
+
     /// The counters now.
     pub fn read(&self) -> PipelineStats {
         let queued = |src: &Option<gst::glib::WeakRef<gst_app::AppSrc>>| {
@@ -632,7 +592,7 @@ impl std::fmt::Debug for StatsReader {
     }
 }
 
-impl Drop for StreamPipeline {
+impl Drop for GstPipeline {
     fn drop(&mut self) {
         self.teardown(false);
     }
@@ -646,7 +606,10 @@ pub fn check_track(config: &VideoConfig) -> Result<(), Error> {
 
 /// Refuses input the pipeline cannot take: video other than H.264 with a valid avcC, audio
 /// other than AAC with a valid AudioSpecificConfig or MP3 with a rate and channels.
-fn check_input(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) -> Result<(), Error> {
+pub(crate) fn check_input(
+    video: Option<&VideoConfig>,
+    audio: Option<&AudioConfig>,
+) -> Result<(), Error> {
     if let Some(video) = video {
         match video.codec {
             VideoCodec::H264 => {

@@ -31,6 +31,12 @@ pub struct Transcode {
     /// rung's encoder a stand-in "hardware" encoder that fails after N frames (default 60).
     /// Honoured only when the environment variable `TESTING_FERROCAST_FAULTS=1` is set too.
     pub test_fault_encoder: String,
+    /// Repackage a stream whose ladder keeps only the passthrough rung (a `passthrough`-only
+    /// ladder, or a source no taller than the other rungs' skip) in Ferrocast's own fMP4
+    /// writer instead of GStreamer: no pipeline, no threads, and no copy of a frame's bytes.
+    /// Applies to one video track of H.264, HEVC, AV1 or VP9 with AAC audio or none; other
+    /// publishes run in GStreamer as before. Off by default while it is new (issue 17).
+    pub direct_passthrough: bool,
 }
 
 /// `[transcode.overload]`: shedding rungs when the encoders fall behind, and bringing them back
@@ -190,6 +196,7 @@ impl Default for Transcode {
             ],
             accelerator: Accelerator::Auto,
             on_accelerator_failure: OnAcceleratorFailure::Fallback,
+            direct_passthrough: false,
             overload: Overload::default(),
             test_fault_encoder: String::new(),
         }

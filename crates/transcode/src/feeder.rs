@@ -551,6 +551,7 @@ impl Feeder {
             on_failure: t.hardware.on_failure,
             input_offset: None,
             tracks: tracks.clone(),
+            direct_passthrough: t.direct_passthrough,
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {
@@ -562,6 +563,8 @@ impl Feeder {
                     audio = self.audio.is_some(),
                     rungs = plan.len(),
                     continues = resumed.is_some(),
+                    // `direct`: a passthrough-only stream repackaged without GStreamer.
+                    engine = if p.is_direct() { "direct" } else { "gstreamer" },
                     chain = %describe_backends(&backends),
                     "transcoding started"
                 );
@@ -677,6 +680,7 @@ impl Feeder {
             input_offset: offset,
             // The same rungs as the output was made for.
             tracks: self.serving.clone(),
+            direct_passthrough: t.direct_passthrough,
         };
         match self.start_pipeline(&output, video.as_ref(), epoch, &options) {
             Ok(p) => {

@@ -24,6 +24,9 @@ pub struct Transcoder {
     pub(crate) shed_priorities: Vec<(String, u32)>,
     /// Where playlists' continuity is kept beyond this process (cluster mode), once set.
     pub(crate) continuity: OnceLock<Arc<dyn ContinuityStore>>,
+    /// `transcode.direct_passthrough`: passthrough-only streams are repackaged without
+    /// GStreamer.
+    pub(crate) direct_passthrough: bool,
 }
 
 impl Transcoder {
@@ -48,6 +51,7 @@ impl Transcoder {
                 .map(|r| (r.name.to_string(), r.shed_priority))
                 .collect(),
             continuity: OnceLock::new(),
+            direct_passthrough: transcode.direct_passthrough,
         })
     }
 
