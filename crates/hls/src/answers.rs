@@ -19,6 +19,14 @@ impl<S: SegmentStore> Packager<S> {
     /// Without `part`, it waits for segment `msn` to be complete; with it, for part `part` of
     /// segment `msn` or any later part (of a segment that closed before that part, or of a gap,
     /// the next segment's first).
+    ///
+    /// One exception: while the stream is paused (its publisher left, [`Packager::pause`]), a
+    /// request for a part of a segment the pause closed is answered at once, with that segment
+    /// complete. Nothing more comes of it, and a player must learn where it ended before the
+    /// playlist goes on, perhaps made by another server (cluster hand-over): hls.js places the
+    /// next publish's segments right after the last one it knows complete, and with only the
+    /// open segment known it aligned them by program-date-time, across the hole where nobody
+    /// published, and stalled there for good.
     pub fn playlist_request(
         &self,
         rung: &str,
@@ -37,7 +45,10 @@ impl<S: SegmentStore> Packager<S> {
         let ready = match (cursor, part) {
             (None, _) => false,
             (Some(c), None) => c.last_complete.is_some_and(|m| m >= msn),
-            (Some(c), Some(p)) => (c.msn, c.part) >= (msn, p),
+            (Some(c), Some(p)) => {
+                (c.msn, c.part) >= (msn, p)
+                    || (self.paused && c.last_complete.is_some_and(|m| m >= msn))
+            }
         };
         Ok(if ready {
             Blocking::Ready

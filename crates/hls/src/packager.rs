@@ -198,6 +198,9 @@ pub struct Packager<S = MemoryStore> {
     pub(crate) rungs: Vec<Rung>,
     store: S,
     pub(crate) ended_at: Option<SystemTime>,
+    /// Paused ([`Packager::pause`]) and no media since: the publisher left, and nothing more
+    /// comes of the segments it closed.
+    pub(crate) paused: bool,
 }
 
 #[derive(Debug)]
@@ -318,6 +321,7 @@ impl<S: SegmentStore> Packager<S> {
             rungs,
             store,
             ended_at: None,
+            paused: false,
         };
         for r in 0..packager.rungs.len() {
             packager.update_hint(r);
@@ -337,6 +341,9 @@ impl<S: SegmentStore> Packager<S> {
             return Err(Error::Ended);
         }
         let r = self.index(rung)?;
+        if chunk.kind != ChunkKind::Init {
+            self.paused = false;
+        }
         let len = chunk.data.len() as u64;
         let chunk_duration = if chunk.kind == ChunkKind::Init {
             None
@@ -512,6 +519,7 @@ impl<S: SegmentStore> Packager<S> {
         for r in 0..self.rungs.len() {
             self.close_open(r, None);
         }
+        self.paused = true;
         self.align_gaps();
         for r in 0..self.rungs.len() {
             self.rungs[r].pending_discontinuity = true;

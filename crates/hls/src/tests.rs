@@ -1252,6 +1252,13 @@ fn a_paused_stream_continues_the_same_playlist_after_a_discontinuity() {
         parse(&p.media_playlist("a", false).unwrap()).segments.len(),
         2
     );
+    // A player's reload for the closed segment's next part learns at once that the segment is
+    // complete (nothing more comes of it); one for the next segment waits for the publisher.
+    assert_eq!(
+        p.playlist_request("a", 1, Some(2)).unwrap(),
+        Blocking::Ready
+    );
+    assert_eq!(p.playlist_request("a", 2, Some(0)).unwrap(), Blocking::Wait);
 
     // A new publish: its timeline starts again at zero, with a new init segment.
     p.push("a", chunk(ChunkKind::Init, 0, 0, 120), at(60_000))
@@ -1265,6 +1272,8 @@ fn a_paused_stream_continues_the_same_playlist_after_a_discontinuity() {
     let pl = parse(&p.media_playlist("a", false).unwrap());
     let msns: Vec<String> = pl.segments.iter().map(|s| s.0.clone()).collect();
     assert_eq!(msns, ["seg-0.m4s", "seg-1.m4s", "seg-2.m4s"]);
+    // Media again: no longer paused, a part to come is waited for.
+    assert_eq!(p.playlist_request("a", 3, Some(9)).unwrap(), Blocking::Wait);
     let marked: Vec<bool> = pl.segments.iter().map(|s| s.3).collect();
     assert_eq!(
         marked,
