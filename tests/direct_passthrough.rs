@@ -133,7 +133,8 @@ fn a_passthrough_only_stream_goes_direct_and_plays_in_hlsjs() {
         String::from_utf8_lossy(&decoded.stderr)
     );
 
-    // hls.js plays it, in low-latency mode, without an error.
+    // hls.js plays it, in low-latency mode, without an error. Meanwhile every playlist form
+    // is fetched (plain, blocking for the hinted part, delta) for a strict parser.
     let player = support::play_at(
         server.http,
         STREAM,
@@ -142,6 +143,90 @@ fn a_passthrough_only_stream_goes_direct_and_plays_in_hlsjs() {
         12,
         Duration::from_secs(60),
     );
+    let playlists = collect_playlists(&server, &playlist, Duration::from_secs(10));
     let r = player.join().expect("the player");
     support::check_played_across(&r, 8.0, &server.logs());
+    check_strictly(&server, &playlists);
+}
+
+/// The distinct texts of `path`'s playlist, plain, as a blocking reload for its hinted part and
+/// as a delta update, fetched for `seconds`.
+fn collect_playlists(server: &Server, path: &str, seconds: Duration) -> Vec<(String, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    let mut keep = |name: String, text: String| {
+        if seen.insert(text.clone()) {
+            out.push((name, text));
+        }
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < seconds {
+        let plain = server.get(path);
+        assert_eq!(plain.status, 200, "{}", plain.body);
+        let hint = plain.body.lines().find_map(|l| {
+            let uri = l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-")?;
+            let (msn, part) = uri.split_once(".m4s")?.0.split_once('.')?;
+            Some((msn.to_owned(), part.to_owned()))
+        });
+        keep(path.to_owned(), plain.body);
+        if let Some((msn, part)) = hint {
+            let blocking = format!("{path}?_HLS_msn={msn}&_HLS_part={part}");
+            let r = server.get(&blocking);
+            assert_eq!(r.status, 200, "GET {blocking}: {}", r.body);
+            keep(blocking, r.body);
+        }
+        let delta = format!("{path}?_HLS_skip=YES");
+        let r = server.get(&delta);
+        assert_eq!(r.status, 200, "GET {delta}: {}", r.body);
+        keep(delta, r.body);
+    }
+    out
+}
+
+/// hls-parser in strict mode accepts every playlist; every part lasts at most the one
+/// `PART-TARGET` they all announce.
+fn check_strictly(server: &Server, playlists: &[(String, String)]) {
+    assert!(playlists.len() >= 10, "{} playlists", playlists.len());
+    let mut targets = std::collections::BTreeSet::new();
+    for (name, text) in playlists {
+        let target: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-PART-INF:PART-TARGET="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no PART-TARGET\n{text}"));
+        targets.insert(target.to_bits());
+        for l in text.lines().filter(|l| l.starts_with("#EXT-X-PART:")) {
+            let d: f64 = l
+                .split("DURATION=")
+                .nth(1)
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: {l}"));
+            assert!(d <= target, "{name}: a part of {d} s over {target}\n{text}");
+        }
+    }
+    assert_eq!(targets.len(), 1, "PART-TARGET changed");
+    let entries: Vec<serde_json::Value> = playlists
+        .iter()
+        .map(|(name, text)| serde_json::json!({ "name": name, "text": text }))
+        .collect();
+    let file = server.dir.file("playlists.json");
+    std::fs::write(&file, serde_json::Value::from(entries).to_string()).expect("write");
+    let report = support::browser_report(
+        &server.dir,
+        "strict",
+        "strict.mjs",
+        &[&file.display().to_string()],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        report["checked"].as_u64(),
+        Some(playlists.len() as u64),
+        "{report}"
+    );
+    assert!(
+        report["errors"].as_array().is_some_and(Vec::is_empty),
+        "hls-parser (strict): {report:#}"
+    );
 }
