@@ -210,7 +210,7 @@ fn measure(
     }
 }
 
-/// Ferrocast with `n` streams; `direct`: with `transcode.direct_passthrough`.
+/// Ferrocast with `n` streams; `direct`: with `transcode.direct_passthrough` (else without).
 fn run_ferrocast(input: &Path, n: usize, warmup: u64, seconds: u64, direct: bool) -> Measure {
     let config = TempDir::new("passthrough-ferrocast");
     let path = config.file("ferrocast.toml");
@@ -218,9 +218,14 @@ fn run_ferrocast(input: &Path, n: usize, warmup: u64, seconds: u64, direct: bool
     let path = path.display().to_string();
     let streams: Vec<String> = (0..n).map(|i| format!("s{i}=bench-key-{i}")).collect();
     let mut args = vec!["--config", &path, "--log-level", "warn"];
-    if direct {
-        args.extend(["--set", "transcode.direct_passthrough=true"]);
-    }
+    args.extend([
+        "--set",
+        if direct {
+            "transcode.direct_passthrough=true"
+        } else {
+            "transcode.direct_passthrough=false"
+        },
+    ]);
     for s in &streams {
         args.extend(["--stream", s.as_str()]);
     }

@@ -1,8 +1,9 @@
 //! A passthrough-only stream without GStreamer ([`crate::StartOptions::direct_passthrough`]):
 //! the frames are stamped by the same [`crate::input`] rules as the GStreamer pipeline's
 //! (timestamps, keyframe gate, silence where audio is missing), then cut into CMAF chunks and
-//! written by [`media::fmp4::Chunker`] on the caller's thread. Nothing is decoded, queued or
-//! copied: a frame's bytes go from the demuxer to the chunk as the same `Bytes`.
+//! written by [`media::fmp4::Chunker`] on the caller's thread. Nothing is decoded or queued: a
+//! frame's bytes go from the demuxer to the chunker as the same `Bytes`, and are copied once,
+//! into the fragment's `mdat`.
 //!
 //! It takes what the chunker writes: one video track (H.264, HEVC, AV1 or VP9) with AAC audio
 //! or none, into a ladder whose only rung is the passthrough one. Anything else starts the

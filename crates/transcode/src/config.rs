@@ -33,9 +33,10 @@ pub struct Transcode {
     pub test_fault_encoder: String,
     /// Repackage a stream whose ladder keeps only the passthrough rung (a `passthrough`-only
     /// ladder, or a source no taller than the other rungs' skip) in Ferrocast's own fMP4
-    /// writer instead of GStreamer: no pipeline, no threads, and no copy of a frame's bytes.
+    /// writer instead of GStreamer: no pipeline, no threads, and a frame's bytes copied once,
+    /// into its fragment.
     /// Applies to one video track of H.264, HEVC, AV1 or VP9 with AAC audio or none; other
-    /// publishes run in GStreamer as before. Off by default while it is new (issue 17).
+    /// publishes run in GStreamer. On by default: `false` runs every stream in GStreamer.
     pub direct_passthrough: bool,
 }
 
@@ -196,7 +197,7 @@ impl Default for Transcode {
             ],
             accelerator: Accelerator::Auto,
             on_accelerator_failure: OnAcceleratorFailure::Fallback,
-            direct_passthrough: false,
+            direct_passthrough: true,
             overload: Overload::default(),
             test_fault_encoder: String::new(),
         }
