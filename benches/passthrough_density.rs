@@ -5,11 +5,12 @@
 //!
 //! 1. Generates a noisy 1080p30 H.264 (6 Mb/s, a keyframe a second) + AAC FLV once, long enough
 //!    for the warm-up and the measure (no loop, so no timestamp wraps in the window).
-//! 2. For each stream count N in `BENCH_STREAMS` (default 1, 8, 32), `BENCH_RUNS` times (default
+//! 2. For each stream count N in `BENCH_STREAMS` (default 1, 4, 8, 32), `BENCH_RUNS` times (default
 //!    3), one server after the other:
 //!    - Ferrocast (the bench binary) with a passthrough-only ladder (`source`), default LL-HLS
-//!      (fMP4, 2 s segments, 0.5 s parts), N configured streams: once repackaging in GStreamer,
-//!      once with `transcode.direct_passthrough` (Ferrocast's own fMP4 writer);
+//!      (fMP4, 2 s segments, parts of `hls.part_duration`), N configured streams: once
+//!      repackaging in GStreamer, once with `transcode.direct_passthrough` (Ferrocast's own fMP4
+//!      writer, the default);
 //!    - nginx with Debian's nginx-rtmp module (`libnginx-mod-rtmp`), configured as its users do:
 //!      one worker, `live on`, `hls on`, `hls_fragment 1s`, `hls_playlist_length 6s`, nested
 //!      per-stream directories under a temporary prefix.
@@ -21,6 +22,9 @@
 //!    still be running), or the run is rejected. RSS at the end of the window is recorded too.
 //! 3. Prints, per N, each side's CPU seconds per second per stream and RSS per stream, and the
 //!    ratios Ferrocast / nginx-rtmp (target ≤ 1.0) for both engines; medians over the runs.
+//! 4. Writes the medians to `benches/results/passthrough_density.csv` and plots them, CPU per
+//!    stream against N, to `benches/results/passthrough_density.png` (`benches/plot.py`, with
+//!    Debian's python3-matplotlib; without it the CSV alone is written, and the run says so).
 //!
 //! What differs: nginx-rtmp writes MPEG-TS segments to files (no LL-HLS parts), Ferrocast keeps
 //! fMP4 segments and their LL-HLS parts in memory. Both receive the same RTMP bytes.
@@ -45,7 +49,7 @@ fn main() {
         return;
     }
     let counts: Vec<usize> = std::env::var("BENCH_STREAMS")
-        .unwrap_or_else(|_| "1,8,32".into())
+        .unwrap_or_else(|_| "1,4,8,32".into())
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .filter(|&n| n > 0)
@@ -67,6 +71,7 @@ fn main() {
     common::noisy_1080p30(&input, media, 30);
 
     let mut summary = Vec::new();
+    let mut points = vec!["x,series,y,rss_mib".to_owned()];
     for &n in &counts {
         let mut ours = Vec::new();
         let mut direct = Vec::new();
@@ -106,6 +111,13 @@ fn main() {
             fc / gc,
             dc / gc
         ));
+        for (series, cpu, rss) in [
+            ("Ferrocast direct (default)", dc, dr),
+            ("Ferrocast in GStreamer", fc, fr),
+            ("nginx-rtmp hls on", gc, gr),
+        ] {
+            points.push(format!("{n},{series},{cpu:.5},{rss:.1}"));
+        }
     }
     println!();
     println!(
@@ -113,6 +125,37 @@ fn main() {
     );
     for line in summary {
         println!("{line}");
+    }
+    plot(
+        &points,
+        &format!("Passthrough density: 1080p30 6 Mb/s + AAC over RTMP, medians of {runs} runs"),
+    );
+}
+
+/// Writes `points` (CSV lines, header first) to benches/results/passthrough_density.csv and
+/// plots them next to it.
+fn plot(points: &[String], title: &str) {
+    let dir = support::repo_root().join("benches/results");
+    std::fs::create_dir_all(&dir).expect("benches/results");
+    let csv = dir.join("passthrough_density.csv");
+    std::fs::write(&csv, points.join("\n") + "\n").expect("write the CSV");
+    let png = dir.join("passthrough_density.png");
+    // Debian's matplotlib belongs to Debian's python3, which another one on PATH (pyenv) may hide.
+    let plotted = ["python3", "/usr/bin/python3"].iter().any(|python| {
+        Command::new(python)
+            .arg(support::repo_root().join("benches/plot.py"))
+            .args([&csv, &png])
+            .arg(title)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    match plotted {
+        true => println!("wrote {} and {}", csv.display(), png.display()),
+        false => println!(
+            "wrote {}; no plot (benches/plot.py needs python3-matplotlib: apt-get install python3-matplotlib)",
+            csv.display()
+        ),
     }
 }
 
