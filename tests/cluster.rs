@@ -380,14 +380,16 @@ fn any_pod_serves_a_stream_published_to_another_through_one_fetch_per_object() {
         );
     assert!(hits >= 30.0, "{}", after.text);
 
-    // A dies: B answers 503 with Retry-After until the lease expires, then not live.
+    // A dies: B answers 503 with Retry-After until the lease expires, then not live. Between
+    // the two, a reload is held (up to its 10 s budget) while a publisher may come back on
+    // another pod, so the 404 comes a few holds later.
     a.process.signal("KILL");
     a.process.expect_exit(Duration::from_secs(5));
     let r = b.get(SOURCE);
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("1"));
     wait_until(
-        Duration::from_secs(15),
+        Duration::from_secs(45),
         "B to answer 404 once the lease expired",
         || (b.get(SOURCE).status == 404).then_some(()),
     );

@@ -499,8 +499,14 @@ impl HttpResponse {
     }
 }
 
-/// A plain HTTP/1.1 GET with `Connection: close`, bounded by 10 s. Kept in-tree so the tests need
-/// no HTTP client crate.
+/// How long a test's GET waits for its whole answer: above the longest the server holds a request
+/// (a plain playlist of a stream between owners, or not started yet, waits out its start budget:
+/// four segments plus 2 s, 10 s with the tests' 2 s segments), so that a held answer is read, not
+/// a client timeout.
+pub(crate) const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A plain HTTP/1.1 GET with `Connection: close`, bounded by [`HTTP_TIMEOUT`]. Kept in-tree so the
+/// tests need no HTTP client crate.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     let r = http_get_bytes(addr, path);
     HttpResponse {
@@ -530,7 +536,7 @@ impl BytesResponse {
 
 /// Like [`http_get`], for binary bodies.
 pub(crate) fn http_get_bytes(addr: SocketAddr, path: &str) -> BytesResponse {
-    let timeout = Duration::from_secs(10);
+    let timeout = HTTP_TIMEOUT;
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .unwrap_or_else(|e| panic!("connect to {addr} for GET {path}: {e}"));
     s.set_read_timeout(Some(timeout)).unwrap();
