@@ -28,7 +28,7 @@ pub struct StartOptions {
     pub tracks: Vec<(u8, media::VideoConfig)>,
     /// Repackage a stream whose ladder keeps only the passthrough rung without GStreamer (the
     /// fMP4 writer of `media`, on the pushing thread), where the publish allows it: one video
-    /// track of H.264, HEVC, AV1 or VP9, with AAC audio or none. Off (the library's default;
+    /// track of H.264, HEVC or AV1, with AAC-LC audio or none. Off (the library's default;
     /// Ferrocast's configuration turns it on): every stream runs in GStreamer.
     pub direct_passthrough: bool,
 }

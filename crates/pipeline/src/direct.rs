@@ -5,9 +5,12 @@
 //! frame's bytes go from the demuxer to the chunker as the same `Bytes`, and are copied once,
 //! into the fragment's `mdat`.
 //!
-//! It takes what the chunker writes: one video track (H.264, HEVC, AV1 or VP9) with AAC audio
-//! or none, into a ladder whose only rung is the passthrough one. Anything else starts the
-//! GStreamer pipeline ([`plan_for`] says which).
+//! It takes what the chunker writes: one video track (H.264, HEVC or AV1) with AAC-LC audio
+//! (1024-sample frames, no SBR or PS) or none, into a ladder whose only rung is the passthrough
+//! one. Anything else starts the GStreamer pipeline ([`plan_for`] says which): VP9 (the
+//! writer's `vpcC` is not checked against a player yet), and AAC whose frames are not 1024
+//! samples at the configured rate (HE-AAC's are 2048 at the SBR rate; the chunker gives every
+//! AAC sample 1024).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -36,7 +39,7 @@ const CUT_TOLERANCE: Duration = Duration::from_millis(50);
 const NO_PARTS: Duration = Duration::from_secs(3600);
 
 /// The plan of a stream the direct path can take, or `None` for the GStreamer pipeline: the
-/// switch is on, the publish has one video track of a codec the writer knows with AAC audio or
+/// switch is on, the publish has one video track of H.264, HEVC or AV1 with AAC-LC audio or
 /// none, and the ladder keeps only its passthrough rung for this source.
 pub(crate) fn plan_for(
     video: Option<&VideoConfig>,
@@ -50,13 +53,25 @@ pub(crate) fn plan_for(
     let video = video?;
     let codec_ok = matches!(
         video.codec,
-        VideoCodec::H264 | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9
+        VideoCodec::H264 | VideoCodec::Hevc | VideoCodec::Av1
     );
-    if !codec_ok || audio.is_some_and(|a| a.codec != AudioCodec::Aac) {
+    if !codec_ok || audio.is_some_and(|a| !plain_aac(a)) {
         return None;
     }
     let plan = plan(&ladder.renditions, video.width, video.height);
     (plan.len() == 1 && plan[0].passthrough).then_some(plan)
+}
+
+/// AAC-LC with 1024-sample frames and no SBR or PS: every frame lasts 1024 samples at the
+/// configuration's rate, as the chunker writes it.
+fn plain_aac(audio: &AudioConfig) -> bool {
+    audio.codec == AudioCodec::Aac
+        && media::aac::AudioSpecificConfig::parse(&audio.record).is_ok_and(|asc| {
+            asc.object_type == media::aac::AOT_AAC_LC
+                && asc.frame_length == Some(1024)
+                && asc.sbr_sample_rate.is_none()
+                && !asc.ps
+        })
 }
 
 struct State {
@@ -217,15 +232,17 @@ impl Direct {
                     self.shared.arrived(stamp.pts, Instant::now());
                     self.shared.video_in.fetch_add(1, Ordering::Relaxed);
                     self.shared.rungs[0].frames.fetch_add(1, Ordering::Relaxed);
+                    // Silence up to this frame goes first: it belongs to the chunk before the
+                    // one this frame may start.
+                    if let Some(silence) = st.input.silence_for_video(stamp.dts) {
+                        self.silence(&st, &silence, &mut frames);
+                    }
                     frames.push(MediaFrame::Video(VideoFrame {
                         dts: ns(stamp.dts),
                         pts: ns(stamp.pts),
                         keyframe: !stamp.delta_unit,
                         data: v.data.clone(),
                     }));
-                    if let Some(silence) = st.input.silence_for_video(stamp.dts) {
-                        self.silence(&st, &silence, &mut frames);
-                    }
                     PushResult::Queued
                 }
                 Decision::Drop(why) => {
@@ -343,4 +360,60 @@ impl Direct {
 
 fn ns(t: u64) -> MediaTime {
     MediaTime::from_nanos(i64::try_from(t).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rendition;
+
+    fn video(codec: VideoCodec) -> VideoConfig {
+        VideoConfig {
+            codec,
+            record: Bytes::new(),
+            width: 640,
+            height: 360,
+            frame_rate: Some(30.0),
+            codec_string: String::new(),
+            nal_length_size: 4,
+        }
+    }
+
+    fn aac(record: &'static [u8]) -> AudioConfig {
+        AudioConfig {
+            codec: AudioCodec::Aac,
+            record: Bytes::from_static(record),
+            sample_rate: 48_000,
+            channels: 2,
+            codec_string: "mp4a.40.2".to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_what_the_writer_writes_goes_direct() {
+        let ladder = LadderConfig {
+            renditions: vec![Rendition::passthrough("source")],
+            ..LadderConfig::default()
+        };
+        let on = StartOptions {
+            direct_passthrough: true,
+            ..StartOptions::default()
+        };
+        let lc = aac(&[0x11, 0x90]); // AAC-LC, 48 kHz, stereo
+        let he = aac(&[0x2B, 0x11, 0x88, 0x00]); // HE-AAC: SBR at 48 kHz over a 24 kHz core
+        let go = |v: VideoCodec, a: Option<&AudioConfig>| {
+            plan_for(Some(&video(v)), a, &ladder, &on).is_some()
+        };
+        assert!(go(VideoCodec::H264, Some(&lc)));
+        assert!(go(VideoCodec::Hevc, None));
+        assert!(go(VideoCodec::Av1, Some(&lc)));
+        assert!(!go(VideoCodec::Vp9, Some(&lc)), "VP9");
+        assert!(!go(VideoCodec::H264, Some(&he)), "HE-AAC");
+        assert!(
+            plan_for(None, Some(&lc), &ladder, &on).is_none(),
+            "audio only"
+        );
+        let off = StartOptions::default();
+        assert!(plan_for(Some(&video(VideoCodec::H264)), Some(&lc), &ladder, &off).is_none());
+    }
 }

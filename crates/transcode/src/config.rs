@@ -35,7 +35,7 @@ pub struct Transcode {
     /// ladder, or a source no taller than the other rungs' skip) in Ferrocast's own fMP4
     /// writer instead of GStreamer: no pipeline, no threads, and a frame's bytes copied once,
     /// into its fragment.
-    /// Applies to one video track of H.264, HEVC, AV1 or VP9 with AAC audio or none; other
+    /// Applies to one video track of H.264, HEVC or AV1 with AAC-LC audio or none; other
     /// publishes run in GStreamer. On by default: `false` runs every stream in GStreamer.
     pub direct_passthrough: bool,
 }
