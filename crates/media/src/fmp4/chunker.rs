@@ -3,7 +3,12 @@
 //! previous segment's start; within it, a chunk (an LL-HLS part) ends at the first video frame
 //! at or past each multiple of the part duration from the segment's start. A chunk carries the
 //! audio frames that start before its end. Without video, audio frames are cut the same way,
-//! each one a sync sample.
+//! each one a sync sample. A hole in the video (the input dropped frames up to a keyframe) does
+//! not stretch a part: once the audio is a second (or a part, if longer) past a part's end with
+//! no video there, or the video comes back a whole part past it, that part ends at its boundary
+//! (its last frame lasting until then), and the parts go on with the audio alone until the video
+//! comes back, as GStreamer's muxer does with the gap events the pipeline fills such a hole
+//! with.
 
 use std::time::Duration;
 
@@ -14,6 +19,10 @@ use crate::cmaf::{ChunkKind, CmafChunk};
 use crate::codec::{AudioCodec, AudioConfig, VideoConfig};
 use crate::frame::{AudioFrame, MediaFrame, VideoFrame};
 use crate::time::MediaTime;
+
+/// How far a publisher's audio may run ahead of its video before a part is closed without the
+/// video (a hole): interleaving in RTMP and MPEG-TS stays well within it.
+const AUDIO_LEAD: MediaTime = MediaTime::from_millis(1000);
 
 /// Cuts a stream's frames into CMAF chunks ([`CmafChunk`]) for the packager.
 #[derive(Debug)]
@@ -85,6 +94,10 @@ impl Chunker {
                 if self.tracks.0 {
                     // Before the first keyframe there is no segment to put it in.
                     if self.segment_start.is_some() {
+                        // Audio may run ahead of the video by up to AUDIO_LEAD: only audio
+                        // further ahead than that says the video has a hole.
+                        let slack = self.part.max(AUDIO_LEAD);
+                        self.close_empty_parts(a.pts, slack, &mut out)?;
                         self.audio.push(a);
                     }
                 } else {
@@ -182,6 +195,7 @@ impl Chunker {
             self.opens_segment = true;
             return Ok(true);
         };
+        self.close_empty_parts(at, self.part, out)?;
         let new_segment = sync && at - segment_start >= self.segment;
         if new_segment || at >= self.next_boundary(segment_start) {
             self.emit(at, false, out)?;
@@ -192,6 +206,28 @@ impl Chunker {
             }
         }
         Ok(true)
+    }
+
+    /// A hole in the video: while `slack` (a part, or more for audio that may lead the video)
+    /// lies between the current part's end and `at` (a sample's time) with no video in it, the
+    /// current part ends at its boundary, and the next one starts there.
+    fn close_empty_parts(
+        &mut self,
+        at: MediaTime,
+        slack: MediaTime,
+        out: &mut Vec<CmafChunk>,
+    ) -> Result<(), Error> {
+        let Some(segment_start) = self.segment_start else {
+            return Ok(());
+        };
+        loop {
+            let boundary = self.next_boundary(segment_start);
+            if boundary + slack > at {
+                return Ok(());
+            }
+            self.emit(boundary, false, out)?;
+            self.chunk_start = boundary;
+        }
     }
 
     /// The end of the part the current chunk belongs to: the first multiple of the part
@@ -360,5 +396,71 @@ mod tests {
             assert_eq!(c.independent, c.kind == ChunkKind::SegmentStart, "{c:?}");
         }
         assert_eq!(chunks[4].pts, MediaTime::from_millis(1000));
+    }
+
+    /// Video stops 0.4 s into a segment (the input dropped it up to the next keyframe, at 2 s)
+    /// while the audio goes on: the parts stay on the part grid, with the audio alone, and
+    /// cover the time without a hole.
+    #[test]
+    fn a_hole_in_the_video_does_not_stretch_a_part() {
+        let mut c = Chunker::new(
+            (true, true),
+            Duration::from_secs(2),
+            Duration::from_millis(500),
+        );
+        let audio = AudioConfig {
+            codec: AudioCodec::Aac,
+            record: Bytes::from_static(&[0x11, 0x90]),
+            sample_rate: 48_000,
+            channels: 2,
+            codec_string: "mp4a.40.2".into(),
+        };
+        let mut chunks = c
+            .push(MediaFrame::VideoConfig(super::super::write::tests::video()))
+            .unwrap();
+        chunks.extend(c.push(MediaFrame::AudioConfig(audio)).unwrap());
+        let video: Vec<i64> = (0..12).chain(60..90).collect();
+        let mut next_video = video.iter().peekable();
+        // AAC frames of 1024 samples at 48 kHz, interleaved with the video by time.
+        for k in 0..140i64 {
+            let pts = MediaTime::from_nanos(k * 1024 * 1_000_000_000 / 48_000);
+            while let Some(&&n) = next_video.peek() {
+                if n * 1_000_000_000 / 30 > pts.as_nanos() {
+                    break;
+                }
+                chunks.extend(c.push(frame(n, n % 60 == 0)).unwrap());
+                next_video.next();
+            }
+            chunks.extend(
+                c.push(MediaFrame::Audio(AudioFrame {
+                    pts,
+                    data: Bytes::from_static(b"\x21"),
+                }))
+                .unwrap(),
+            );
+        }
+        chunks.extend(c.flush().unwrap());
+        let media: Vec<&CmafChunk> = chunks
+            .iter()
+            .filter(|c| c.kind != ChunkKind::Init)
+            .collect();
+        let summary: Vec<_> = media.iter().map(|c| (c.kind, c.pts, c.duration)).collect();
+        assert!(media.len() >= 6, "{summary:?}");
+        for pair in media.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert!(a.duration <= MediaTime::from_millis(534), "{summary:?}");
+            assert_eq!(
+                a.pts + a.duration,
+                b.pts,
+                "a hole between parts: {summary:?}"
+            );
+        }
+        // The segment at the keyframe after the hole starts where the video comes back.
+        let second = media
+            .iter()
+            .filter(|c| c.kind == ChunkKind::SegmentStart)
+            .nth(1)
+            .expect("a second segment");
+        assert_eq!(second.pts, MediaTime::from_millis(2000), "{summary:?}");
     }
 }
