@@ -1,4 +1,6 @@
-//! A passthrough-only stream without GStreamer ([`crate::StartOptions::direct_passthrough`]):
+//! A passthrough-only stream without a GStreamer pipeline
+//! ([`crate::StartOptions::direct_passthrough`]; GStreamer is still initialised, and makes the
+//! one silent AAC frame that fills missing audio):
 //! the frames are stamped by the same [`crate::input`] rules as the GStreamer pipeline's
 //! (timestamps, keyframe gate, silence where audio is missing), then cut into CMAF chunks and
 //! written by [`media::fmp4::Chunker`] on the caller's thread. Nothing is decoded or queued: a
@@ -224,6 +226,9 @@ impl Direct {
                 if !self.has_audio || cfg.codec != AudioCodec::Aac {
                     return PushResult::Dropped;
                 }
+                // The same configuration again changes nothing. Another one restarts the
+                // chunker (a new init segment), whose video then waits for a keyframe. The
+                // transcoder never sends one: it starts a new pipeline for a new configuration.
                 frames.push(frame.clone());
                 PushResult::Queued
             }

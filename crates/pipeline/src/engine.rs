@@ -179,8 +179,10 @@ impl StreamPipeline {
         }
     }
 
-    /// Hands one frame to the pipeline. Never blocks on the pipeline: when its input queue is
-    /// full the frame is dropped and counted, and video then waits for the next keyframe.
+    /// Hands one frame to the pipeline. The GStreamer pipeline never blocks here: when its
+    /// input queue is full the frame is dropped and counted, and video then waits for the next
+    /// keyframe. The direct path writes what the frame completes and calls the sink before it
+    /// returns.
     pub fn push(&self, frame: &MediaFrame) -> PushResult {
         match &self.engine {
             Engine::Gst(p) => p.push(frame),
@@ -189,7 +191,8 @@ impl StreamPipeline {
     }
 
     /// Ends the stream: sends end-of-stream, waits (bounded) until every rung has flushed its
-    /// last segment, then stops the pipeline and its bus thread.
+    /// last segment, then stops the pipeline and its bus thread (the direct path writes its
+    /// last chunk at once).
     pub fn finish(self) {
         match self.engine {
             Engine::Gst(p) => p.finish(),

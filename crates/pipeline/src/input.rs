@@ -2,8 +2,9 @@
 //! pushed with, whether it is dropped, and whether a segment starts on it.
 //!
 //! [`crate::StreamPipeline::push`] hands every frame here with the level of its appsrc's queue
-//! and carries out the [`Decision`]: it pushes a buffer with the given times and flags (first
-//! telling every encoder and muxer about a cut), or counts a drop.
+//! (the direct path, which queues nothing, with 0) and carries out the [`Decision`]: it pushes a
+//! buffer with the given times and flags (first telling every encoder and muxer about a cut), or
+//! counts a drop.
 //!
 //! - **Media time zero** is the first frame's timestamp (for video the smaller of its DTS and
 //!   PTS, for audio its PTS), shared by both tracks, so whichever comes first sets it. A

@@ -1,5 +1,6 @@
-//! What `push` and GStreamer's streaming threads share: counters, the failure flag, the
-//! segment cuts the encoders' probes read, and the arrival times the chunks report.
+//! What `push` and GStreamer's streaming threads share (the direct path uses the same counters
+//! from one thread): counters, the failure flag, the segment cuts the encoders' probes read, and
+//! the arrival times the chunks report.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

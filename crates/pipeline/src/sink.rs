@@ -26,8 +26,10 @@ pub struct RungInfo {
     pub passthrough: bool,
 }
 
-/// Where a pipeline's output goes. Called from GStreamer streaming threads: keep it short, and
-/// know that blocking here stalls that rung (and, through back-pressure, makes `push` drop).
+/// Where a pipeline's output goes. Called from GStreamer streaming threads, or, for a stream on
+/// the direct path, from the thread that calls `push` and `finish`: keep it short, and know
+/// that blocking here stalls that rung (through back-pressure, `push` drops), or the caller
+/// itself.
 pub trait ChunkSink: Send + Sync + 'static {
     /// A rung's output format is known; called before its first init chunk.
     fn on_rung_ready(&self, info: RungInfo);

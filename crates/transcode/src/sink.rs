@@ -1,5 +1,6 @@
-//! What the pipeline's streaming threads call: chunks into the output, failures into the
-//! publish's end signal (or a rebuild in software).
+//! What the pipeline calls (from GStreamer's streaming threads, or from the feeder's own on the
+//! direct path): chunks into the output, failures into the publish's end signal (or a rebuild
+//! in software).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,7 +16,7 @@ use crate::hardware::{Hardware, HardwareIssue};
 use crate::metrics::{RungLabels, TranscodeMetrics};
 use crate::output::StreamOutput;
 
-/// What the pipeline's threads call.
+/// What the pipeline calls.
 pub(crate) struct Sink {
     pub(crate) output: Arc<StreamOutput>,
     pub(crate) metrics: Arc<TranscodeMetrics>,
