@@ -28,7 +28,7 @@ use media::{
 use crate::chain::{Chain, StartOptions, StreamBackends};
 use crate::config::{plan, LadderConfig, RungPlan};
 use crate::error::Error;
-use crate::input::{Decision, Dropped, Input, Silence};
+use crate::input::{Decision, Input, Silence};
 use crate::shared::Shared;
 use crate::silence::silent_frame;
 use crate::sink::{ChunkSink, Failure, RungInfo};
@@ -208,8 +208,9 @@ impl Direct {
         if st.closed {
             return PushResult::Closed;
         }
-        let mut frames: Vec<MediaFrame> = Vec::with_capacity(1);
-        let result = match frame {
+        // The direct path queues nothing: a drop is never an overflow, and the queue level the
+        // input rules are told is 0.
+        let fed = match frame {
             MediaFrame::VideoConfig(cfg) => {
                 if cfg.codec != self.video_codec {
                     tracing::warn!(stream = %self.name, "video codec changed to {:?}; ignored", cfg.codec);
@@ -217,10 +218,7 @@ impl Direct {
                 }
                 // The new configuration applies from the next keyframe (the chunker starts a
                 // segment, after a new init segment, there).
-                if st.input.video_config(&cfg.record) {
-                    frames.push(frame.clone());
-                }
-                PushResult::Queued
+                !st.input.video_config(&cfg.record) || self.feed(&mut st, frame.clone())
             }
             MediaFrame::AudioConfig(cfg) => {
                 if !self.has_audio || cfg.codec != AudioCodec::Aac {
@@ -229,90 +227,80 @@ impl Direct {
                 // The same configuration again changes nothing. Another one restarts the
                 // chunker (a new init segment), whose video then waits for a keyframe. The
                 // transcoder never sends one: it starts a new pipeline for a new configuration.
-                frames.push(frame.clone());
-                PushResult::Queued
+                self.feed(&mut st, frame.clone())
             }
-            MediaFrame::Video(v) => match st.input.video(v, 0) {
-                Decision::Push(stamp) => {
-                    self.shared.arrived(stamp.pts, Instant::now());
-                    self.shared.video_in.fetch_add(1, Ordering::Relaxed);
-                    self.shared.rungs[0].frames.fetch_add(1, Ordering::Relaxed);
-                    // Silence up to this frame goes first: it belongs to the chunk before the
-                    // one this frame may start.
-                    if let Some(silence) = st.input.silence_for_video(stamp.dts) {
-                        self.silence(&st, &silence, &mut frames);
-                    }
-                    frames.push(MediaFrame::Video(VideoFrame {
-                        dts: ns(stamp.dts),
-                        pts: ns(stamp.pts),
-                        keyframe: !stamp.delta_unit,
-                        data: v.data.clone(),
-                    }));
-                    PushResult::Queued
-                }
-                Decision::Drop(why) => {
+            MediaFrame::Video(v) => {
+                let Decision::Push(stamp) = st.input.video(v, 0) else {
                     self.shared.video_dropped.fetch_add(1, Ordering::Relaxed);
-                    self.count_overflow(why);
-                    PushResult::Dropped
-                }
-            },
+                    return PushResult::Dropped;
+                };
+                self.shared.arrived(stamp.pts, Instant::now());
+                self.shared.video_in.fetch_add(1, Ordering::Relaxed);
+                self.shared.rungs[0].frames.fetch_add(1, Ordering::Relaxed);
+                // Silence up to this frame goes first: it belongs to the chunk before the one
+                // this frame may start.
+                let silence = st.input.silence_for_video(stamp.dts);
+                self.silence(&mut st, silence)
+                    && self.feed(
+                        &mut st,
+                        MediaFrame::Video(VideoFrame {
+                            dts: ns(stamp.dts),
+                            pts: ns(stamp.pts),
+                            keyframe: !stamp.delta_unit,
+                            data: v.data.clone(),
+                        }),
+                    )
+            }
             MediaFrame::Audio(a) => {
                 if !self.has_audio {
                     return PushResult::Dropped;
                 }
                 let (silence, decision) = st.input.audio(a.pts, 0);
-                if let Some(silence) = silence {
-                    self.silence(&st, &silence, &mut frames);
+                if !self.silence(&mut st, silence) {
+                    return PushResult::Closed;
                 }
-                match decision {
-                    Decision::Push(stamp) => {
-                        self.shared.audio_in.fetch_add(1, Ordering::Relaxed);
-                        frames.push(MediaFrame::Audio(AudioFrame {
-                            pts: ns(stamp.pts),
-                            data: a.data.clone(),
-                        }));
-                        PushResult::Queued
-                    }
-                    Decision::Drop(why) => {
-                        self.shared.audio_dropped.fetch_add(1, Ordering::Relaxed);
-                        self.count_overflow(why);
-                        PushResult::Dropped
-                    }
-                }
+                let Decision::Push(stamp) = decision else {
+                    self.shared.audio_dropped.fetch_add(1, Ordering::Relaxed);
+                    return PushResult::Dropped;
+                };
+                self.shared.audio_in.fetch_add(1, Ordering::Relaxed);
+                let audio = AudioFrame {
+                    pts: ns(stamp.pts),
+                    data: a.data.clone(),
+                };
+                self.feed(&mut st, MediaFrame::Audio(audio))
             }
             // The direct path carries no other tracks.
-            MediaFrame::TrackConfig(..) | MediaFrame::TrackVideo(..) => PushResult::Dropped,
+            MediaFrame::TrackConfig(..) | MediaFrame::TrackVideo(..) => return PushResult::Dropped,
         };
-        for f in frames {
-            let chunks = st.chunker.push(f);
-            if !self.hand_on(&mut st, chunks) {
-                return PushResult::Closed;
-            }
+        if fed {
+            PushResult::Queued
+        } else {
+            PushResult::Closed
         }
-        result
     }
 
-    /// Silent frames at `silence`'s times, for the chunker.
-    fn silence(&self, st: &State, silence: &Silence, frames: &mut Vec<MediaFrame>) {
-        let Some(data) = &st.silent else {
-            return;
+    /// One frame into the chunker, and what it completes to the sink; false once the writer
+    /// failed.
+    fn feed(&self, st: &mut State, frame: MediaFrame) -> bool {
+        let chunks = st.chunker.push(frame);
+        self.hand_on(st, chunks)
+    }
+
+    /// Silent frames at `silence`'s times into the chunker (none without a silent frame).
+    fn silence(&self, st: &mut State, silence: Option<Silence>) -> bool {
+        let (Some(silence), Some(data)) = (silence, st.silent.clone()) else {
+            return true;
         };
-        for pts in silence.times() {
-            frames.push(MediaFrame::Audio(AudioFrame {
+        let fed = silence.times().all(|pts| {
+            self.shared.audio_silence.fetch_add(1, Ordering::Relaxed);
+            let frame = AudioFrame {
                 pts: ns(pts),
                 data: data.clone(),
-            }));
-            self.shared.audio_silence.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a drop that says the stream could not keep up. The direct path queues nothing,
-    /// so only a keyframe wait after such a drop could count; kept for the same meaning as the
-    /// GStreamer pipeline's counter.
-    fn count_overflow(&self, why: Dropped) {
-        if why == Dropped::QueueFull {
-            self.shared.overflow_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+            };
+            self.feed(st, MediaFrame::Audio(frame))
+        });
+        fed
     }
 
     /// Hands `chunks` to the sink (the rung announced before its first init segment). A

@@ -63,10 +63,10 @@ impl StreamPipeline {
         sink: Arc<dyn ChunkSink>,
         options: &StartOptions,
     ) -> Result<StreamPipeline, Error> {
+        init()?;
+        ladder.validate()?;
+        check_input(Some(video), audio)?;
         if let Some(plan) = plan_for(Some(video), audio, ladder, options) {
-            init()?;
-            ladder.validate()?;
-            check_input(Some(video), audio)?;
             let direct = Direct::start(stream_name, video, audio, ladder, plan, sink, options)?;
             return Ok(StreamPipeline {
                 engine: Engine::Direct(Box::new(direct)),
@@ -88,6 +88,9 @@ impl StreamPipeline {
         sink: Arc<dyn ChunkSink>,
         options: &StartOptions,
     ) -> Result<StreamPipeline, Error> {
+        init()?;
+        ladder.validate()?;
+        check_input(None, Some(audio))?;
         let gst = GstPipeline::start(stream_name, None, Some(audio), ladder, sink, options)?;
         Ok(StreamPipeline {
             engine: Engine::Gst(Box::new(gst)),

@@ -19,7 +19,6 @@ use crate::config::{audio_only_plan, plan, with_tracks, LadderConfig, RungPlan};
 use crate::elements::set_state;
 use crate::error::Error;
 use crate::graph::{build, Built};
-use crate::init::init;
 use crate::input::{Decision, Dropped, Input, Silence, Stamp, TrackInput};
 use crate::shared::Shared;
 use crate::silence::silent_frame;
@@ -80,7 +79,8 @@ pub(crate) struct GstPipeline {
 impl GstPipeline {
     /// Builds and starts the GStreamer pipeline of a stream with `video` (none: one rung of
     /// `audio` alone, cut on audio frames). Chunks, rung announcements and errors go to `sink`
-    /// from GStreamer's threads.
+    /// from GStreamer's threads. [`crate::StreamPipeline`] has initialised GStreamer and checked
+    /// the ladder and the input first.
     pub(crate) fn start(
         stream_name: &str,
         video: Option<&VideoConfig>,
@@ -89,9 +89,6 @@ impl GstPipeline {
         sink: Arc<dyn ChunkSink>,
         options: &StartOptions,
     ) -> Result<GstPipeline, Error> {
-        init()?;
-        ladder.validate()?;
-        check_input(video, audio)?;
         // Other tracks ride along with video only; a track the pipeline cannot take is left
         // out (and said so), not the stream.
         let tracks: Vec<(u8, VideoConfig)> = match video {

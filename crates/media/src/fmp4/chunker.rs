@@ -408,13 +408,7 @@ mod tests {
             Duration::from_secs(2),
             Duration::from_millis(500),
         );
-        let audio = AudioConfig {
-            codec: AudioCodec::Aac,
-            record: Bytes::from_static(&[0x11, 0x90]),
-            sample_rate: 48_000,
-            channels: 2,
-            codec_string: "mp4a.40.2".into(),
-        };
+        let audio = super::super::write::tests::audio();
         let mut chunks = c
             .push(MediaFrame::VideoConfig(super::super::write::tests::video()))
             .unwrap();

@@ -421,16 +421,21 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn an_init_segment_is_ftyp_and_moov_with_a_trak_and_trex_per_track() {
-        let v = video();
-        let a = AudioConfig {
+    /// An AAC-LC configuration (48 kHz, stereo) for tests.
+    pub(crate) fn audio() -> AudioConfig {
+        AudioConfig {
             codec: AudioCodec::Aac,
             record: Bytes::from_static(&[0x11, 0x90]),
             sample_rate: 48_000,
             channels: 2,
             codec_string: "mp4a.40.2".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn an_init_segment_is_ftyp_and_moov_with_a_trak_and_trex_per_track() {
+        let v = video();
+        let a = audio();
         let init = init_segment(&[Track::Video(&v), Track::Audio(&a)]).unwrap();
         let top = top_boxes(&init);
         assert_eq!(
